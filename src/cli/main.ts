@@ -1,0 +1,60 @@
+// The `meshward` command line: builds the yargs parser from one module per top-level command and turns
+// errors into one clear line on stderr and an exit status (0 done, 1 refused/failed, 2 usage error).
+import yargs from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
+import { isMeshwardError } from '../errors.js';
+import { caCommand } from './ca.js';
+import { certCommand } from './cert.js';
+import { inspectCommand } from './inspect.js';
+import { policyCommand } from './policy.js';
+import { sidecarCommand } from './sidecar.js';
+
+const commands: CommandModule<any, any>[] = [caCommand, certCommand, inspectCommand, policyCommand, sidecarCommand];
+
+/** Exit status a handler may set (e.g. `policy check` exits 1 on DENY without an error). */
+export class ExitStatus {
+  static code = 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  let usageError: string | undefined;
+  ExitStatus.code = 0;
+  let parser: Argv = yargs(argv)
+    .scriptName('meshward')
+    .option('debug', { type: 'boolean', describe: 'print stack traces on errors', global: true })
+    .strict()
+    .demandCommand(1, 'name a command: meshward --help lists them')
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((msg, err) => {
+      if (err) throw err;
+      usageError = msg;
+    });
+  for (const command of commands) parser = parser.command(command);
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    return reportError(err, debug);
+  }
+  if (usageError !== undefined) {
+    process.stderr.write(`meshward: error: ${usageError} (see meshward --help)\n`);
+    return 2;
+  }
+  return ExitStatus.code;
+}
+
+function reportError(err: unknown, debug: boolean): number {
+  if (isMeshwardError(err)) {
+    process.stderr.write(`meshward: error: ${err.message}\n`);
+    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.code === 'usage' ? 2 : 1;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`meshward: error: ${message.split('\n')[0]}${debug ? '' : ' (run with --debug for details)'}\n`);
+  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  return 1;
+}

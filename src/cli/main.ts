@@ -8,8 +8,18 @@ import { certCommand } from './cert.js';
 import { inspectCommand } from './inspect.js';
 import { policyCommand } from './policy.js';
 import { sidecarCommand } from './sidecar.js';
+import { tokenCommand } from './token.js';
+import { agentCommand } from './agent.js';
 
-const commands: CommandModule<any, any>[] = [caCommand, certCommand, inspectCommand, policyCommand, sidecarCommand];
+const commands: CommandModule<any, any>[] = [
+  caCommand,
+  certCommand,
+  tokenCommand,
+  agentCommand,
+  sidecarCommand,
+  policyCommand,
+  inspectCommand,
+];
 
 /** Exit status a handler may set (e.g. `policy check` exits 1 on DENY without an error). */
 export class ExitStatus {

@@ -4,7 +4,7 @@ TSC := node_modules/.bin/tsc
 # Test files run one per process (node --test); integration tests start real servers on 127.0.0.1.
 TEST_FILES = $(shell find dist/test -name '*.test.js' 2>/dev/null | sort)
 
-.PHONY: install build test demo bench lint clean
+.PHONY: install build test demo bench lint clean deploy-check
 
 install:
 	npm ci --no-audit --no-fund
@@ -16,7 +16,12 @@ build: node_modules/.package-lock.json
 	rm -rf dist
 	$(TSC) -p tsconfig.json
 
-test: build
+# Renders deploy/kubernetes (kubectl kustomize when installed, the repo's own renderer always) and
+# validates every object offline against the pinned Kubernetes schemas in deploy/check/schemas/.
+deploy-check: node_modules/.package-lock.json
+	$(NODE) deploy/check/deploy-check.mjs
+
+test: build deploy-check
 	$(NODE) --test --test-reporter=spec $(shell find dist/test -name '*.test.js' | sort)
 
 demo: build

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// `make deploy-check`: renders deploy/kubernetes and validates every object offline against the pinned
+// Kubernetes schemas, and checks deploy/Dockerfile's rules (dockerfile.mjs). Renders with `kubectl kustomize` when kubectl is installed, and also with the repo's
+// own renderer (kustomize.mjs), and fails if the two disagree, so the fallback that machines without
+// kubectl use stays exactly what kubectl renders. Without kubectl, the fallback alone.
+//
+//   node deploy/check/deploy-check.mjs [--renderer auto|kubectl|builtin] [DIR]
+//
+// Exit 0: every object is valid. Exit 1: a problem (each printed on its own line). Exit 2: usage error.
+// The kubectl binary can be chosen with MESHWARD_KUBECTL (default: `kubectl` on PATH).
+import { execFileSync } from 'node:child_process';
+import { isDeepStrictEqual } from 'node:util';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { compareObjects, renderKustomization } from './kustomize.mjs';
+import { checkDockerfileFile, DOCKERFILE } from './dockerfile.mjs';
+import { loadSchemas, objectLabel, validateObjects } from './validate.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const MANIFEST_DIR = resolve(here, '..', 'kubernetes');
+
+/** Renders with `kubectl kustomize`; undefined when kubectl is not installed. */
+export function renderWithKubectl(dir, kubectl = process.env.MESHWARD_KUBECTL || 'kubectl') {
+  let out;
+  try {
+    out = execFileSync(kubectl, ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  } catch (err) {
+    if (err.code === 'ENOENT') return undefined;
+    throw new Error(`kubectl kustomize ${dir} failed: ${String(err.stderr || err.message).trim()}`);
+  }
+  return YAML.parseAllDocuments(out).map((d) => d.toJS()).filter((o) => o !== null);
+}
+
+/** The first difference between two renderings, as a sentence; undefined when they are the same. */
+export function compareRenderings(a, b, nameA, nameB) {
+  const key = (o) => `${o.apiVersion}/${objectLabel(o)}`;
+  const sortedA = [...a].sort(compareObjects);
+  const sortedB = [...b].sort(compareObjects);
+  const keysA = sortedA.map(key);
+  const keysB = sortedB.map(key);
+  const onlyA = keysA.filter((k) => !keysB.includes(k));
+  const onlyB = keysB.filter((k) => !keysA.includes(k));
+  if (onlyA.length || onlyB.length) {
+    return `${nameA} and ${nameB} render different objects: only in ${nameA}: ${onlyA.join(', ') || 'none'}; only in ${nameB}: ${onlyB.join(', ') || 'none'}`;
+  }
+  for (let i = 0; i < sortedA.length; i++) {
+    if (!isDeepStrictEqual(sortedA[i], sortedB[i])) {
+      return `${nameA} and ${nameB} render ${keysA[i]} differently:\n${nameA}:\n${YAML.stringify(sortedA[i])}${nameB}:\n${YAML.stringify(sortedB[i])}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Renders and validates. Returns what was done and every problem; never throws for a problem in the
+ * manifests (a renderer failure is reported as a problem too).
+ */
+export function runCheck({ dir = MANIFEST_DIR, renderer = 'auto', kubectl } = {}) {
+  const problems = [];
+  const notes = [];
+  let objects = [];
+  try {
+    const viaKubectl = renderer === 'builtin' ? undefined : renderWithKubectl(dir, kubectl);
+    if (renderer === 'kubectl' && viaKubectl === undefined) throw new Error('kubectl is not installed (use --renderer auto or builtin)');
+    if (viaKubectl !== undefined) {
+      objects = viaKubectl;
+      notes.push(`rendered ${dir} with kubectl kustomize: ${objects.length} objects`);
+      if (renderer === 'auto') {
+        const builtin = renderKustomization(dir);
+        const difference = compareRenderings(viaKubectl, builtin, 'kubectl kustomize', 'the fallback renderer');
+        if (difference) problems.push(difference);
+        else notes.push('the fallback renderer (deploy/check/kustomize.mjs) renders the same objects');
+      }
+    } else {
+      objects = renderKustomization(dir);
+      notes.push(`rendered ${dir} with the fallback renderer (${renderer === 'builtin' ? 'as asked' : 'kubectl is not installed'}): ${objects.length} objects`);
+    }
+  } catch (err) {
+    problems.push(`cannot render ${dir}: ${err.message}`);
+    return { objects, problems, notes };
+  }
+  const schemas = loadSchemas();
+  problems.push(...validateObjects(objects, schemas));
+  notes.push(`validated against ${schemas.source} schemas (strict: unknown fields, types, required fields)`);
+  return { objects, problems, notes };
+}
+
+function main(argv) {
+  let renderer = 'auto';
+  let dir = MANIFEST_DIR;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--renderer') renderer = argv[++i];
+    else if (arg.startsWith('--renderer=')) renderer = arg.slice('--renderer='.length);
+    else if (arg === '-h' || arg === '--help') {
+      console.log('usage: node deploy/check/deploy-check.mjs [--renderer auto|kubectl|builtin] [DIR]');
+      return 0;
+    } else if (arg.startsWith('-')) {
+      console.error(`deploy-check: error: unknown option ${arg} (usage: [--renderer auto|kubectl|builtin] [DIR])`);
+      return 2;
+    } else dir = resolve(arg);
+  }
+  if (!['auto', 'kubectl', 'builtin'].includes(renderer)) {
+    console.error(`deploy-check: error: --renderer must be auto, kubectl or builtin, not "${renderer}"`);
+    return 2;
+  }
+  const { objects, problems, notes } = runCheck({ dir, renderer });
+  const dockerProblems = checkDockerfileFile();
+  problems.push(...dockerProblems);
+  if (!dockerProblems.length) notes.push(`${DOCKERFILE}: multi-stage, numeric non-root USER, no build tools at run time, same libc in both stages`);
+  for (const n of notes) console.log(`deploy-check: ${n}`);
+  if (problems.length) {
+    for (const p of problems) console.error(`deploy-check: ${p}`);
+    console.error(`deploy-check: FAILED: ${problems.length} problem(s) in ${objects.length} objects`);
+    return 1;
+  }
+  console.log(`deploy-check: OK: ${objects.length} objects valid (${objects.map(objectLabel).join(', ')})`);
+  return 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = main(process.argv.slice(2));
+}
+

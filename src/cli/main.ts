@@ -2,7 +2,7 @@
 // errors into one clear line on stderr and an exit status (0 done, 1 refused/failed, 2 usage error).
 import yargs from 'yargs';
 import type { Argv, CommandModule } from 'yargs';
-import { isMeshwardError } from '../errors.js';
+import { MeshwardError, isMeshwardError } from '../errors.js';
 import { caCommand } from './ca.js';
 import { certCommand } from './cert.js';
 import { inspectCommand } from './inspect.js';
@@ -28,7 +28,6 @@ export class ExitStatus {
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
-  let usageError: string | undefined;
   ExitStatus.code = 0;
   let parser: Argv = yargs(argv)
     .scriptName('meshward')
@@ -42,17 +41,14 @@ export async function main(argv: string[]): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
       if (err) throw err;
-      usageError = msg;
+      // Throwing stops yargs before any handler runs: a usage error must never half-run a command.
+      throw new MeshwardError('usage', `${msg} (see meshward --help)`);
     });
   for (const command of commands) parser = parser.command(command);
   try {
     await parser.parseAsync();
   } catch (err) {
     return reportError(err, debug);
-  }
-  if (usageError !== undefined) {
-    process.stderr.write(`meshward: error: ${usageError} (see meshward --help)\n`);
-    return 2;
   }
   return ExitStatus.code;
 }

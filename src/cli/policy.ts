@@ -1,9 +1,120 @@
-// `meshward policy`: command module (subcommands are added by the module's owner).
-import type { CommandModule } from 'yargs';
+// `meshward policy check`: what a policy decides for one request from one caller, and the rule that
+// decided it, without starting a sidecar. Exit 0 when the request would be let through, 1 when not, 2 on
+// a usage error.
+import { readFileSync } from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { MeshwardError } from '../errors.js';
+import { parseCertificate } from '../pki/certificate.js';
+import { readDerOrPem } from '../pki/pem.js';
+import { spiffeIdProblem } from '../pki/spiffe.js';
+import { identityFromCertificate } from '../sidecar/identity.js';
+import { loadPolicyFile, type Decision, type Policy, type Subject } from '../sidecar/policy/policy.js';
+import { ExitStatus } from './main.js';
+
+interface CheckArgs {
+  policy: string;
+  'spiffe-id'?: string;
+  cert?: string;
+  method: string;
+  path: string;
+  json: boolean;
+}
+
+function subjectFromSpiffeId(id: string): Subject {
+  const problem = spiffeIdProblem(id);
+  if (problem !== undefined) throw new MeshwardError('usage', `--spiffe-id "${id}" is not a SPIFFE ID: ${problem}.`);
+  return { spiffeId: id, ou: [], id };
+}
+
+function subjectFromCertificate(file: string): Subject {
+  let input: Buffer;
+  try {
+    input = readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new MeshwardError(code === 'ENOENT' ? 'not_found' : 'unavailable', `${file}: cannot read the certificate (${code ?? String(err)}).`);
+  }
+  // The first certificate is the leaf when the file holds a chain (tls.crt).
+  const der = readDerOrPem(input, 'CERTIFICATE')[0];
+  if (der === undefined) throw new MeshwardError('invalid_argument', `${file}: holds no certificate.`);
+  const identity = identityFromCertificate(parseCertificate(der));
+  const subject: Subject = { ou: identity.ou, id: identity.id };
+  if (identity.spiffeId !== undefined) subject.spiffeId = identity.spiffeId;
+  if (identity.cn !== undefined) subject.cn = identity.cn;
+  return subject;
+}
+
+function verdict(policy: Policy, d: Decision): { word: string; key: string } {
+  if (d.status === 400) return { word: 'BAD REQUEST (400)', key: 'bad_request' };
+  if (!d.wouldDeny) return { word: 'ALLOW', key: 'allow' };
+  const denied = `DENY (${d.status})`;
+  if (policy.mode === 'audit') return { word: `ALLOW (audit mode: enforce would ${denied})`, key: 'audit_deny' };
+  return { word: denied, key: 'deny' };
+}
+
+function check(args: CheckArgs): void {
+  // Checked here too: main.ts's yargs .fail() records usage errors without stopping the handler.
+  for (const name of ['policy', 'method', 'path'] as const) {
+    if (typeof args[name] !== 'string') throw new MeshwardError('usage', `--${name} is required.`);
+  }
+  if (args['spiffe-id'] === undefined && args.cert === undefined) {
+    throw new MeshwardError('usage', 'name the caller: --spiffe-id ID or --cert FILE.');
+  }
+  if (args['spiffe-id'] !== undefined && args.cert !== undefined) {
+    throw new MeshwardError('usage', 'give either --spiffe-id or --cert, not both.');
+  }
+  if (!/^[A-Za-z]+$/.test(args.method)) throw new MeshwardError('usage', `--method "${args.method}" is not an HTTP method (GET, POST, …).`);
+  const policy = loadPolicyFile(args.policy);
+  const subject = args.cert !== undefined ? subjectFromCertificate(args.cert) : subjectFromSpiffeId(args['spiffe-id']!);
+  const principal = policy.principal(subject);
+  // Methods are case-sensitive on the wire, but on a command line "get" means GET.
+  const method = args.method.toUpperCase();
+  const decision = policy.decide(principal, method, args.path, Date.now());
+  const { word, key } = verdict(policy, decision);
+  const scopes = [...principal.scopes];
+  if (args.json) {
+    const out = {
+      decision: key,
+      mode: policy.mode,
+      ...decision,
+      method,
+      path: args.path,
+      identity: principal.id,
+      scopes,
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  } else {
+    const lines = [
+      `${word}  ${method} ${args.path}`,
+      `  rule:     ${decision.rule}`,
+      `  reason:   ${decision.reason}`,
+      `  identity: ${principal.id}`,
+      `  scopes:   ${scopes.length > 0 ? principal.scopeHeader : '(none)'}`,
+    ];
+    if (decision.allow) lines.push(`  app gets: ${decision.target}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  if (!decision.allow) ExitStatus.code = 1;
+}
+
+const checkCommand: CommandModule<object, CheckArgs> = {
+  command: 'check',
+  describe: 'print what a policy decides for one request (ALLOW / DENY / BAD REQUEST), the rule and the reason',
+  builder: (y: Argv<object>) =>
+    y
+      .option('policy', { type: 'string', demandOption: true, describe: 'policy file (YAML)', requiresArg: true })
+      .option('spiffe-id', { type: 'string', describe: "the caller's SPIFFE ID", requiresArg: true })
+      .option('cert', { type: 'string', describe: "the caller's certificate (PEM or DER; the first one is used)", requiresArg: true })
+      .option('method', { type: 'string', demandOption: true, describe: 'HTTP method (GET, POST, …)', requiresArg: true })
+      .option('path', { type: 'string', demandOption: true, describe: 'request target as sent: /path?query', requiresArg: true })
+      .option('json', { type: 'boolean', default: false, describe: 'print the decision as JSON' })
+      .example('$0 policy check --policy policy.yaml --spiffe-id spiffe://example.org/ns/shop/sa/frontend --method GET --path /orders/1', '') as Argv<CheckArgs>,
+  handler: (args) => check(args),
+};
 
 export const policyCommand: CommandModule = {
   command: 'policy',
-  describe: 'policy commands',
-  builder: (y) => y.demandCommand(1),
+  describe: 'policy commands: check what a policy decides',
+  builder: (y) => y.command(checkCommand).demandCommand(1, 'name a policy command: check'),
   handler: () => undefined,
 };

@@ -1,0 +1,126 @@
+// The CA's settings, `D/config.yaml`: trust domain, default and maximum certificate lifetime, key type and
+// which SPIFFE IDs may be issued. Parsed strictly (an unknown key is an error naming it) because a typo in
+// a CA's rules must not silently change what it issues.
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { MeshwardError } from '../errors.js';
+import { formatDuration, parseDuration } from '../duration.js';
+import { KEY_TYPES, type KeyType } from '../pki/keys.js';
+import { compileSpiffePattern, parseSpiffeId } from '../pki/spiffe.js';
+
+export interface CaConfig {
+  trustDomain: string;
+  defaultTtlMs: number;
+  maxTtlMs: number;
+  keyType: KeyType;
+  /** SPIFFE ID patterns (`*` one segment, `**` the rest); an ID must match one to be issued. */
+  allowedSpiffeIds: string[];
+}
+
+export const DEFAULT_TTL_MS = 3_600_000;
+export const DEFAULT_MAX_TTL_MS = 24 * 3_600_000;
+
+const duration = z.string({ error: 'must be a duration such as 1h or 90m' });
+const schema = z.strictObject({
+  trustDomain: z.string({ error: 'must be a trust domain such as example.org' }),
+  defaultTtl: duration.optional(),
+  maxTtl: duration.optional(),
+  keyType: z.enum(KEY_TYPES as [KeyType, ...KeyType[]], { error: `must be one of ${KEY_TYPES.join(', ')}` }).optional(),
+  allowedSpiffeIds: z.array(z.string({ error: 'must be a SPIFFE ID pattern' }), { error: 'must be a list of SPIFFE ID patterns' }).optional(),
+});
+
+function configError(source: string, field: string, message: string): MeshwardError {
+  return new MeshwardError('invalid_argument', `${source}: ${field ? `${field}: ` : ''}${message}`);
+}
+
+/** Checks a trust domain name as the SPIFFE spec wants it (lowercase, no port, no path). */
+export function validateTrustDomain(trustDomain: string, what = 'trust domain'): string {
+  let parsed;
+  try {
+    parsed = parseSpiffeId(`spiffe://${trustDomain}`);
+  } catch (err) {
+    throw new MeshwardError('invalid_argument', `${what} "${trustDomain}" is not valid: ${(err as Error).message}`);
+  }
+  if (parsed.trustDomain !== trustDomain || parsed.path !== '') {
+    throw new MeshwardError('invalid_argument', `${what} "${trustDomain}" is not valid: use a bare lowercase DNS-style name such as example.org`);
+  }
+  return trustDomain;
+}
+
+/** Validates a document already read from YAML; every message names the file and the field. */
+export function compileCaConfig(doc: unknown, source: string): CaConfig {
+  const result = schema.safeParse(doc ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      throw configError(source, [field, issue.keys[0]].filter(Boolean).join('.'),
+        `unknown key (allowed: trustDomain, defaultTtl, maxTtl, keyType, allowedSpiffeIds)`);
+    }
+    if (field === '' && issue.code === 'invalid_type') throw configError(source, '', 'must be a YAML mapping');
+    throw configError(source, field, issue.message);
+  }
+  const c = result.data;
+  const trustDomain = wrapField(source, 'trustDomain', () => validateTrustDomain(c.trustDomain));
+  const defaultTtlMs = c.defaultTtl === undefined ? DEFAULT_TTL_MS : wrapField(source, 'defaultTtl', () => parseDuration(c.defaultTtl!, 'duration'));
+  const maxTtlMs = c.maxTtl === undefined ? DEFAULT_MAX_TTL_MS : wrapField(source, 'maxTtl', () => parseDuration(c.maxTtl!, 'duration'));
+  if (defaultTtlMs <= 0) throw configError(source, 'defaultTtl', 'must be positive');
+  if (maxTtlMs <= 0) throw configError(source, 'maxTtl', 'must be positive');
+  if (defaultTtlMs > maxTtlMs) {
+    throw configError(source, 'defaultTtl', `${formatDuration(defaultTtlMs)} is above maxTtl ${formatDuration(maxTtlMs)}`);
+  }
+  const allowedSpiffeIds = c.allowedSpiffeIds ?? [`spiffe://${trustDomain}/**`];
+  allowedSpiffeIds.forEach((pattern, i) => {
+    wrapField(source, `allowedSpiffeIds.${i}`, () => compileSpiffePattern(pattern));
+    if (!pattern.startsWith(`spiffe://${trustDomain}/`)) {
+      throw configError(source, `allowedSpiffeIds.${i}`, `"${pattern}" is outside the trust domain ${trustDomain}: start it with spiffe://${trustDomain}/`);
+    }
+  });
+  return { trustDomain, defaultTtlMs, maxTtlMs, keyType: c.keyType ?? 'ec-p256', allowedSpiffeIds };
+}
+
+function wrapField<T>(source: string, field: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw configError(source, field, (err as Error).message);
+  }
+}
+
+export function parseCaConfig(text: string, source: string): CaConfig {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text, { uniqueKeys: true });
+  } catch (err) {
+    throw configError(source, '', `not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return compileCaConfig(doc, source);
+}
+
+export function loadCaConfig(path: string): CaConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new MeshwardError('not_found', `${path} is missing: this is not a CA directory (run meshward ca init)`);
+    if (code === 'EACCES') throw new MeshwardError('permission_denied', `cannot read ${path}: permission denied`);
+    throw new MeshwardError('unavailable', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  return parseCaConfig(text, 'config.yaml');
+}
+
+/** The YAML written by `ca init`: every field spelled out so an operator sees what can be changed. */
+export function formatCaConfig(c: CaConfig): string {
+  return [
+    '# meshward CA settings (read at every start; unknown keys are errors).',
+    `trustDomain: ${c.trustDomain}`,
+    `defaultTtl: ${formatDuration(c.defaultTtlMs)}       # lifetime of a certificate when none is asked for`,
+    `maxTtl: ${formatDuration(c.maxTtlMs)}          # the longest lifetime this CA issues`,
+    `keyType: ${c.keyType}     # key type of keys generated by cert issue: ${KEY_TYPES.join(', ')}`,
+    'allowedSpiffeIds:           # an ID must match one pattern (`*` one segment, `**` the rest)',
+    ...c.allowedSpiffeIds.map((p) => `  - ${JSON.stringify(p)}`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,200 @@
+// `meshward ca serve`: the CA's gRPC API (proto/meshward/ca/v1/ca.proto) over TLS with @grpc/grpc-js.
+// A thin shell: SignService decides, the Authority issues, this file moves messages, maps errors to gRPC
+// status codes and writes one audit line per Sign decision. It shares D/ca.db with the CLI (a revocation or
+// a token made by `meshward` while the server runs takes effect at the next request) and follows bundle.crt
+// so a `ca rotate --root` reaches every WatchTrustBundle stream.
+import * as grpc from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import { MeshwardError, isMeshwardError, type ErrorCode } from '../../errors.js';
+import { Authority } from '../authority.js';
+import { KubernetesTokenVerifier, loadKubernetesAuthConfig, type KubernetesAuthConfig } from '../jwt.js';
+import { decodePem } from '../../pki/pem.js';
+import { certificateAuthorityApi, type SignRequest, type SignResponse, type TrustBundleMessage } from './proto.js';
+import { DEFAULT_SIGN_RATE_LIMIT, RateLimiter, type RateLimit } from './rate-limit.js';
+import { ServingCredentialsProvider, ServingIdentity, servingNames } from './serving-identity.js';
+import { RateLimitedError, SignService, type SignContext } from './sign.js';
+import { DEFAULT_BUNDLE_POLL_MS, TrustBundleWatch } from './trust-bundle.js';
+
+export interface CaServerOptions {
+  /** The CA directory (made by `meshward ca init`). */
+  dir: string;
+  /** HOST:PORT; port 0 picks a free port (see CaServer.port). */
+  listen: string;
+  /** Extra DNS names / IPs for the serving certificate (e.g. the Kubernetes Service name). */
+  sans?: string[];
+  /** Lifetime of the serving certificate; the CA's default TTL when absent. */
+  servingTtlMs?: number;
+  signRateLimit?: RateLimit;
+  /** Kubernetes token checking; by default read from D/kubernetes.yaml (absent: JWTs are refused). */
+  kubernetes?: KubernetesAuthConfig;
+  bundlePollMs?: number;
+  /** Audit and operational log; JSON on stdout by default. */
+  logger?: Logger;
+}
+
+const GRPC_CODES: Record<ErrorCode, grpc.status> = {
+  usage: grpc.status.INVALID_ARGUMENT,
+  invalid_argument: grpc.status.INVALID_ARGUMENT,
+  not_found: grpc.status.NOT_FOUND,
+  already_exists: grpc.status.ALREADY_EXISTS,
+  permission_denied: grpc.status.PERMISSION_DENIED,
+  unauthenticated: grpc.status.UNAUTHENTICATED,
+  failed_precondition: grpc.status.FAILED_PRECONDITION,
+  unavailable: grpc.status.UNAVAILABLE,
+  internal: grpc.status.INTERNAL,
+};
+
+/** The gRPC status for an error; anything that is not a MeshwardError is INTERNAL without details. */
+export function grpcStatusOf(err: unknown): { code: grpc.status; details: string } {
+  if (err instanceof RateLimitedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+  if (isMeshwardError(err)) return { code: GRPC_CODES[err.code], details: err.message };
+  return { code: grpc.status.INTERNAL, details: 'internal error in the CA (see its log)' };
+}
+
+/** Splits HOST:PORT (IPv6 in brackets). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(listen.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new MeshwardError('usage', `--listen "${listen}" is not HOST:PORT: use e.g. 0.0.0.0:8443, 127.0.0.1:8443 or [::]:8443`);
+  return { host: m[1]!, port };
+}
+
+export class CaServer {
+  private readonly watches = new Set<grpc.ServerWritableStream<unknown, TrustBundleMessage>>();
+  private closing = false;
+
+  private constructor(
+    readonly authority: Authority,
+    private readonly server: grpc.Server,
+    readonly port: number,
+    readonly host: string,
+    readonly servingIdentity: ServingIdentity,
+    readonly bundle: TrustBundleWatch,
+    private readonly logger: Logger,
+  ) {}
+
+  get address(): string {
+    return `${this.host.includes(':') && !this.host.startsWith('[') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  static async start(opts: CaServerOptions): Promise<CaServer> {
+    const logger = opts.logger ?? pino({ base: { component: 'ca-server' } });
+    const { host } = parseListen(opts.listen);
+    const authority = Authority.open(opts.dir);
+    const closers: (() => void)[] = [() => authority.close()];
+    try {
+      const kubernetesConfig = opts.kubernetes ?? loadKubernetesAuthConfig(opts.dir);
+      const kubernetes = kubernetesConfig ? new KubernetesTokenVerifier(kubernetesConfig, authority.trustDomain) : undefined;
+      const signer = new SignService(authority, new RateLimiter(opts.signRateLimit ?? DEFAULT_SIGN_RATE_LIMIT), kubernetes);
+
+      const bundle = new TrustBundleWatch(authority.layout.bundle, logger, opts.bundlePollMs ?? DEFAULT_BUNDLE_POLL_MS);
+      closers.push(() => bundle.close());
+      const provider = new ServingCredentialsProvider();
+      provider.setTrustBundle(bundle.current.pem);
+      bundle.subscribe((b) => provider.setTrustBundle(b.pem));
+      const serving = new ServingIdentity(authority, provider, servingNames(host, opts.sans), opts.servingTtlMs, logger);
+      serving.start();
+      closers.push(() => serving.stop());
+
+      const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 });
+      // Client certificates are requested, verified against the bundle, and optional (tokens need none).
+      const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
+      let instance: CaServer | undefined;
+      server.addService(certificateAuthorityApi().service, {
+        Sign: (call: grpc.ServerUnaryCall<SignRequest, SignResponse>, callback: grpc.sendUnaryData<SignResponse>) => {
+          void instance!.handleSign(call, callback, signer);
+        },
+        GetTrustBundle: (_call: grpc.ServerUnaryCall<unknown, TrustBundleMessage>, callback: grpc.sendUnaryData<TrustBundleMessage>) => {
+          callback(null, bundle.current);
+        },
+        WatchTrustBundle: (call: grpc.ServerWritableStream<unknown, TrustBundleMessage>) => instance!.handleWatch(call),
+      });
+      const port = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(opts.listen, credentials, (err, boundPort) => {
+          if (err) reject(new MeshwardError('unavailable', `cannot listen on ${opts.listen}: ${err.message}`));
+          else resolve(boundPort);
+        });
+      });
+      instance = new CaServer(authority, server, port, host, serving, bundle, logger);
+      logger.info({ event: 'listening', address: instance.address, port, trustDomain: authority.trustDomain, servingSpiffeId: serving.spiffeId }, 'CA server listening');
+      return instance;
+    } catch (err) {
+      for (const close of closers.reverse()) close();
+      throw err;
+    }
+  }
+
+  private async handleSign(call: grpc.ServerUnaryCall<SignRequest, SignResponse>, callback: grpc.sendUnaryData<SignResponse>, signer: SignService): Promise<void> {
+    const ctx: SignContext = { method: 'none' };
+    const peer = call.getPeer();
+    const now = new Date();
+    const req = call.request;
+    try {
+      const peerCertificateDer = call.getAuthContext().sslPeerCertificate?.raw;
+      const issued = await signer.sign({ csr: req.csr, token: req.token, ttlSeconds: req.ttlSeconds, peerCertificateDer }, ctx, now);
+      this.logger.info({ event: 'sign', peer, method: ctx.method, identity: ctx.identity, serial: issued.serialHex, notAfter: issued.notAfter.toISOString(), result: 'issued' }, 'certificate issued');
+      callback(null, {
+        certChain: issued.chainDer,
+        trustBundle: decodePem(issued.bundlePem).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der),
+        notAfter: Math.floor(issued.notAfter.getTime() / 1000),
+        spiffeId: issued.spiffeId,
+        serial: issued.serialHex,
+      });
+    } catch (err) {
+      const status = grpcStatusOf(err);
+      const level = status.code === grpc.status.INTERNAL ? 'error' : 'warn';
+      this.logger[level]({
+        event: 'sign', peer, method: ctx.method, identity: ctx.identity, result: 'refused', code: grpc.status[status.code],
+        reason: isMeshwardError(err) ? err.message : (err as Error).message,
+      }, 'certificate refused');
+      callback({ code: status.code, details: status.details });
+    }
+  }
+
+  private handleWatch(call: grpc.ServerWritableStream<unknown, TrustBundleMessage>): void {
+    if (this.closing) {
+      call.end();
+      return;
+    }
+    this.watches.add(call);
+    call.write(this.bundle.current);
+    const unsubscribe = this.bundle.subscribe((b) => call.write(b));
+    const done = () => {
+      unsubscribe();
+      this.watches.delete(call);
+    };
+    call.on('cancelled', done);
+    call.on('close', done);
+    call.on('error', done);
+  }
+
+  /** Stops taking calls, ends watch streams, waits up to `graceMs` for calls in flight, then closes. */
+  async close(graceMs = 5000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const call of this.watches) call.end();
+    this.watches.clear();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.servingIdentity.stop();
+    this.bundle.close();
+    this.authority.close();
+  }
+
+  /** Like close() without waiting: drops every connection at once (tests simulate a crash with it). */
+  kill(): void {
+    this.closing = true;
+    this.server.forceShutdown();
+    this.servingIdentity.stop();
+    this.bundle.close();
+    this.authority.close();
+  }
+}

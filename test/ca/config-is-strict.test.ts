@@ -1,0 +1,49 @@
+// config.yaml: defaults, and every mistake refused with a message that names the field.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatCaConfig, parseCaConfig } from '../../src/ca/config.js';
+
+function refusal(text: string): string {
+  try {
+    parseCaConfig(text, 'config.yaml');
+  } catch (err) {
+    return (err as Error).message;
+  }
+  assert.fail(`accepted: ${text}`);
+}
+
+describe('CA config.yaml', () => {
+  it('fills in the documented defaults: 1h, 24h, ec-p256, the whole trust domain', () => {
+    const c = parseCaConfig('trustDomain: example.org\n', 'config.yaml');
+    assert.deepEqual(c, {
+      trustDomain: 'example.org', defaultTtlMs: 3_600_000, maxTtlMs: 86_400_000, keyType: 'ec-p256', allowedSpiffeIds: ['spiffe://example.org/**'],
+    });
+  });
+
+  it('reads back exactly what ca init writes', () => {
+    const c = { trustDomain: 'prod.example', defaultTtlMs: 900_000, maxTtlMs: 7_200_000, keyType: 'ed25519' as const, allowedSpiffeIds: ['spiffe://prod.example/ns/*/sa/*'] };
+    assert.deepEqual(parseCaConfig(formatCaConfig(c), 'config.yaml'), c);
+  });
+
+  const cases: [string, string, RegExp][] = [
+    ['an unknown key (a typo)', 'trustDomain: example.org\nmaxTTL: 48h\n', /config\.yaml: maxTTL: unknown key/],
+    ['a missing trust domain', 'maxTtl: 1h\n', /config\.yaml: trustDomain: /],
+    ['an uppercase trust domain', 'trustDomain: Example.org\n', /config\.yaml: trustDomain: .*lowercase/],
+    ['a trust domain with a port', 'trustDomain: "example.org:443"\n', /config\.yaml: trustDomain: .*port/],
+    ['a duration without a unit', 'trustDomain: example.org\ndefaultTtl: "60"\n', /config\.yaml: defaultTtl: /],
+    ['a zero max TTL', 'trustDomain: example.org\nmaxTtl: 0s\n', /config\.yaml: maxTtl: must be positive/],
+    ['a default above the max', 'trustDomain: example.org\ndefaultTtl: 2h\nmaxTtl: 1h\n', /config\.yaml: defaultTtl: 2h is above maxTtl 1h/],
+    ['an unknown key type', 'trustDomain: example.org\nkeyType: rsa-1024\n', /config\.yaml: keyType: must be one of/],
+    ['a pattern of another trust domain', 'trustDomain: example.org\nallowedSpiffeIds: ["spiffe://other.org/**"]\n', /config\.yaml: allowedSpiffeIds\.0: .*outside the trust domain/],
+    ['a malformed pattern', 'trustDomain: example.org\nallowedSpiffeIds: ["spiffe://example.org/**/x"]\n', /config\.yaml: allowedSpiffeIds\.0: /],
+    ['a list that is a string', 'trustDomain: example.org\nallowedSpiffeIds: spiffe://example.org/**\n', /config\.yaml: allowedSpiffeIds: /],
+    ['not a mapping', '- a\n- b\n', /config\.yaml: must be a YAML mapping/],
+    ['broken YAML', 'trustDomain: [\n', /config\.yaml: not valid YAML/],
+    ['a duplicated key', 'trustDomain: example.org\ntrustDomain: other.org\n', /config\.yaml: not valid YAML/],
+  ];
+  for (const [what, text, expected] of cases) {
+    it(`refuses ${what}, naming the field`, () => {
+      assert.match(refusal(text), expected);
+    });
+  }
+});

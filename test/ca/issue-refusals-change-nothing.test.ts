@@ -1,0 +1,125 @@
+// Authority.issue / init / open refusals, each a MeshwardError with a sentence naming the problem, and the
+// CA directory unchanged (every check runs before the first write).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Authority, type IssueRequest } from '../../src/ca/authority.js';
+import { snapshotDir } from '../helpers/cli.js';
+import { HOUR, OPEN_DB_VOLATILE, T0, TD, makeCa, tempDir } from './fixtures.js';
+
+describe('Authority refusals', () => {
+  let fx: ReturnType<typeof makeCa>;
+  const now = new Date(T0.getTime() + HOUR);
+  before(() => {
+    fx = makeCa({}, T0);
+  });
+  after(() => fx.cleanup());
+
+  const issues: [string, IssueRequest, string, RegExp][] = [
+    ['an ID outside the trust domain', { spiffeId: 'spiffe://other.org/a' }, 'permission_denied', /outside this CA's trust domain/],
+    ['an uppercase trust domain', { spiffeId: 'spiffe://EXAMPLE.org/a' }, 'invalid_argument', /lowercase/],
+    ['a ".." segment', { spiffeId: 'spiffe://example.org/a/..' }, 'invalid_argument', /"\.\." segment/],
+    ['a "." segment', { spiffeId: 'spiffe://example.org/./a' }, 'invalid_argument', /"\." segment/],
+    ['an empty segment', { spiffeId: 'spiffe://example.org//a' }, 'invalid_argument', /empty segment/],
+    ['a trailing slash', { spiffeId: 'spiffe://example.org/a/' }, 'invalid_argument', /end with/],
+    ['a port', { spiffeId: 'spiffe://example.org:443/a' }, 'invalid_argument', /port/],
+    ['userinfo', { spiffeId: 'spiffe://me@example.org/a' }, 'invalid_argument', /user info/],
+    ['percent-encoding', { spiffeId: 'spiffe://example.org/%61' }, 'invalid_argument', /percent-encoding/],
+    ['an ID over 2048 bytes', { spiffeId: `spiffe://example.org/${'x'.repeat(2030)}` }, 'invalid_argument', /2048 bytes/],
+    ['another scheme', { spiffeId: 'https://example.org/a' }, 'invalid_argument', /scheme/],
+    ['a TTL above the max', { spiffeId: 'spiffe://example.org/a', ttlMs: 24 * HOUR + 1000 }, 'invalid_argument', /above this CA's maximum of 24h/],
+    ['a zero TTL', { spiffeId: 'spiffe://example.org/a', ttlMs: 0 }, 'invalid_argument', /must be positive/],
+    ['a negative TTL', { spiffeId: 'spiffe://example.org/a', ttlMs: -HOUR }, 'invalid_argument', /must be positive/],
+    ['an RSA key under 2048 bits', { spiffeId: 'spiffe://example.org/a', keyType: 'rsa-1024' as never }, 'invalid_argument', /rsa-1024/],
+    ['a bad DNS name', { spiffeId: 'spiffe://example.org/a', dns: ['-bad-.example'] }, 'invalid_argument', /not a valid hostname/],
+    ['a bad IP', { spiffeId: 'spiffe://example.org/a', ips: ['1.2.3'] }, 'invalid_argument', /not an IPv4 or IPv6/],
+    ['a CN over 64 characters', { spiffeId: 'spiffe://example.org/a', cn: 'c'.repeat(65) }, 'invalid_argument', /CN must be 1 to 64/],
+  ];
+  for (const [what, req, code, expected] of issues) {
+    it(`refuses to issue for ${what}`, () => {
+      const before = snapshotDir(fx.caDir, OPEN_DB_VOLATILE);
+      assert.throws(() => fx.ca.issue(req, now), (err: Error & { code: string }) => {
+        assert.equal(err.name, 'MeshwardError');
+        assert.equal(err.code, code);
+        assert.match(err.message, expected);
+        assert.doesNotMatch(err.message, /PRIVATE KEY/);
+        return true;
+      });
+      assert.deepEqual(snapshotDir(fx.caDir, OPEN_DB_VOLATILE), before);
+    });
+  }
+
+  it('refuses IDs that config.yaml does not allow', () => {
+    const t = tempDir();
+    try {
+      const dir = join(t.dir, 'ca');
+      Authority.init(dir, { trustDomain: TD }, T0).close();
+      writeFileSync(join(dir, 'config.yaml'), 'trustDomain: example.org\nallowedSpiffeIds: ["spiffe://example.org/ns/*/sa/*"]\n');
+      const ca = Authority.open(dir);
+      try {
+        assert.equal(ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/b' }, now).spiffeId, 'spiffe://example.org/ns/a/sa/b');
+        assert.throws(() => ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/b/c' }, now), { code: 'permission_denied', message: /not allowed by this CA/ });
+      } finally {
+        ca.close();
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('refuses an intermediate that has expired instead of issuing a leaf that outlives it', () => {
+    assert.throws(() => fx.ca.issue({ spiffeId: 'spiffe://example.org/a' }, new Date(T0.getTime() + 8761 * HOUR)), /expired at .*ca rotate/);
+  });
+
+  it('init refuses an existing CA without force, a file as directory, and bad settings, changing nothing', () => {
+    const t = tempDir();
+    try {
+      writeFileSync(join(t.dir, 'file'), 'x');
+      mkdirSync(join(t.dir, 'empty'));
+      const before = snapshotDir(t.dir);
+      assert.throws(() => Authority.init(fx.caDir, { trustDomain: TD }, now), { code: 'already_exists' });
+      assert.throws(() => Authority.init(join(t.dir, 'file'), { trustDomain: TD }, now), /is a file/);
+      assert.throws(() => Authority.init(join(t.dir, 'empty'), { trustDomain: 'Example.org' }, now), /lowercase/);
+      assert.throws(() => Authority.init(join(t.dir, 'empty'), { trustDomain: TD, rootTtlMs: 0 }, now), /root TTL must be positive/);
+      assert.throws(() => Authority.init(join(t.dir, 'empty'), { trustDomain: TD, intermediateTtlMs: HOUR }, now), /longer than the maximum leaf TTL/);
+      assert.throws(() => Authority.init(join(t.dir, 'new'), { trustDomain: TD, keyType: 'dsa' as never }, now), /Unknown key type/);
+      assert.deepEqual(snapshotDir(t.dir), before);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('init --force replaces a CA with a new root', () => {
+    const t = tempDir();
+    try {
+      const dir = join(t.dir, 'ca');
+      const first = Authority.init(dir, { trustDomain: TD }, T0);
+      const oldRoot = first.authorities(T0)[0]!.serialHex;
+      first.issue({ spiffeId: 'spiffe://example.org/a' }, now);
+      first.close();
+      const second = Authority.init(dir, { trustDomain: TD, force: true }, T0);
+      try {
+        assert.notEqual(second.authorities(T0)[0]!.serialHex, oldRoot);
+        assert.equal(second.authorities(T0).length, 2);
+        assert.deepEqual(second.list(now), []);
+      } finally {
+        second.close();
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('open refuses a missing directory, a directory without ca.db and a file', () => {
+    const t = tempDir();
+    try {
+      writeFileSync(join(t.dir, 'file'), 'x');
+      assert.throws(() => Authority.open(join(t.dir, 'missing')), { code: 'not_found', message: /there is no CA directory/ });
+      assert.throws(() => Authority.open(t.dir), { code: 'not_found', message: /has no ca\.db/ });
+      assert.throws(() => Authority.open(join(t.dir, 'file')), /is a file, not a CA directory/);
+    } finally {
+      t.cleanup();
+    }
+  });
+});

@@ -1,9 +1,59 @@
-// `meshward serve`: command module (placeholder until its owner fills it in; keep the exported name).
-import type { CommandModule } from 'yargs';
+// `meshward ca serve --dir D --listen HOST:PORT`: runs the CA's gRPC API until SIGINT/SIGTERM. Logs (one JSON
+// line per Sign decision, plus start/stop and certificate events) go to stdout.
+import type { Argv, CommandModule } from 'yargs';
+import { pino } from 'pino';
+import { MeshwardError } from '../errors.js';
+import { parseDuration } from '../duration.js';
+import { CaServer } from '../ca/server/server.js';
+import { DEFAULT_SIGN_RATE_LIMIT } from '../ca/server/rate-limit.js';
+import { DEFAULT_AUDIENCE } from '../ca/jwt.js';
 
-export const caServeCommand: CommandModule = {
+interface ServeArgs {
+  dir: string; listen: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;
+  jwks?: string; 'jwt-issuer'?: string; 'jwt-audience'?: string;
+}
+
+export const caServeCommand: CommandModule<object, ServeArgs> = {
   command: 'serve',
-  describe: 'serve',
-  builder: (y) => y,
-  handler: () => undefined,
+  describe: 'serve the CA over gRPC/TLS: Sign (bootstrap token, Kubernetes token or mTLS renewal), GetTrustBundle, WatchTrustBundle',
+  builder: (y: Argv) => y
+    .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+    .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT to listen on (e.g. 0.0.0.0:8443)' })
+    .option('san', { type: 'string', array: true, describe: 'extra DNS name or IP for the serving certificate (repeatable)' })
+    .option('serving-ttl', { type: 'string', describe: "lifetime of the server's own certificate (default: the CA's default TTL); renewed at 2/3" })
+    .option('sign-rate', { type: 'number', describe: `Sign calls per second allowed per identity (default ${DEFAULT_SIGN_RATE_LIMIT.ratePerSecond})` })
+    .option('sign-burst', { type: 'number', describe: `Sign calls an identity may make at once (default ${DEFAULT_SIGN_RATE_LIMIT.burst})` })
+    .option('jwks', { type: 'string', describe: "the cluster's JWKS file for Kubernetes service-account tokens (overrides D/kubernetes.yaml)" })
+    .option('jwt-issuer', { type: 'string', describe: 'the iss of the service-account tokens (with --jwks)' })
+    .option('jwt-audience', { type: 'string', describe: `the aud the tokens must carry (default ${DEFAULT_AUDIENCE})` }) as unknown as Argv<ServeArgs>,
+  handler: async (args) => {
+    if ((args.jwks === undefined) !== (args['jwt-issuer'] === undefined)) {
+      throw new MeshwardError('usage', '--jwks and --jwt-issuer go together: give both, or neither to use D/kubernetes.yaml');
+    }
+    const rate = args['sign-rate'] ?? DEFAULT_SIGN_RATE_LIMIT.ratePerSecond;
+    const burst = args['sign-burst'] ?? DEFAULT_SIGN_RATE_LIMIT.burst;
+    if (!(rate > 0) || !(burst >= 1)) throw new MeshwardError('usage', '--sign-rate must be positive and --sign-burst at least 1');
+    const logger = pino({ base: { component: 'ca-server' } });
+    const server = await CaServer.start({
+      dir: args.dir,
+      listen: args.listen,
+      sans: args.san,
+      servingTtlMs: args['serving-ttl'] === undefined ? undefined : parseDuration(args['serving-ttl'], '--serving-ttl'),
+      signRateLimit: { ratePerSecond: rate, burst },
+      kubernetes: args.jwks ? { jwksFile: args.jwks, issuer: args['jwt-issuer']!, audience: args['jwt-audience'] ?? DEFAULT_AUDIENCE } : undefined,
+      logger,
+    });
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        logger.info({ event: 'stopping', signal }, 'CA server stopping');
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        void server.close().then(resolve);
+      };
+      const onInt = () => stop('SIGINT');
+      const onTerm = () => stop('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+    });
+  },
 };

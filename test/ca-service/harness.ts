@@ -1,0 +1,104 @@
+// Shared set-up for the CA-service and agent tests: a fresh CA in a temp dir, the gRPC server started in
+// process on 127.0.0.1:0, a client, CSRs, and a logger whose lines a test can read back (audit checks).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import Database from 'better-sqlite3';
+import { pino, type Logger } from 'pino';
+import { Authority } from '../../src/ca/authority.js';
+import { CaServer, type CaServerOptions } from '../../src/ca/server/server.js';
+import { CaClient } from '../../src/agent/client.js';
+import { caServerSpiffeId, type SignRequest, type SignResponse } from '../../src/ca/server/proto.js';
+import { createCsr } from '../../src/pki/csr.js';
+import { generateKeyPair, type KeyPair, type KeyType } from '../../src/pki/keys.js';
+
+export const TD = 'example.org';
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'meshward-'));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** A new CA in `<root>/ca`; returns its directory. */
+export function makeCa(root: string): string {
+  const dir = join(root, 'ca');
+  Authority.init(dir, { trustDomain: TD }, new Date()).close();
+  return dir;
+}
+
+/** A pino logger that keeps every line as an object. */
+export function memoryLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
+}
+
+export async function startServer(dir: string, opts: Partial<CaServerOptions> = {}): Promise<CaServer> {
+  return CaServer.start({ dir, listen: '127.0.0.1:0', logger: pino({ level: 'silent' }), bundlePollMs: 200, ...opts });
+}
+
+export function bundleOf(dir: string): Buffer {
+  return readFileSync(join(dir, 'bundle.crt'));
+}
+
+export function clientFor(server: CaServer, dir: string, mtls?: { keyPem: string; chainPem: string }): CaClient {
+  return new CaClient({
+    address: `127.0.0.1:${server.port}`,
+    rootsPem: bundleOf(dir),
+    caSpiffeId: caServerSpiffeId(TD),
+    ...(mtls ? { clientKeyPem: Buffer.from(mtls.keyPem), clientChainPem: Buffer.from(mtls.chainPem) } : {}),
+  });
+}
+
+export function csrFor(spiffeId: string, keyType: KeyType = 'ec-p256'): { csr: Buffer; keys: KeyPair } {
+  const keys = generateKeyPair(keyType);
+  return { csr: createCsr({ subject: {}, uris: [spiffeId] }, keys), keys };
+}
+
+export type SignOutcome = { ok: true; res: SignResponse } | { ok: false; code: grpc.status; details: string };
+
+/** Calls Sign and returns the outcome instead of throwing (tests compare status codes). */
+export async function trySign(client: CaClient, req: Partial<SignRequest>): Promise<SignOutcome> {
+  try {
+    const res = await client.sign({ csr: Buffer.alloc(0), token: '', ttlSeconds: 0, ...req }, 20_000);
+    return { ok: true, res };
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    return { ok: false, code: e.code, details: e.details };
+  }
+}
+
+/** Polls `check` every 100 ms until it returns a value or `timeoutMs` passes (bounded waits only). */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Row counts that must not change for a refused request. */
+export function storeCounts(dir: string): { certificates: number; usedTokens: number } {
+  const db = new Database(join(dir, 'ca.db'), { readonly: true, fileMustExist: true });
+  try {
+    const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+    return {
+      certificates: count('SELECT COUNT(*) AS n FROM certificates'),
+      usedTokens: count('SELECT COUNT(*) AS n FROM tokens WHERE used_at IS NOT NULL'),
+    };
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,123 @@
+// Renewal over mTLS: the caller's current certificate, presented as the TLS client certificate, is the
+// credential. Valid → a new certificate for the same identity; revoked by the CLI while the server runs →
+// PERMISSION_DENIED at once; expired → refused with a message that says to bootstrap again. Also the
+// per-identity rate limit (RESOURCE_EXHAUSTED).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { Authority } from '../../src/ca/authority.js';
+import { parseCertificate } from '../../src/pki/certificate.js';
+import { RateLimiter } from '../../src/ca/server/rate-limit.js';
+import type { CaServer } from '../../src/ca/server/server.js';
+import { runCli } from '../helpers/cli.js';
+import { TD, clientFor, csrFor, makeCa, removeDir, startServer, storeCounts, tempDir, trySign } from './harness.js';
+
+const ID = `spiffe://${TD}/ns/shop/sa/frontend`;
+
+function issue(dir: string, spiffeId: string, ttlMs: number): { keyPem: string; chainPem: string; serialHex: string } {
+  const a = Authority.open(dir);
+  try {
+    const issued = a.issue({ spiffeId, ttlMs }, new Date());
+    return { keyPem: issued.privateKeyPem, chainPem: issued.chainPem, serialHex: issued.serialHex };
+  } finally {
+    a.close();
+  }
+}
+
+describe('renewal over mTLS', () => {
+  let root: string;
+  let dir: string;
+  let server: CaServer;
+
+  before(async () => {
+    root = tempDir();
+    dir = makeCa(root);
+    server = await startServer(dir, { signRateLimit: { ratePerSecond: 0.01, burst: 3 } });
+  });
+  after(async () => {
+    await server.close();
+    removeDir(root);
+  });
+
+  it('renews with a valid certificate and no token', async () => {
+    const current = issue(dir, ID, 600_000);
+    const client = clientFor(server, dir, current);
+    try {
+      const r = await trySign(client, { csr: csrFor(ID).csr, ttlSeconds: 300 });
+      assert.ok(r.ok, JSON.stringify(r));
+      const leaf = parseCertificate(r.res.certChain[0]!);
+      assert.deepEqual(leaf.uris, [ID]);
+      assert.notEqual(leaf.serialHex, current.serialHex);
+      const other = await trySign(client, { csr: csrFor(`spiffe://${TD}/ns/shop/sa/admin`).csr });
+      assert.equal(!other.ok && other.code, grpc.status.PERMISSION_DENIED, 'a certificate renews only its own identity');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses a certificate revoked by the CLI while the server runs (PERMISSION_DENIED), writing nothing', async () => {
+    const current = issue(dir, `spiffe://${TD}/ns/shop/sa/revoked`, 600_000);
+    const revoke = await runCli(['cert', 'revoke', '--ca-dir', dir, '--serial', current.serialHex, '--reason', 'keyCompromise']);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    const client = clientFor(server, dir, current);
+    try {
+      const before = storeCounts(dir);
+      const r = await trySign(client, { csr: csrFor(`spiffe://${TD}/ns/shop/sa/revoked`).csr });
+      assert.equal(!r.ok && r.code, grpc.status.PERMISSION_DENIED, JSON.stringify(r));
+      assert.match(!r.ok ? r.details : '', /revoked/);
+      assert.deepEqual(storeCounts(dir), before);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses an expired certificate and says to bootstrap again', async () => {
+    const current = issue(dir, `spiffe://${TD}/ns/shop/sa/late`, 1000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const client = clientFor(server, dir, current);
+    try {
+      const before = storeCounts(dir);
+      const r = await trySign(client, { csr: csrFor(`spiffe://${TD}/ns/shop/sa/late`).csr });
+      assert.equal(!r.ok && r.code, grpc.status.UNAUTHENTICATED, JSON.stringify(r));
+      assert.match(!r.ok ? r.details : '', /bootstrap again with a new token/);
+      assert.deepEqual(storeCounts(dir), before);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('rate-limits Sign per identity (RESOURCE_EXHAUSTED), other identities unaffected', async () => {
+    const busy = issue(dir, `spiffe://${TD}/ns/batch/sa/loop`, 600_000);
+    const client = clientFor(server, dir, busy);
+    try {
+      const codes: (grpc.status | 'ok')[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await trySign(client, { csr: csrFor(`spiffe://${TD}/ns/batch/sa/loop`).csr });
+        codes.push(r.ok ? 'ok' : r.code);
+      }
+      assert.deepEqual(codes, ['ok', 'ok', 'ok', grpc.status.RESOURCE_EXHAUSTED]);
+    } finally {
+      client.close();
+    }
+    const calm = issue(dir, `spiffe://${TD}/ns/batch/sa/calm`, 600_000);
+    const other = clientFor(server, dir, calm);
+    try {
+      assert.ok((await trySign(other, { csr: csrFor(`spiffe://${TD}/ns/batch/sa/calm`).csr })).ok);
+    } finally {
+      other.close();
+    }
+  });
+});
+
+describe('RateLimiter', () => {
+  it('allows a burst, then the sustained rate, per key', () => {
+    const limiter = new RateLimiter({ ratePerSecond: 2, burst: 3 });
+    const t0 = 1_000_000;
+    assert.deepEqual([1, 2, 3, 4].map(() => limiter.take('a', t0)), [true, true, true, false]);
+    assert.equal(limiter.take('b', t0), true);
+    assert.equal(limiter.take('a', t0 + 400), false);
+    assert.equal(limiter.take('a', t0 + 500), true);
+    assert.equal(limiter.take('a', t0 + 10_000), true);
+    assert.throws(() => new RateLimiter({ ratePerSecond: 0, burst: 1 }));
+  });
+});

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# `make bench` (after `make build`): runs the benchmarks and writes their tables to bench/results/latest.md.
-# Each benchmark is a compiled script under dist/bench/ that prints a Markdown section.
+# `make bench` (after `make build`): every benchmark in one run, tables to bench/results/latest.md, and a
+# dated copy beside the earlier ones. Parts: CA issuance vs raw signing, Sign RPCs, and the proxy
+# comparison (meshward vs nginx vs HAProxy; bench/proxy.sh installs nginx, haproxy and wrk if missing).
+# BENCH_PARTS limits the run, e.g. BENCH_PARTS="issuance sign-rpc" skips the proxy comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
+parts="${BENCH_PARTS:-issuance sign-rpc proxy}"
 out=bench/results/latest.md
 tmp="$out.tmp"
 {
@@ -11,7 +14,13 @@ tmp="$out.tmp"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, node $(node --version), $(openssl version | cut -d' ' -f1-2)"
   echo
-  node dist/bench/issuance.js
+  case " $parts " in *" issuance "*) node dist/bench/issuance.js; echo ;; esac
+  case " $parts " in *" sign-rpc "*) node dist/bench/sign-rpc.js; echo ;; esac
+  case " $parts " in *" proxy "*)
+    bash bench/proxy.sh >&2
+    cat bench/results/proxy-latest.md ;;
+  esac
 } > "$tmp"
 mv "$tmp" "$out"
+cp "$out" "bench/results/$(date -u +%Y-%m-%d-%H%M).md"
 cat "$out"

@@ -1,0 +1,103 @@
+/*
+ * clientcert.c: an LD_PRELOAD shim that lets load generators which cannot present a client
+ * certificate (wrk, h2load) take part in mutual TLS benchmarks.
+ *
+ * It wraps SSL_CTX_new() (wrk, h2load) and OpenSSL 3's SSL_CTX_new_ex() (the openssl command-line tools):
+ * the real functions are found with dlsym(RTLD_NEXT), and every context they return is given the
+ * certificate chain and key named by the environment:
+ *   MESHWARD_BENCH_CERT       PEM file: the client certificate, then its intermediates
+ *   MESHWARD_BENCH_KEY        PEM file: the matching private key
+ *   MESHWARD_BENCH_NO_RESUME  "1": no session resumption (SSL_OP_NO_TICKET, client session cache off),
+ *                             so every connection is a full handshake
+ * A certificate that does not load makes SSL_CTX_new fail (NULL) after saying why on stderr: a
+ * benchmark that silently ran without a client certificate would measure rejected handshakes.
+ *
+ * Build (bench/proxy.sh does it): gcc -shared -fPIC -O2 -o clientcert.so clientcert.c -ldl -lssl -lcrypto
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+typedef SSL_CTX *(*ssl_ctx_new_fn)(const SSL_METHOD *method);
+typedef SSL_CTX *(*ssl_ctx_new_ex_fn)(OSSL_LIB_CTX *libctx, const char *propq, const SSL_METHOD *method);
+
+static ssl_ctx_new_fn real_ssl_ctx_new;
+static ssl_ctx_new_ex_fn real_ssl_ctx_new_ex;
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+
+/* libssl's SSL_CTX_new calls SSL_CTX_new_ex, which may come back through this library: configure once. */
+static __thread int inside_ssl_ctx_new;
+
+static void resolve_real_functions(void) {
+    real_ssl_ctx_new = (ssl_ctx_new_fn)dlsym(RTLD_NEXT, "SSL_CTX_new");
+    real_ssl_ctx_new_ex = (ssl_ctx_new_ex_fn)dlsym(RTLD_NEXT, "SSL_CTX_new_ex");
+}
+
+static void report_failure(const char *what, const char *file) {
+    fprintf(stderr, "clientcert.so: cannot %s %s:\n", what, file);
+    ERR_print_errors_fp(stderr);
+}
+
+/* Returns 1 when the context is ready, 0 when the configured certificate could not be used. */
+static int configure_context(SSL_CTX *ctx) {
+    const char *cert = getenv("MESHWARD_BENCH_CERT");
+    const char *key = getenv("MESHWARD_BENCH_KEY");
+    const char *no_resume = getenv("MESHWARD_BENCH_NO_RESUME");
+
+    if (cert != NULL && *cert != '\0') {
+        if (key == NULL || *key == '\0') key = cert; /* a combined PEM holds both */
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+            report_failure("load the certificate chain", cert);
+            return 0;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+            report_failure("load the private key", key);
+            return 0;
+        }
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            report_failure("use the key: it does not match the certificate in", cert);
+            return 0;
+        }
+    }
+    if (no_resume != NULL && strcmp(no_resume, "1") == 0) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    }
+    return 1;
+}
+
+static SSL_CTX *configured(SSL_CTX *ctx) {
+    if (ctx != NULL && !configure_context(ctx)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+SSL_CTX *SSL_CTX_new(const SSL_METHOD *method) {
+    pthread_once(&resolve_once, resolve_real_functions);
+    if (real_ssl_ctx_new == NULL) {
+        fprintf(stderr, "clientcert.so: the real SSL_CTX_new was not found (is libssl loaded?)\n");
+        return NULL;
+    }
+    inside_ssl_ctx_new = 1;
+    SSL_CTX *ctx = real_ssl_ctx_new(method);
+    inside_ssl_ctx_new = 0;
+    return configured(ctx);
+}
+
+SSL_CTX *SSL_CTX_new_ex(OSSL_LIB_CTX *libctx, const char *propq, const SSL_METHOD *method) {
+    pthread_once(&resolve_once, resolve_real_functions);
+    if (real_ssl_ctx_new_ex == NULL) {
+        fprintf(stderr, "clientcert.so: the real SSL_CTX_new_ex was not found (is libssl loaded?)\n");
+        return NULL;
+    }
+    SSL_CTX *ctx = real_ssl_ctx_new_ex(libctx, propq, method);
+    return inside_ssl_ctx_new ? ctx : configured(ctx);
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The proxy benchmark (issue 6): meshward against nginx and HAProxy as mTLS-terminating proxies and
+# against the app reached directly. Run after `make build`:   bash bench/proxy.sh
+# It installs what it needs (nginx, haproxy, wrk from Debian; libssl-dev for the preload library),
+# builds bench/preload/clientcert.c into bench/work/, runs bench/proxy/main.ts (compiled to
+# dist/bench/proxy/main.js) pinned to core 0, and writes bench/results/proxy-latest.md plus a dated copy.
+# Knobs (environment): BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=50 BENCH_HANDSHAKE_CONNECTIONS=16
+# BENCH_PACED_RATE=1000 BENCH_PACED_SECONDS=5 BENCH_IDLE_CONNECTIONS=1000 BENCH_ROTATIONS=20
+# BENCH_ROTATION_CERTS=5 BENCH_RSA_CLIENT_KEY=ec-p256 BENCH_PORT_BASE=24000 BENCH_RESULTS_DIR=bench/results
+# BENCH_MESHWARD_BIN=bin/meshward.js (measure another build against the same baselines).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORK="$ROOT/bench/work"
+PIDS="$WORK/proxy-pids"
+mkdir -p "$WORK" "$ROOT/bench/results"
+
+say() { printf '[proxy.sh] %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root to install packages: $*"; return 1; fi
+}
+
+# Installs the Debian packages that are missing (apt-get update at most once per run).
+install_packages() {
+  local missing=() updated=0
+  command -v nginx >/dev/null || missing+=(nginx-light)
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v gcc >/dev/null || missing+=(gcc)
+  command -v taskset >/dev/null || missing+=(util-linux)
+  [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+  if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
+  say "installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq && updated=1
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; then
+    # nginx-light is a transitional package on newer Debian: fall back to nginx.
+    missing=("${missing[@]/nginx-light/nginx}")
+    [ "$updated" = 1 ] || as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# Stops whatever the run started, even if the Node side died without cleaning up. Only pids that the
+# run recorded, and only while they still run one of the programs it starts (a pid may have been reused).
+cleanup() {
+  local rc=$?
+  # The runner: `timeout` leads its own process group (node and what node runs in the foreground);
+  # TERM lets node stop its servers itself, then the group is killed in case it could not.
+  if [ -n "${RUNNER_PID:-}" ] && kill -0 "$RUNNER_PID" 2>/dev/null; then
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$RUNNER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$RUNNER_PID" 2>/dev/null || kill -KILL "$RUNNER_PID" 2>/dev/null || true
+  fi
+  if [ -f "$PIDS" ]; then
+    while read -r pid name; do
+      [ -n "$pid" ] || continue
+      if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -Eq 'nginx|haproxy|meshward|wrk'; then
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      fi
+    done <"$PIDS"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+install_packages
+
+say "building the LD_PRELOAD client-certificate library"
+gcc -shared -fPIC -O2 -Wall -Wextra -o "$WORK/clientcert.so" "$ROOT/bench/preload/clientcert.c" -ldl -lssl -lcrypto
+
+if [ ! -f "$ROOT/dist/bench/proxy/main.js" ] || [ ! -f "$ROOT/dist/src/cli/main.js" ]; then
+  say "dist/ is missing: building (make build)"
+  (cd "$ROOT" && node_modules/.bin/tsc -p tsconfig.json) || say "tsc reported errors (it still emits JavaScript)"
+fi
+
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+say "running (about 5 minutes; the whole run is bounded at 15)"
+cd "$ROOT"
+timeout -s TERM 15m taskset -c 0 node dist/bench/proxy/main.js &
+RUNNER_PID=$!
+wait "$RUNNER_PID"

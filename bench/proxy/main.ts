@@ -1,0 +1,364 @@
+// The proxy benchmark (issue 6, item 1): meshward against nginx and HAProxy as mTLS-terminating proxies,
+// and against the app reached directly, on 127.0.0.1 with the same load generator (wrk), backend (nginx
+// returning 2 bytes) and certificates for every case. Each proxy is pinned alone to core 1; wrk, the
+// backend and this script share core 0. Rounds are interleaved (every case once per round, order
+// rotated) and the median round is reported. Run through bench/proxy.sh, which installs the tools and
+// builds the LD_PRELOAD library first. Prints one markdown table and writes bench/results/proxy-latest.md
+// plus a dated copy.
+import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { CLIENT_ID, makeCertificates, type BenchCertificates, type BenchKeyType } from './certs.js';
+import { busyPercent, readCoreTimes } from './cpu.js';
+import { openIdleConnections } from './idle.js';
+import { pacedLatency } from './paced.js';
+import {
+  aloneOnCore, cpuTicks, killAllNow, sampleRss, setPidFile, sleep, stopAll, TICKS_PER_SECOND, workerRssMb, type Tracked,
+} from './processes.js';
+import { renderReport, type CaseName, type Figures, type LoadRun } from './report.js';
+import {
+  assertPortsFree, BACKEND_PORT, benchPorts, CLIENT_CORE, PROXIES, PROXY_CORE, proxyPort, REQUEST_PATH, startBackend, startHaproxy, startMeshward, startNginx,
+  writeIdentity, type ProxyName, type RunningProxy,
+} from './servers.js';
+import { failures, requestsPerSecond, runWrk, type WrkResult } from './wrk.js';
+
+const num = (name: string, fallback: number) => {
+  const v = process.env[name];
+  const n = v === undefined || v === '' ? fallback : Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${v}`);
+  return n;
+};
+
+const settings = {
+  rounds: num('BENCH_ROUNDS', 3),
+  seconds: num('BENCH_SECONDS', 5),
+  connections: num('BENCH_CONNECTIONS', 50),
+  handshakeConnections: num('BENCH_HANDSHAKE_CONNECTIONS', 16),
+  pacedRate: num('BENCH_PACED_RATE', 1000),
+  pacedSeconds: num('BENCH_PACED_SECONDS', 5),
+  idleConnections: num('BENCH_IDLE_CONNECTIONS', 1000),
+  rotations: num('BENCH_ROTATIONS', 20),
+  // Each CLI `cert issue` costs about a second of CPU: a few distinct certificates, used in turn, keep
+  // every rotation a real change (consecutive ones always differ) without a minute of issuing.
+  rotationCerts: num('BENCH_ROTATION_CERTS', 5),
+  rotationIntervalMs: num('BENCH_ROTATION_INTERVAL_MS', 750),
+  deadlineMinutes: num('BENCH_DEADLINE_MINUTES', 14),
+  rsaClientKey: rsaClientKeyType(process.env.BENCH_RSA_CLIENT_KEY),
+};
+
+function rsaClientKeyType(v: string | undefined): BenchKeyType {
+  if (v === undefined || v === '' || v === 'ec-p256') return 'ec-p256';
+  if (v === 'rsa-2048') return 'rsa-2048';
+  throw new Error(`BENCH_RSA_CLIENT_KEY must be ec-p256 or rsa-2048, got ${v}`);
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const work = path.join(root, 'bench', 'work', 'proxy');
+const preload = path.join(root, 'bench', 'work', 'clientcert.so');
+const luaScript = path.join(root, 'bench', 'proxy', 'report.lua');
+// Another build can be measured against the same baselines, e.g. to record the effect of a change.
+const meshwardBin = path.resolve(process.env.BENCH_MESHWARD_BIN ?? path.join(root, 'bin', 'meshward.js'));
+
+function log(message: string): void {
+  process.stderr.write(`[proxy-bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+/** Each round visits every case; the order rotates so no case always runs first or last. */
+function rotated<T>(items: readonly T[], round: number): T[] {
+  const k = round % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/** Every process of every proxy: all but the measured one are frozen during a measurement. */
+const proxyProcesses: Tracked[] = [];
+
+interface LoadOptions {
+  connections: number;
+  seconds: number;
+  headers?: string[];
+  cert?: { crt: string; key: string };
+  noResume?: boolean;
+  keyType?: BenchKeyType;          // which listener (meshward runs one process per identity)
+}
+
+/** A wrk run against one proxy (or the backend), with the proxy's CPU time and RSS measured around it. */
+async function measuredWrk(proxy: RunningProxy | undefined, url: string, opts: LoadOptions): Promise<LoadRun> {
+  // meshward serves each key type from its own process; nginx and HAProxy from one.
+  const active = proxy?.processFor[opts.keyType ?? 'ec-p256'];
+  const pid = active?.pid;
+  const thaw = aloneOnCore(proxyProcesses, active);
+  try {
+    return await measuredWrkAlone(pid, url, opts);
+  } finally {
+    thaw();
+  }
+}
+
+async function measuredWrkAlone(pid: number | undefined, url: string, opts: LoadOptions): Promise<LoadRun> {
+  const stopRss = pid !== undefined ? sampleRss(pid) : undefined;
+  const ticks0 = pid !== undefined ? cpuTicks(pid) : 0;
+  const cores0 = readCoreTimes();
+  const wrk = await runWrk({
+    url, connections: opts.connections, seconds: opts.seconds, core: CLIENT_CORE, script: luaScript,
+    headers: opts.headers, noResume: opts.noResume,
+    clientCert: opts.cert ? { ...opts.cert, preload } : undefined,
+  });
+  const cores1 = readCoreTimes();
+  const ticks1 = pid !== undefined ? cpuTicks(pid) : 0;
+  const maxRssMb = stopRss?.();
+  return {
+    wrk,
+    cpuUsPerRequest: pid !== undefined && wrk.requests > 0 ? ((ticks1 - ticks0) * 1e6) / TICKS_PER_SECOND / wrk.requests : undefined,
+    maxRssMb,
+    clientCoreBusy: busyPercent(cores0, cores1, `cpu${CLIENT_CORE}`),
+    proxyCoreBusy: busyPercent(cores0, cores1, `cpu${PROXY_CORE}`),
+  };
+}
+
+function describeRun(r: LoadRun, withCpu = true): string {
+  const w = r.wrk;
+  const errs = failures(w);
+  return `${Math.round(requestsPerSecond(w))} req/s, p50 ${(w.p50_us / 1000).toFixed(3)} ms, p99 ${(w.p99_us / 1000).toFixed(3)} ms` +
+    (withCpu && r.cpuUsPerRequest !== undefined ? `, ${r.cpuUsPerRequest.toFixed(1)} µs CPU/req` : '') +
+    (errs > 0 ? `, ${errs} errors (connect ${w.connect_errors}, read ${w.read_errors}, write ${w.write_errors}, status ${w.status_errors}, timeout ${w.timeouts})` : '') +
+    `; client core ${r.clientCoreBusy.toFixed(0)}% busy, proxy core ${r.proxyCoreBusy.toFixed(0)}%`;
+}
+
+/** The served certificate's fingerprint, to check that a rotation really reached new handshakes. */
+function servedFingerprint(port: number, cert: { crt: string; key: string }): Promise<string> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, cert: fs.readFileSync(cert.crt), key: fs.readFileSync(cert.key), rejectUnauthorized: false });
+    const t = setTimeout(() => s.destroy(new Error('timeout')), 5000);
+    s.once('secureConnect', () => {
+      clearTimeout(t);
+      resolve(s.getPeerX509Certificate()?.fingerprint256 ?? '');
+      s.destroy();
+    });
+    s.once('error', (e) => {
+      clearTimeout(t);
+      resolve(`error: ${e.message}`);
+    });
+  });
+}
+
+function leafFingerprint(file: string): string {
+  return new X509Certificate(fs.readFileSync(file)).fingerprint256;
+}
+
+/** A tool's version from its banner (nginx prints it on stderr, wrk exits non-zero after printing it). */
+function version(cmd: string, args: string[], pattern: RegExp): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  return pattern.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[1] ?? '?';
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  await assertPortsFree(benchPorts());
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
+  setPidFile(path.join(root, 'bench', 'work', 'proxy-pids'));
+
+  const figures: Figures = {
+    startedAt, settings, notes: [], rounds: [],
+    keepAlive: {}, handshakes: { 'ec-p256': {}, 'rsa-2048': {} }, paced: {}, rss: {}, rotation: {},
+    environment: {
+      cpu: os.cpus()[0]?.model ?? '?', cores: os.cpus().length, node: process.version,
+      nginx: version('nginx', ['-v'], /nginx\/(\S+)/), haproxy: version('haproxy', ['-v'], /version (\S+)/),
+      wrk: version('wrk', ['-v'], /wrk (?:debian\/)?(\S+)/), openssl: version('openssl', ['version'], /OpenSSL (\S+)/),
+      certificates: '', backend: 'nginx (1 worker on core 0) answering every path with a fixed 2-byte body',
+    },
+  };
+
+  log('making certificates');
+  const certs: BenchCertificates = await makeCertificates(root, work, Math.max(2, Math.min(settings.rotationCerts, settings.rotations)), settings.rsaClientKey);
+  figures.environment.certificates = certs.source;
+  log(`certificates: ${certs.source}`);
+  const clientEc = { crt: certs.client['ec-p256'].crt, key: certs.client['ec-p256'].key };
+
+  log('starting the backend, nginx and HAProxy');
+  await startBackend(work);
+  const proxies = new Map<ProxyName, RunningProxy>();
+  proxies.set('nginx', await startNginx(work, certs));
+  proxies.set('haproxy', await startHaproxy(work, certs));
+  let meshwardProblem: string | undefined;
+  log('starting meshward');
+  try {
+    proxies.set('meshward', await startMeshward(meshwardBin, work, certs, CLIENT_ID));
+  } catch (err) {
+    meshwardProblem = `sidecar failed to start: ${(err as Error).message}`;
+    const procs = (err as { processes?: { pid: number }[] }).processes ?? [];
+    for (const p of procs) {
+      try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    log(`meshward: n/a (${meshwardProblem})`);
+  }
+  for (const p of proxies.values()) proxyProcesses.push(...p.processes);
+  const na = (p: ProxyName): string | undefined => (p === 'meshward' ? meshwardProblem : undefined);
+  const running = () => PROXIES.filter((p) => proxies.has(p) && na(p) === undefined);
+  const urlOf = (c: CaseName, kt: BenchKeyType = 'ec-p256') =>
+    c === 'direct' ? `http://127.0.0.1:${BACKEND_PORT}${REQUEST_PATH}` : `https://127.0.0.1:${proxyPort(c, kt)}${REQUEST_PATH}`;
+
+  // A sidecar that started but answers wrongly is not measured either: the check says why.
+  for (const p of running()) {
+    const probe = await measuredWrk(proxies.get(p), urlOf(p), { connections: 1, seconds: 1, cert: clientEc });
+    if (probe.wrk.requests === 0 || failures(probe.wrk) > 0) {
+      const why = `probe request failed: ${describeRun(probe)} (see ${work}/${p === 'meshward' ? 'meshward-ec-p256' : p}.log)`;
+      if (p === 'meshward') {
+        meshwardProblem = why;
+        log(`meshward: n/a (${why})`);
+      } else {
+        throw new Error(`${p}: ${why}`);
+      }
+    }
+  }
+
+  await sleep(1000);
+  for (const p of running()) figures.rss[p] = { idleMb: workerRssMb(proxies.get(p)!.main.pid) };
+
+  const cases: CaseName[] = ['direct', ...running()];
+  log(`warm-up (2 s per case): ${cases.join(', ')}`);
+  for (const c of cases) {
+    await measuredWrk(proxies.get(c as ProxyName), urlOf(c), { connections: settings.connections, seconds: 2, cert: c === 'direct' ? undefined : clientEc });
+  }
+
+  // ---- keep-alive HTTP/1.1 throughput ----
+  for (let r = 0; r < settings.rounds; r++) {
+    for (const c of rotated(cases, r)) {
+      const run = await measuredWrk(proxies.get(c as ProxyName), urlOf(c), {
+        connections: settings.connections, seconds: settings.seconds, cert: c === 'direct' ? undefined : clientEc,
+      });
+      log(`keep-alive round ${r + 1} ${c}: ${describeRun(run)}`);
+      figures.rounds.push(`keep-alive round ${r + 1} ${c}: ${describeRun(run)}`);
+      (figures.keepAlive[c] ??= []).push(run);
+    }
+  }
+
+  // ---- full handshakes ----
+  for (let r = 0; r < settings.rounds; r++) {
+    for (const kt of ['ec-p256', 'rsa-2048'] as const) {
+      for (const p of rotated(running(), r)) {
+        const run = await measuredWrk(proxies.get(p), urlOf(p, kt), {
+          connections: settings.handshakeConnections, seconds: settings.seconds, headers: ['Connection: close'],
+          cert: { crt: certs.client[kt].crt, key: certs.client[kt].key }, noResume: true, keyType: kt,
+        });
+        log(`handshakes round ${r + 1} ${kt} ${p}: ${describeRun(run)}`);
+        figures.rounds.push(`handshakes round ${r + 1} ${kt} ${p}: ${describeRun(run)}`);
+        (figures.handshakes[kt][p] ??= []).push(run);
+      }
+    }
+  }
+
+  // ---- latency at a fixed rate ----
+  for (let r = 0; r < settings.rounds; r++) {
+    for (const c of rotated(cases, r)) {
+      const thaw = aloneOnCore(proxyProcesses, proxies.get(c as ProxyName)?.main);
+      const res = await pacedLatency({
+        port: c === 'direct' ? BACKEND_PORT : proxyPort(c, 'ec-p256'), path: REQUEST_PATH, rate: settings.pacedRate,
+        seconds: settings.pacedSeconds, warmupSeconds: 1, tls: c === 'direct' ? undefined : clientEc,
+      }).finally(thaw);
+      const line = `paced ${settings.pacedRate} req/s round ${r + 1} ${c}: p50 ${(res.p50Us / 1000).toFixed(3)} ms, ` +
+        `p99 ${(res.p99Us / 1000).toFixed(3)} ms, ${res.recorded} recorded, ${res.errors} errors, achieved ${Math.round(res.achievedRate)} req/s`;
+      log(line);
+      figures.rounds.push(line);
+      (figures.paced[c] ??= []).push(res);
+    }
+  }
+
+  // ---- RSS with idle keep-alive mTLS connections ----
+  for (const p of running()) {
+    const thaw = aloneOnCore(proxyProcesses, proxies.get(p)!.main);
+    const conns = await openIdleConnections(proxyPort(p, 'ec-p256'), REQUEST_PATH, settings.idleConnections, 50, clientEc);
+    await sleep(1500);
+    const rss = workerRssMb(proxies.get(p)!.main.pid);
+    conns.close();
+    thaw();
+    figures.rss[p] = { ...figures.rss[p]!, idleConnectionsMb: rss, idleOpened: conns.opened, idleFailed: conns.failed };
+    const line = `idle connections ${p}: ${conns.opened} open (${conns.failed} failed${conns.firstError ? `: ${conns.firstError}` : ''}), RSS ${rss.toFixed(1)} MB`;
+    log(line);
+    figures.rounds.push(line);
+    await sleep(1000);
+  }
+  for (const p of running()) {
+    figures.rss[p]!.loadMb = Math.max(...(figures.keepAlive[p] ?? []).map((run) => run.maxRssMb ?? 0));
+  }
+
+  // ---- certificate rotations under load ----
+  for (const p of running()) {
+    const proxy = proxies.get(p)!;
+    const seconds = Math.ceil((2000 + settings.rotations * settings.rotationIntervalMs + 2000) / 1000);
+    const keepAlive = measuredWrk(proxy, urlOf(p), { connections: 20, seconds, cert: clientEc });
+    const closing = runWrk({
+      url: urlOf(p), connections: 2, seconds, core: CLIENT_CORE, script: luaScript, headers: ['Connection: close'],
+      clientCert: { ...clientEc, preload }, noResume: true,
+    });
+    await sleep(2000);
+    let rotated = 0;
+    let rotationError: string | undefined;
+    for (let i = 0; i < settings.rotations; i++) {
+      try {
+        writeIdentity(p, proxy.identityDirs['ec-p256'], certs.rotations[i % certs.rotations.length]!);
+        proxy.reload();
+        rotated++;
+      } catch (err) {
+        rotationError ??= (err as Error).message;
+      }
+      await sleep(settings.rotationIntervalMs);
+    }
+    const [ka, cl] = await Promise.all([keepAlive, closing]);
+    // New handshakes must present the last certificate within 5 s (a reloading HAProxy or nginx may
+    // still have its old worker accepting for a moment).
+    const expected = leafFingerprint(certs.rotations[(settings.rotations - 1) % certs.rotations.length]!.crt);
+    let served = '';
+    for (let attempt = 0; attempt < 20 && served !== expected; attempt++) {
+      if (attempt > 0) await sleep(250);
+      served = await servedFingerprint(proxyPort(p, 'ec-p256'), clientEc);
+    }
+    const failed = failures(ka.wrk) + failures(cl);
+    figures.rotation[p] = {
+      rotations: rotated, failed, requests: ka.wrk.requests + cl.requests, servesLast: served === expected,
+      error: rotationError,
+    };
+    const line = `rotations ${p}: ${rotated} rotations, ${failed} failed of ${ka.wrk.requests + cl.requests} requests ` +
+      `(keep-alive: ${describeRun(ka, false)}; new connection per request: ${Math.round(requestsPerSecond(cl))} req/s, ${failures(cl)} errors), ` +
+      `serves the last certificate afterwards: ${served === expected ? 'yes' : `no (${served.slice(0, 30)})`}` +
+      (rotationError ? `; rotation error: ${rotationError}` : '');
+    log(line);
+    figures.rounds.push(line);
+  }
+
+  if (meshwardProblem) figures.notes.push(`meshward: n/a (${meshwardProblem})`);
+  figures.meshwardProblem = meshwardProblem;
+  await stopAll();
+
+  const report = renderReport(figures);
+  process.stdout.write(`${report}\n`);
+  const results = path.resolve(process.env.BENCH_RESULTS_DIR ?? path.join(root, 'bench', 'results'));
+  fs.mkdirSync(results, { recursive: true });
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const d = startedAt;
+  const stamp = `${d.getUTCFullYear()}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())}-${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}`;
+  fs.writeFileSync(path.join(results, 'proxy-latest.md'), `${report}\n`);
+  fs.writeFileSync(path.join(results, `proxy-${stamp}.md`), `${report}\n`);
+  log(`written: ${path.relative(root, results) || '.'}/proxy-latest.md and proxy-${stamp}.md beside it`);
+}
+
+// Whatever happens, every process this run started is stopped.
+let stopping = false;
+async function shutdown(code: number, why?: unknown): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  if (why !== undefined) log(`stopping: ${why instanceof Error ? why.message : String(why)}`);
+  await stopAll();
+  process.exit(code);
+}
+process.on('exit', killAllNow);
+process.on('SIGINT', () => void shutdown(130, 'interrupted'));
+process.on('SIGTERM', () => void shutdown(143, 'terminated'));
+process.on('uncaughtException', (err) => void shutdown(1, err));
+setTimeout(() => void shutdown(1, `the run took longer than ${settings.deadlineMinutes} minutes`), settings.deadlineMinutes * 60_000).unref();
+
+main().then(() => shutdown(0), (err) => shutdown(1, err));

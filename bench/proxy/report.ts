@@ -1,0 +1,187 @@
+// The proxy benchmark's figures and the markdown report made from them: one table (each case's figures
+// and the ratios to nginx), how it was measured, and every round's raw line.
+import type { BenchKeyType } from './certs.js';
+import type { PacedResult } from './paced.js';
+import { percentile } from './paced.js';
+import type { ProxyName } from './servers.js';
+import { requestsPerSecond, type WrkResult } from './wrk.js';
+
+export type CaseName = 'direct' | ProxyName;
+
+export interface LoadRun {
+  wrk: WrkResult;
+  cpuUsPerRequest?: number;        // the proxy's own utime+stime (whole process tree) per request
+  maxRssMb?: number;               // largest serving-process RSS sampled during the run
+  clientCoreBusy: number;          // % of core 0 (wrk + backend) busy
+  proxyCoreBusy: number;           // % of core 1 (the proxy) busy
+}
+
+export interface RssFigures { idleMb?: number; idleConnectionsMb?: number; idleOpened?: number; idleFailed?: number; loadMb?: number }
+export interface RotationFigures { rotations: number; failed: number; requests: number; servesLast: boolean; error?: string }
+
+export interface Figures {
+  startedAt: Date;
+  settings: {
+    rounds: number; seconds: number; connections: number; handshakeConnections: number; pacedRate: number;
+    pacedSeconds: number; idleConnections: number; rotations: number; rotationCerts: number; rotationIntervalMs: number;
+    rsaClientKey: BenchKeyType;
+  };
+  environment: {
+    cpu: string; cores: number; node: string; nginx: string; haproxy: string; wrk: string; openssl: string;
+    certificates: string; backend: string;
+  };
+  keepAlive: Partial<Record<CaseName, LoadRun[]>>;
+  handshakes: Record<BenchKeyType, Partial<Record<ProxyName, LoadRun[]>>>;
+  paced: Partial<Record<CaseName, PacedResult[]>>;
+  rss: Partial<Record<ProxyName, RssFigures>>;
+  rotation: Partial<Record<ProxyName, RotationFigures>>;
+  meshwardProblem?: string;
+  notes: string[];
+  rounds: string[];
+}
+
+const COLUMNS: readonly CaseName[] = ['direct', 'nginx', 'haproxy', 'meshward'];
+
+function median(values: number[]): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  return v.length === 0 ? NaN : percentile(v, 50);
+}
+
+type Cell = { value: number; text?: string } | undefined;
+
+function fmt(n: number, digits: number): string {
+  if (!Number.isFinite(n)) return 'n/a';
+  return digits === 0 ? String(Math.round(n)) : n.toFixed(digits);
+}
+
+function ratio(a: Cell, nginx: Cell): string {
+  if (!a || !nginx || !Number.isFinite(a.value) || !Number.isFinite(nginx.value) || nginx.value === 0) return '—';
+  return `${(a.value / nginx.value).toFixed(2)}×`;
+}
+
+export function renderReport(f: Figures): string {
+  const s = f.settings;
+  const rows: string[] = [];
+  const unavailable = (c: CaseName) => c === 'meshward' && f.meshwardProblem !== undefined;
+  const row = (label: string, digits: number, get: (c: CaseName) => Cell, withRatio = true) => {
+    const cells = COLUMNS.map((c) => {
+      if (unavailable(c)) return 'n/a';
+      const cell = get(c);
+      return cell === undefined ? '—' : (cell.text ?? fmt(cell.value, digits));
+    });
+    const nginx = get('nginx');
+    const ratios = withRatio
+      ? [unavailable('haproxy') ? 'n/a' : ratio(get('haproxy'), nginx), unavailable('meshward') ? 'n/a' : ratio(get('meshward'), nginx)]
+      : ['—', '—'];
+    rows.push(`| ${label} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+  };
+  const ka = (c: CaseName, pick: (r: LoadRun) => number | undefined): Cell => {
+    const runs = f.keepAlive[c];
+    if (!runs || runs.length === 0) return undefined;
+    const v = median(runs.map((r) => pick(r) ?? NaN));
+    return Number.isFinite(v) ? { value: v } : undefined;
+  };
+  const proxyOnly = (c: CaseName): c is ProxyName => c !== 'direct';
+
+  row(`keep-alive HTTP/1.1 req/s (${s.connections} connections)`, 0, (c) => ka(c, (r) => requestsPerSecond(r.wrk)));
+  row('keep-alive latency p50 (ms)', 3, (c) => ka(c, (r) => r.wrk.p50_us / 1000));
+  row('keep-alive latency p99 (ms)', 3, (c) => ka(c, (r) => r.wrk.p99_us / 1000));
+  row('proxy CPU per request (µs, utime+stime)', 1, (c) => (proxyOnly(c) ? ka(c, (r) => r.cpuUsPerRequest) : undefined));
+  for (const [kt, label] of [['ec-p256', 'EC P-256'], ['rsa-2048', 'RSA-2048']] as const) {
+    row(`full mTLS handshakes/s, ${label} (no resumption)`, 0, (c) => {
+      const runs = proxyOnly(c) ? f.handshakes[kt][c] : undefined;
+      return runs && runs.length > 0 ? { value: median(runs.map((r) => requestsPerSecond(r.wrk))) } : undefined;
+    });
+  }
+  const paced = (c: CaseName, pick: (r: PacedResult) => number): Cell => {
+    const runs = f.paced[c];
+    return runs && runs.length > 0 ? { value: median(runs.map(pick)) / 1000 } : undefined;
+  };
+  const added = (c: CaseName, pick: (r: PacedResult) => number): Cell => {
+    if (!proxyOnly(c)) return undefined;
+    const mine = paced(c, pick);
+    const direct = paced('direct', pick);
+    return mine && direct ? { value: mine.value - direct.value } : undefined;
+  };
+  row(`latency at ${s.pacedRate} req/s p50 (ms)`, 3, (c) => paced(c, (r) => r.p50Us));
+  row(`latency at ${s.pacedRate} req/s p99 (ms)`, 3, (c) => paced(c, (r) => r.p99Us));
+  row(`added latency at ${s.pacedRate} req/s p50 (ms, minus direct)`, 3, (c) => added(c, (r) => r.p50Us));
+  row(`added latency at ${s.pacedRate} req/s p99 (ms, minus direct)`, 3, (c) => added(c, (r) => r.p99Us));
+  const rss = (c: CaseName, pick: (r: RssFigures) => number | undefined): Cell => {
+    const v = proxyOnly(c) ? f.rss[c] : undefined;
+    const n = v ? pick(v) : undefined;
+    return n !== undefined && Number.isFinite(n) ? { value: n } : undefined;
+  };
+  row('RSS idle (MB)', 1, (c) => rss(c, (r) => r.idleMb));
+  row(`RSS with ${s.idleConnections} idle keep-alive mTLS connections (MB)`, 1, (c) => {
+    const cell = rss(c, (r) => r.idleConnectionsMb);
+    const v = proxyOnly(c) ? f.rss[c] : undefined;
+    if (!cell || !v) return cell;
+    const delta = v.idleMb !== undefined ? ` (+${(cell.value - v.idleMb).toFixed(1)})` : '';
+    const short = v.idleOpened !== undefined && v.idleOpened < s.idleConnections ? `, only ${v.idleOpened} opened` : '';
+    return { value: cell.value, text: `${cell.value.toFixed(1)}${delta}${short}` };
+  });
+  row('RSS under load (MB, max during keep-alive runs)', 1, (c) => rss(c, (r) => r.loadMb));
+  row(`failed requests during ${s.rotations} certificate rotations under load`, 0, (c) => {
+    const r = proxyOnly(c) ? f.rotation[c] : undefined;
+    if (!r) return undefined;
+    const text = `${r.failed} of ${r.requests}` + (r.rotations < s.rotations ? ` (${r.rotations} rotations)` : '') +
+      (r.servesLast ? '' : ' (new certificate not served!)');
+    return { value: r.failed, text };
+  }, false);
+
+  const d = f.startedAt.toISOString().replace('T', ' ').slice(0, 16);
+  const e = f.environment;
+  const lines = [
+    `# Proxy benchmark: meshward vs nginx vs HAProxy as mTLS-terminating proxies (${d} UTC)`,
+    '',
+    `| case | direct | nginx | HAProxy | meshward | HAProxy/nginx | meshward/nginx |`,
+    `|---|---|---|---|---|---|---|`,
+    ...rows,
+    '',
+    `Medians of ${s.rounds} interleaved rounds (every case once per round, order rotated), ${s.seconds} s per run. ` +
+      'Ratio = value ÷ nginx\'s value: for req/s and handshakes higher is better; for latency, CPU and RSS lower is better.',
+    ...(f.notes.length > 0 ? ['', ...f.notes.map((n) => `**${n}**`)] : []),
+    '',
+    '## How it was measured',
+    `- Machine: ${e.cores} × ${e.cpu}; Node ${e.node}, nginx ${e.nginx}, HAProxy ${e.haproxy}, wrk ${e.wrk}, OpenSSL ${e.openssl}.`,
+    '- Each proxy runs alone on core 1 (`taskset -c 1`: nginx 1 worker, HAProxy 1 thread, meshward 1 process); ' +
+      'wrk, the backend and the benchmark script share core 0. All on 127.0.0.1, TLS 1.3, no access logs anywhere ' +
+      '(meshward logs allowed requests at debug, level info).',
+    `- Backend: ${e.backend}; "direct" is wrk → backend over plain HTTP. Proxies keep upstream connections alive ` +
+      '(nginx `keepalive 64`, HAProxy `http-reuse always`, meshward its pool) and pass the client identity in a header.',
+    `- Certificates: ${e.certificates}. SPIFFE IDs spiffe://bench.local/ns/bench/sa/{server,client}; ` +
+      'the proxies verify the client chain (root → intermediate → leaf) on every full handshake.',
+    `- Keep-alive: \`wrk -t1 -c${s.connections}\` through bench/preload/clientcert.so (an LD_PRELOAD wrapper of ` +
+      '`SSL_CTX_new` that loads the client certificate). CPU per request = the proxy process tree\'s utime+stime from ' +
+      '/proc/PID/stat before and after the run ÷ requests.',
+    `- meshward policy: 10 grants, 20 routes; the request GET /api/v1/orders/12345 is matched by routes[18] (enforce mode).`,
+    `- Full handshakes: \`wrk -t1 -c${s.handshakeConnections} -H 'Connection: close'\` with MESHWARD_BENCH_NO_RESUME=1 ` +
+      '(the preload turns tickets and the client session cache off), so every request is a new TCP connection and ' +
+      'a full mTLS handshake. EC P-256: server and client keys EC P-256 under an EC P-256 CA. RSA-2048: the CA and ' +
+      `the server key RSA-2048, the client key ${s.rsaClientKey === 'rsa-2048' ? 'RSA-2048 too' : 'EC P-256 (issued by the RSA CA: an ' +
+      'RSA client signs as slowly as the server and would make wrk\'s core the bottleneck; BENCH_RSA_CLIENT_KEY=rsa-2048 changes it)'}. ` +
+      'Each proxy sends TLS 1.3 session tickets as it does by default; the client ignores them. ' +
+      'The rounds list shows how busy each core was: core 1 near 100% means the proxy was the limit.',
+    `- Added latency: a paced Node client (bench/proxy/paced.ts) sends ${s.pacedRate} req/s on a keep-alive pool for ` +
+      `${s.pacedSeconds} s (after 1 s of warm-up at the same rate), timing each request from write to the end of the response; ` +
+      'the same client measures the direct case (plain HTTP), whose median and p99 are subtracted.',
+    '- RSS: VmRSS of the serving process (nginx and HAProxy: the worker; meshward: the node process, the largest worker ' +
+      `with several), idle after start, with ${s.idleConnections} idle keep-alive mTLS connections (each did a handshake and one ` +
+      'request, opened by the benchmark script), and the maximum sampled every 250 ms during the keep-alive runs.',
+    `- Rotations: ${s.rotations} certificate swaps, ${s.rotationIntervalMs} ms apart, cycling through ` +
+      `${Math.min(s.rotationCerts, s.rotations)} certificates issued for the run (each swap a different one), written the Kubernetes way ` +
+      '(new timestamped directory, `..data` symlink swapped with one rename) while wrk runs 20 keep-alive connections ' +
+      'and 2 connections that close after every request (a full handshake each). nginx is sent SIGHUP and HAProxy ' +
+      '(master-worker) SIGUSR2 after each swap, as their users do; meshward watches the directory itself. ' +
+      'Failed = non-2xx responses + socket errors (connect, read, write, timeout) from both wrk runs; afterwards a new ' +
+      'handshake must present the last certificate. The rounds list breaks errors down by kind: read errors are keep-alive ' +
+      'connections closed under a request in flight (what an nginx or HAProxy worker does to its idle connections when a ' +
+      'reload retires it).',
+    '',
+    '## Rounds',
+    '',
+    ...f.rounds.map((l) => `- ${l}`),
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,319 @@
+// The servers under test and their configuration: the backend (nginx returning a fixed 2-byte body),
+// nginx and HAProxy as mTLS-terminating reverse proxies, and the meshward sidecar with a realistic
+// policy (10 grants, 20 routes, the benchmark's path matched by routes[18]). Every proxy listens twice,
+// once with the EC P-256 identity and once with the RSA-2048 one, so the handshake cases need no restart.
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import type { BenchCertificates, BenchKeyType, WorkloadFiles } from './certs.js';
+import { writeGeneration } from './identity-dir.js';
+import { start, waitForPort, type Tracked } from './processes.js';
+
+export const PROXY_CORE = 1;
+export const CLIENT_CORE = 0;
+/** Fixed ports below Linux's ephemeral range (32768+), so tests that listen on port 0 never take them. */
+export const PORT_BASE = Number(process.env.BENCH_PORT_BASE ?? 24000);
+export const BACKEND_PORT = PORT_BASE + 80;
+export const REQUEST_PATH = '/api/v1/orders/12345';
+
+export type ProxyName = 'nginx' | 'haproxy' | 'meshward';
+export const PROXIES: readonly ProxyName[] = ['nginx', 'haproxy', 'meshward'];
+
+const BASE_PORT: Record<ProxyName, number> = { nginx: PORT_BASE + 443, haproxy: PORT_BASE + 444, meshward: PORT_BASE + 445 };
+
+/** The mTLS port of a proxy for a key type: base+44x for EC P-256, base+45x for RSA-2048. */
+export function proxyPort(proxy: ProxyName, kt: BenchKeyType): number {
+  return BASE_PORT[proxy] + (kt === 'rsa-2048' ? 10 : 0);
+}
+
+export interface RunningProxy {
+  name: ProxyName;
+  /** The process whose tree is measured (CPU) and whose workers' RSS is reported; EC instance for meshward. */
+  main: Tracked;
+  /** The process serving each key type's listener (meshward runs one sidecar per identity). */
+  processFor: Record<BenchKeyType, Tracked>;
+  processes: Tracked[];
+  /** Identity directories (Kubernetes layout) per key type: what a rotation rewrites. */
+  identityDirs: Record<BenchKeyType, string>;
+  /** What a rotation must do after the `..data` swap so the proxy picks the new files up. */
+  reload: () => void;
+}
+
+function identityFiles(w: WorkloadFiles, withCombinedPem: boolean): Record<string, Buffer> {
+  const files: Record<string, Buffer> = {
+    'tls.crt': fs.readFileSync(w.crt),
+    'tls.key': fs.readFileSync(w.key),
+    'ca.crt': fs.readFileSync(w.ca),
+  };
+  // HAProxy wants the chain and the key in one file.
+  if (withCombinedPem) files['haproxy.pem'] = Buffer.concat([files['tls.crt']!, files['tls.key']!]);
+  return files;
+}
+
+/** Writes the identity of a proxy as a new `..data` generation (used at start and by each rotation). */
+export function writeIdentity(proxy: ProxyName, dir: string, w: WorkloadFiles): void {
+  writeGeneration(dir, identityFiles(w, proxy === 'haproxy'));
+}
+
+function makeIdentityDirs(proxy: ProxyName, work: string, certs: BenchCertificates): Record<BenchKeyType, string> {
+  const dirs = {} as Record<BenchKeyType, string>;
+  for (const kt of ['ec-p256', 'rsa-2048'] as const) {
+    dirs[kt] = path.join(work, 'identity', `${proxy}-${kt}`);
+    fs.rmSync(dirs[kt], { recursive: true, force: true });
+    writeIdentity(proxy, dirs[kt], certs.server[kt]);
+  }
+  return dirs;
+}
+
+// ---- backend ----------------------------------------------------------------------------------------
+
+function nginxTempPaths(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => `  ${t}_temp_path ${path.join(dir, t)};`).join('\n');
+}
+
+export function startBackend(work: string): Promise<Tracked> {
+  const conf = path.join(work, 'backend-nginx.conf');
+  fs.writeFileSync(conf, `# Backend: a fixed 2-byte body, as fast as possible, so it stays out of the measurement.
+worker_processes 1;
+pid ${path.join(work, 'backend-nginx.pid')};
+error_log ${path.join(work, 'backend-nginx.error.log')} warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 8192; }
+http {
+${nginxTempPaths(path.join(work, 'backend-nginx-tmp'))}
+  access_log off;
+  keepalive_timeout 300s;
+  keepalive_requests 100000000;
+  default_type text/plain;
+  server {
+    listen 127.0.0.1:${BACKEND_PORT} backlog=4096;
+    location / { return 200 "ok"; }
+  }
+}
+`);
+  const t = start('backend-nginx', 'nginx', ['-e', path.join(work, 'backend-nginx.error.log'), '-c', conf, '-g', 'daemon off;'],
+    { core: CLIENT_CORE, logFile: path.join(work, 'backend-nginx.log') });
+  return waitForPort(BACKEND_PORT, 10_000, () => !t.exited).then(() => t);
+}
+
+// ---- nginx ------------------------------------------------------------------------------------------
+
+export async function startNginx(work: string, certs: BenchCertificates): Promise<RunningProxy> {
+  const dirs = makeIdentityDirs('nginx', work, certs);
+  const server = (kt: BenchKeyType) => `  server {
+    listen 127.0.0.1:${proxyPort('nginx', kt)} ssl backlog=4096;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate ${dirs[kt]}/tls.crt;
+    ssl_certificate_key ${dirs[kt]}/tls.key;
+    ssl_client_certificate ${dirs[kt]}/ca.crt;
+    ssl_verify_client on;
+    ssl_verify_depth 3;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-Client-Cert "Hash=$ssl_client_fingerprint;Subject=\\"$ssl_client_s_dn\\"";
+    }
+  }`;
+  const conf = path.join(work, 'nginx-proxy.conf');
+  fs.writeFileSync(conf, `# nginx as an mTLS-terminating reverse proxy: one worker, upstream keep-alive, no access log.
+worker_processes 1;
+pid ${path.join(work, 'nginx-proxy.pid')};
+error_log ${path.join(work, 'nginx-proxy.error.log')} warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 8192; }
+http {
+${nginxTempPaths(path.join(work, 'nginx-proxy-tmp'))}
+  access_log off;
+  keepalive_timeout 300s;
+  keepalive_requests 100000000;
+  upstream app {
+    server 127.0.0.1:${BACKEND_PORT};
+    keepalive 64;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+  }
+${server('ec-p256')}
+${server('rsa-2048')}
+}
+`);
+  const t = start('nginx', 'nginx', ['-e', path.join(work, 'nginx-proxy.error.log'), '-c', conf, '-g', 'daemon off;'],
+    { core: PROXY_CORE, logFile: path.join(work, 'nginx-proxy.log') });
+  await waitForPort(proxyPort('nginx', 'ec-p256'), 10_000, () => !t.exited);
+  return { name: 'nginx', main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGHUP') };
+}
+
+// ---- HAProxy ----------------------------------------------------------------------------------------
+
+export async function startHaproxy(work: string, certs: BenchCertificates): Promise<RunningProxy> {
+  const dirs = makeIdentityDirs('haproxy', work, certs);
+  const frontend = (kt: BenchKeyType) => `frontend mtls_${kt.replace('-', '_')}
+  bind 127.0.0.1:${proxyPort('haproxy', kt)} ssl crt ${dirs[kt]}/haproxy.pem ca-file ${dirs[kt]}/ca.crt verify required
+  http-request set-header X-Forwarded-Client-Cert "Hash=%[ssl_c_sha1,hex];Subject=%[ssl_c_s_dn]"
+  default_backend app
+`;
+  const conf = path.join(work, 'haproxy.cfg');
+  fs.writeFileSync(conf, `# HAProxy as an mTLS-terminating reverse proxy: one thread, connection reuse to the app, no logging.
+global
+  nbthread 1
+  maxconn 8000
+  hard-stop-after 30s
+  tune.ssl.default-dh-param 2048
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-keep-alive 300s
+
+${frontend('ec-p256')}
+${frontend('rsa-2048')}
+backend app
+  server app 127.0.0.1:${BACKEND_PORT}
+`);
+  // -W: master-worker, so a rotation can reload with SIGUSR2 like a systemd reload does.
+  const t = start('haproxy', 'haproxy', ['-W', '-db', '-f', conf], { core: PROXY_CORE, logFile: path.join(work, 'haproxy.log') });
+  await waitForPort(proxyPort('haproxy', 'ec-p256'), 10_000, () => !t.exited);
+  return { name: 'haproxy', main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGUSR2') };
+}
+
+// ---- meshward ---------------------------------------------------------------------------------------
+
+/** 10 grants and 20 routes, shaped like a real service's policy; GET /api/v1/orders/{id} is routes[18]. */
+export function benchPolicyYaml(clientId: string): string {
+  const teams = ['catalog', 'cart', 'payments', 'shipping', 'search', 'reviews', 'inventory'];
+  const grants = teams.map((t) => `  - identities: ["spiffe://bench.local/ns/${t}/sa/*"]\n    scopes: [${t}:read, ${t}:write]`);
+  grants.push('  - identities: ["spiffe://bench.local/ns/ops/**"]\n    scopes: [admin:read]');
+  grants.push('  - subjects: [{cn: legacy-batch, ou: payments}]\n    scopes: [payments:read]');
+  grants.push(`  - identities: ["${clientId}"]\n    scopes: [orders:read, orders:write]`);
+  const routes: string[] = [];
+  for (const t of teams) {
+    routes.push(`  - match: {methods: [GET, HEAD], path: /api/v1/${t}/**}\n    scope: ${t}:read`);
+    routes.push(`  - match: {methods: [POST, PUT, DELETE], path: /api/v1/${t}/*}\n    scope: ${t}:write`);
+  }
+  routes.push('  - match: {path: /shop.v1.Admin/*}\n    scope: admin:read');
+  routes.push('  - match: {methods: [GET], path: /admin/**}\n    scope: admin:read');
+  routes.push('  - match: {methods: [POST], path: /api/v1/orders}\n    scope: orders:write');
+  routes.push('  - match: {path: /shop.v1.Orders/*}\n    scope: orders:read');
+  routes.push('  - match: {methods: [GET, HEAD], path: /api/v1/orders/*}\n    scope: orders:read');
+  routes.push('  - match: {path: /healthz}\n    public: true');
+  if (grants.length !== 10 || routes.length !== 20) throw new Error('the bench policy must have 10 grants and 20 routes');
+  return `# Benchmark policy: 10 grants, 20 routes; the measured request (GET ${REQUEST_PATH}) is matched by routes[18].
+mode: enforce
+grants:
+${grants.join('\n')}
+routes:
+${routes.join('\n')}
+limits:
+  - identities: ["spiffe://bench.local/ns/search/**"]
+    rps: 1000
+    burst: 2000
+`;
+}
+
+export const MESHWARD_ADMIN_PORT: Record<BenchKeyType, number> = { 'ec-p256': PORT_BASE + 446, 'rsa-2048': PORT_BASE + 456 };
+
+/** Every port the benchmark listens on. */
+export function benchPorts(): number[] {
+  const ports = [BACKEND_PORT, ...Object.values(MESHWARD_ADMIN_PORT)];
+  for (const p of PROXIES) ports.push(proxyPort(p, 'ec-p256'), proxyPort(p, 'rsa-2048'));
+  return ports;
+}
+
+/** Fails with the list of ports something else already listens on (another run, another test). */
+export async function assertPortsFree(ports: number[]): Promise<void> {
+  const taken: number[] = [];
+  for (const port of ports) {
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => resolve(true)));
+    });
+    if (!free) taken.push(port);
+  }
+  if (taken.length > 0) {
+    throw new Error(`ports ${taken.join(', ')} are in use; stop what listens there or set BENCH_PORT_BASE (now ${PORT_BASE})`);
+  }
+}
+
+async function waitForReady(port: number, timeoutMs: number, alive: () => boolean): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    const status = await new Promise<number>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000 }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          last = `/readyz ${res.statusCode}: ${body.trim().slice(0, 200)}`;
+          resolve(res.statusCode ?? 0);
+        });
+      });
+      req.on('error', (e) => {
+        last = e.message;
+        resolve(0);
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+    });
+    if (status === 200) return;
+    if (!alive()) throw new Error(`the sidecar exited (${last})`);
+    if (Date.now() > until) throw new Error(`not ready after ${timeoutMs} ms (${last})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** What the sidecar's output says went wrong: its error lines (pino level ≥ 50 or a thrown Error), else its last lines. */
+function failureLines(file: string): string {
+  try {
+    const lines = fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+    const errors = lines.filter((l) => /"level":(5|6)0|^\w*Error\b|error:/i.test(l));
+    return (errors.length > 0 ? errors.slice(0, 2) : lines.slice(-3)).join(' | ').slice(0, 400);
+  } catch {
+    return '';
+  }
+}
+
+export async function startMeshward(meshwardBin: string, work: string, certs: BenchCertificates, clientId: string): Promise<RunningProxy> {
+  const dirs = makeIdentityDirs('meshward', work, certs);
+  const policy = path.join(work, 'meshward-policy.yaml');
+  fs.writeFileSync(policy, benchPolicyYaml(clientId));
+  const processes: Tracked[] = [];
+  for (const kt of ['ec-p256', 'rsa-2048'] as const) {
+    const config = path.join(work, `meshward-${kt}.yaml`);
+    fs.writeFileSync(config, `# meshward sidecar under benchmark (${kt} identity). Allowed requests are logged at debug,
+# the level is info: like nginx and HAProxy here, no per-request access log.
+identity:
+  dir: ${dirs[kt]}
+inbound:
+  listen: 127.0.0.1:${proxyPort('meshward', kt)}
+  app: http://127.0.0.1:${BACKEND_PORT}
+policy: ${policy}
+admin:
+  listen: 127.0.0.1:${MESHWARD_ADMIN_PORT[kt]}
+log:
+  level: info
+  allowed: debug
+`);
+    const logFile = path.join(work, `meshward-${kt}.log`);
+    const t = start(`meshward-${kt}`, 'node', [meshwardBin, 'sidecar', '--config', config],
+      { core: PROXY_CORE, logFile });
+    processes.push(t);
+    try {
+      await waitForReady(MESHWARD_ADMIN_PORT[kt], 20_000, () => !t.exited);
+      await waitForPort(proxyPort('meshward', kt), 5_000, () => !t.exited);
+    } catch (err) {
+      const tail = failureLines(logFile);
+      const e = new Error(`${(err as Error).message}${tail ? `; log: ${tail}` : ''}`);
+      (e as Error & { processes?: Tracked[] }).processes = processes;
+      throw e;
+    }
+  }
+  return {
+    name: 'meshward', main: processes[0]!, processFor: { 'ec-p256': processes[0]!, 'rsa-2048': processes[1]! }, processes, identityDirs: dirs, reload: () => undefined };
+}

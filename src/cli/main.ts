@@ -3,23 +3,25 @@
 import yargs from 'yargs';
 import type { Argv, CommandModule } from 'yargs';
 import { MeshwardError, isMeshwardError } from '../errors.js';
-import { caCommand } from './ca.js';
-import { certCommand } from './cert.js';
-import { inspectCommand } from './inspect.js';
-import { policyCommand } from './policy.js';
-import { sidecarCommand } from './sidecar.js';
-import { tokenCommand } from './token.js';
-import { agentCommand } from './agent.js';
+// Each command module is loaded only when its command runs: `meshward sidecar` must not pay (in start-up
+// time and resident memory) for gRPC, SQLite and the CA code it never uses.
+type Loader = () => Promise<CommandModule<any, any>>;
+const COMMANDS: Record<string, Loader> = {
+  ca: async () => (await import('./ca.js')).caCommand,
+  cert: async () => (await import('./cert.js')).certCommand,
+  token: async () => (await import('./token.js')).tokenCommand,
+  agent: async () => (await import('./agent.js')).agentCommand,
+  sidecar: async () => (await import('./sidecar.js')).sidecarCommand,
+  policy: async () => (await import('./policy.js')).policyCommand,
+  inspect: async () => (await import('./inspect.js')).inspectCommand,
+};
 
-const commands: CommandModule<any, any>[] = [
-  caCommand,
-  certCommand,
-  tokenCommand,
-  agentCommand,
-  sidecarCommand,
-  policyCommand,
-  inspectCommand,
-];
+/** The command named first on the line, or every command (for --help and for unknown names). */
+function commandsFor(argv: string[]): Promise<CommandModule<any, any>[]> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  const one = first !== undefined ? COMMANDS[first] : undefined;
+  return Promise.all(one ? [one()] : Object.values(COMMANDS).map((load) => load()));
+}
 
 /** Exit status a handler may set (e.g. `policy check` exits 1 on DENY without an error). */
 export class ExitStatus {
@@ -44,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       // Throwing stops yargs before any handler runs: a usage error must never half-run a command.
       throw new MeshwardError('usage', `${msg} (see meshward --help)`);
     });
-  for (const command of commands) parser = parser.command(command);
+  for (const command of await commandsFor(argv)) parser = parser.command(command);
   try {
     await parser.parseAsync();
   } catch (err) {

@@ -1,0 +1,329 @@
+// The sidecar's YAML configuration (DESIGN.md §1.3): read, validated strictly (unknown keys are errors,
+// so a typo cannot silently change behaviour) and turned into typed values. Every refusal is one line
+// naming the file and the field: "sidecar.yaml: inbound.app: must be http://, h2c:// or tcp:// HOST:PORT".
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDuration } from '../duration.js';
+import { MeshwardError } from '../errors.js';
+import { KEY_TYPES, type KeyType } from '../pki/keys.js';
+import { compileSpiffePattern, parseWorkloadSpiffeId } from '../pki/spiffe.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export type AppProtocol = 'http' | 'h2c' | 'tcp';
+
+export interface InboundConfig {
+  listen: HostPort;
+  /** http://host:port, h2c://host:port or tcp://host:port */
+  app: URL;
+  protocol: AppProtocol;
+}
+
+export interface OutboundConfig {
+  listen: HostPort;
+  upstream: HostPort;
+  /** SPIFFE ID pattern the upstream must prove. */
+  identity: string;
+  /** http: HTTP/1.1 and HTTP/2 (prior knowledge) over pooled connections; tcp: a byte tunnel. */
+  protocol: 'http' | 'tcp';
+}
+
+/** identity.provision: run the renewal agent in-process so a pod needs one container (issue 4). */
+export interface ProvisionConfig {
+  /** host:port of `meshward ca serve`. */
+  ca: string;
+  /** Roots that sign the CA's serving certificate. */
+  bundle: string;
+  token?: string;
+  /** Re-read at every attempt: a projected service-account token is refreshed in place. */
+  tokenFile?: string;
+  spiffeId?: string;
+  keyType?: KeyType;
+  ttlMs?: number;
+}
+
+export type PolicySource = { kind: 'file'; path: string } | { kind: 'inline'; doc: unknown };
+
+export interface Limits {
+  handshakeTimeoutMs: number;
+  headersTimeoutMs: number;
+  /** 0 = no limit on a whole request (streams, long polls). */
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  maxHeaderSize: number;
+  drainTimeoutMs: number;
+}
+
+export interface SidecarConfig {
+  /** The config file path as given (used in messages). */
+  source: string;
+  identity: { dir: string; recheckIntervalMs: number; provision?: ProvisionConfig };
+  inbound?: InboundConfig;
+  outbound: OutboundConfig[];
+  policy?: PolicySource;
+  admin: HostPort;
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; allowed: 'info' | 'debug' | 'silent' };
+  limits: Limits;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  idleTimeoutMs: 60_000,
+  maxConnections: 10_000,
+  maxHeaderSize: 16_384,
+  drainTimeoutMs: 20_000,
+};
+export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:15000';
+export const DEFAULT_RECHECK_INTERVAL_MS = 30_000;
+
+/** "host:port", "[::1]:port" or ":port" (all interfaces). */
+export function parseHostPort(text: string): HostPort | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]/]*)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? m[2]!;
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+const APP_MESSAGE = 'must be http://, h2c:// or tcp:// HOST:PORT';
+
+function parseApp(text: string): { app: URL; protocol: AppProtocol } | undefined {
+  const m = /^(http|h2c|tcp):\/\/([^/?#]+)\/?$/.exec(text);
+  if (!m) return undefined;
+  const hp = parseHostPort(m[2]!);
+  if (!hp || hp.host === '0.0.0.0' || hp.port === 0) return undefined;
+  return { app: new URL(`${m[1]}://${formatHostPort(hp)}`), protocol: m[1] as AppProtocol };
+}
+
+// Each leaf schema carries its own sentence, so the formatter only has to add the field path.
+const required = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : what);
+
+const hostPort = (what = 'must be HOST:PORT, e.g. 127.0.0.1:8443') =>
+  z.string({ error: required(what) }).transform((s, ctx) => {
+    const hp = parseHostPort(s.trim());
+    if (!hp) {
+      ctx.issues.push({ code: 'custom', message: what, input: s });
+      return z.NEVER;
+    }
+    return hp;
+  });
+
+const duration = z
+  .union([z.string(), z.number()], { error: 'must be a duration such as 10s, 5m or 1h' })
+  .transform((v, ctx) => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v) || v < 0) ctx.issues.push({ code: 'custom', message: 'must be a duration such as 10s, 5m or 1h', input: v });
+      return v * 1000; // a bare number is seconds, like Kubernetes' *Seconds fields
+    }
+    try {
+      return parseDuration(v, 'the value');
+    } catch (err) {
+      ctx.issues.push({ code: 'custom', message: (err as Error).message.replace(/^the value /, 'the duration '), input: v });
+      return z.NEVER;
+    }
+  });
+
+const positiveInt = z.number({ error: 'must be a positive whole number' }).int('must be a positive whole number').positive('must be a positive whole number');
+
+const schema = z.strictObject(
+  {
+    identity: z.strictObject(
+      {
+        dir: z.string({ error: required('must be a directory path') }).min(1, 'must be a directory path'),
+        recheckInterval: duration.optional(),
+        provision: z
+          .strictObject(
+            {
+              ca: hostPort('must be HOST:PORT of meshward ca serve, e.g. meshward-ca.meshward-system.svc:8443').transform((hp) => formatHostPort(hp)),
+              bundle: z.string({ error: required('must be the path of the CA trust bundle (PEM)') }).min(1, 'must be the path of the CA trust bundle (PEM)'),
+              token: z.string().min(1, 'must not be empty').optional(),
+              tokenFile: z.string().min(1, 'must not be empty').optional(),
+              spiffeId: z
+                .string()
+                .transform((s, ctx) => {
+                  try {
+                    return parseWorkloadSpiffeId(s).id;
+                  } catch (err) {
+                    ctx.issues.push({ code: 'custom', message: (err as Error).message, input: s });
+                    return z.NEVER;
+                  }
+                })
+                .optional(),
+              keyType: z.enum(KEY_TYPES as unknown as [KeyType, ...KeyType[]], { error: `must be one of ${KEY_TYPES.join(', ')}` }).optional(),
+              ttl: duration.optional(),
+            },
+            { error: 'must be a mapping with ca, bundle and token or tokenFile' },
+          )
+          .optional(),
+      },
+      { error: required('must be a mapping with dir') },
+    ),
+    inbound: z
+      .strictObject(
+        {
+          listen: hostPort(),
+          app: z.string({ error: required(APP_MESSAGE) }).transform((s, ctx) => {
+            const app = parseApp(s.trim());
+            if (!app) {
+              ctx.issues.push({ code: 'custom', message: APP_MESSAGE, input: s });
+              return z.NEVER;
+            }
+            return app;
+          }),
+        },
+        { error: 'must be a mapping with listen and app' },
+      )
+      .optional(),
+    policy: z
+      .union([z.string().min(1), z.record(z.string(), z.unknown())], {
+        error: 'must be a policy file path or an inline policy mapping',
+      })
+      .optional(),
+    outbound: z
+      .array(
+        z.strictObject(
+          {
+            listen: hostPort(),
+            upstream: hostPort('must be HOST:PORT of the upstream sidecar, e.g. orders.shop.svc:8443'),
+            protocol: z.enum(['http', 'tcp'], { error: 'must be http (HTTP/1.1 and HTTP/2) or tcp' }).optional(),
+            identity: z.string({ error: required('must be a SPIFFE ID or pattern') }).transform((s, ctx) => {
+              try {
+                compileSpiffePattern(s);
+              } catch (err) {
+                ctx.issues.push({ code: 'custom', message: (err as Error).message, input: s });
+                return z.NEVER;
+              }
+              return s;
+            }),
+          },
+          { error: 'must be a mapping with listen, upstream and identity' },
+        ),
+        { error: 'must be a list of {listen, upstream, identity}' },
+      )
+      .optional(),
+    admin: z.strictObject({ listen: hostPort() }, { error: 'must be a mapping with listen' }).optional(),
+    log: z
+      .strictObject(
+        {
+          level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+            error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+          }).optional(),
+          allowed: z.enum(['info', 'debug', 'silent'], { error: 'must be one of info, debug, silent' }).optional(),
+        },
+        { error: 'must be a mapping with level and/or allowed' },
+      )
+      .optional(),
+    limits: z
+      .strictObject(
+        {
+          handshakeTimeout: duration.optional(),
+          headersTimeout: duration.optional(),
+          requestTimeout: duration.optional(),
+          idleTimeout: duration.optional(),
+          maxConnections: positiveInt.optional(),
+          maxHeaderSize: positiveInt.max(1 << 20, 'must be at most 1048576 bytes').optional(),
+          drainTimeout: duration.optional(),
+        },
+        { error: 'must be a mapping' },
+      )
+      .optional(),
+  },
+  { error: 'must be a YAML mapping' },
+);
+
+function fieldPath(path: PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out;
+}
+
+function usageError(source: string, field: string, message: string): MeshwardError {
+  return new MeshwardError('usage', `${source}: ${field === '' ? '' : `${field}: `}${message}`);
+}
+
+/** Validates an already-parsed YAML document; `source` names the file in messages and anchors relative paths. */
+export function parseSidecarConfig(doc: unknown, source: string): SidecarConfig {
+  const result = schema.safeParse(doc ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    if (issue.code === 'unrecognized_keys') {
+      const field = fieldPath([...issue.path, issue.keys[0]!]);
+      throw usageError(source, field, 'unknown field (check the spelling; see DESIGN.md §1.3 for the fields)');
+    }
+    throw usageError(source, fieldPath(issue.path), issue.message);
+  }
+  const c = result.data;
+  if (!c.inbound && (!c.outbound || c.outbound.length === 0)) {
+    throw usageError(source, '', 'configure inbound, outbound or both');
+  }
+  if (c.inbound && c.policy === undefined) {
+    throw usageError(source, 'policy', 'is required with inbound (a policy file path or an inline policy)');
+  }
+  const base = dirname(resolve(source));
+  const config: SidecarConfig = {
+    source,
+    identity: { dir: resolve(base, c.identity.dir), recheckIntervalMs: c.identity.recheckInterval ?? DEFAULT_RECHECK_INTERVAL_MS },
+    outbound: (c.outbound ?? []).map((o) => ({ listen: o.listen, upstream: o.upstream, identity: o.identity, protocol: o.protocol ?? 'http' })),
+    admin: c.admin?.listen ?? parseHostPort(DEFAULT_ADMIN_LISTEN)!,
+    log: { level: c.log?.level ?? 'info', allowed: c.log?.allowed ?? 'info' },
+    limits: {
+      handshakeTimeoutMs: c.limits?.handshakeTimeout ?? DEFAULT_LIMITS.handshakeTimeoutMs,
+      headersTimeoutMs: c.limits?.headersTimeout ?? DEFAULT_LIMITS.headersTimeoutMs,
+      requestTimeoutMs: c.limits?.requestTimeout ?? DEFAULT_LIMITS.requestTimeoutMs,
+      idleTimeoutMs: c.limits?.idleTimeout ?? DEFAULT_LIMITS.idleTimeoutMs,
+      maxConnections: c.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections,
+      maxHeaderSize: c.limits?.maxHeaderSize ?? DEFAULT_LIMITS.maxHeaderSize,
+      drainTimeoutMs: c.limits?.drainTimeout ?? DEFAULT_LIMITS.drainTimeoutMs,
+    },
+  };
+  const p = c.identity.provision;
+  if (p) {
+    if (p.token !== undefined && p.tokenFile !== undefined) throw usageError(source, 'identity.provision', 'give token or tokenFile, not both');
+    const provision: ProvisionConfig = { ca: p.ca, bundle: resolve(base, p.bundle) };
+    if (p.token !== undefined) provision.token = p.token;
+    if (p.tokenFile !== undefined) provision.tokenFile = resolve(base, p.tokenFile);
+    if (p.spiffeId !== undefined) provision.spiffeId = p.spiffeId;
+    if (p.keyType !== undefined) provision.keyType = p.keyType;
+    if (p.ttl !== undefined) provision.ttlMs = p.ttl;
+    config.identity.provision = provision;
+  }
+  if (config.identity.recheckIntervalMs < 1000) {
+    throw usageError(source, 'identity.recheckInterval', 'must be at least 1s');
+  }
+  if (c.inbound) config.inbound = { listen: c.inbound.listen, app: c.inbound.app.app, protocol: c.inbound.app.protocol };
+  if (c.policy !== undefined) {
+    config.policy = typeof c.policy === 'string' ? { kind: 'file', path: resolve(base, c.policy) } : { kind: 'inline', doc: c.policy };
+  }
+  return config;
+}
+
+/** Reads and validates the config file; every problem is a 'usage' MeshwardError (exit 2). */
+export function loadSidecarConfig(path: string): SidecarConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new MeshwardError('usage', `${path}: cannot read the config file (${code ?? (err as Error).message}): pass an existing file to --config`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new MeshwardError('usage', `${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return parseSidecarConfig(doc, path);
+}

@@ -1,0 +1,324 @@
+// HTTP/1.1 clients: node's http server (llhttp, strict mode) on the already-verified TLS socket, the
+// checks llhttp leaves to us (origin-form target, one Host, only "chunked", no CL+TE), the policy gate,
+// then forwarding to an http:// app (pooled HTTP/1.1) or an h2c:// app (HTTP/2 stream), and WebSocket /
+// Upgrade tunnelling for http:// apps. Every parser error gets a clean 400/408/431 and a log line.
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import net from 'node:net';
+import type { Socket } from 'node:net';
+import http2 from 'node:http2';
+import type { Decision } from '../policy/policy.js';
+import type { ProxyContext } from './context.js';
+import { outcomeOf, type Outcome, type Peer } from './gate.js';
+import { isGrpc } from './grpc.js';
+import { appendIdentity, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, withoutPseudo, type Http1RequestScan } from './headers.js';
+import { refusal, sendHttp1, sendRawHttp1, type Refusal } from './responses.js';
+import type { BodyKind } from './upstream-http1.js';
+import type { UpstreamResponse } from './upstream-response.js';
+
+export interface Http1Limits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeaderSize: number;
+}
+
+const { NGHTTP2_CANCEL } = http2.constants;
+
+/** The refusal a policy decision answers with. */
+export function decisionRefusal(d: Decision, peer: Peer): Refusal {
+  if (d.status === 400) return refusal(400, d.reason, { rule: d.rule });
+  return refusal(d.status, d.reason, { rule: d.rule, identity: peer.principal.id });
+}
+
+function unreachable(err: Error): Refusal {
+  return refusal(502, `the app is unreachable: ${err.message}`);
+}
+
+/** Problems with the request line that llhttp accepts. */
+function requestLineProblem(req: IncomingMessage): string | undefined {
+  if (req.httpVersionMajor !== 1) return `HTTP/${req.httpVersion} is not supported`;
+  const url = req.url!;
+  if (url.charCodeAt(0) !== 0x2f) return `the request target must be a path starting with '/' (origin-form), not ${JSON.stringify(url.slice(0, 100))}`;
+  return undefined;
+}
+
+export function createHttp1Server(ctx: ProxyContext, limits: Http1Limits): http.Server {
+  const requestTimeout = limits.requestTimeoutMs;
+  const server = http.createServer({
+    maxHeaderSize: limits.maxHeaderSize,
+    requestTimeout,
+    headersTimeout: requestTimeout > 0 ? Math.min(limits.headersTimeoutMs, requestTimeout) : limits.headersTimeoutMs,
+    insecureHTTPParser: false,
+    // Checked here instead, so a missing Host gets the same JSON 400 and log line as every other refusal.
+    requireHostHeader: false,
+    noDelay: true,
+    connectionsCheckingInterval: Math.max(250, Math.min(limits.headersTimeoutMs, 30_000) / 4),
+  });
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => onRequest(ctx, req, res, false));
+  // Expect: 100-continue is answered only after the policy allowed the request, so a denied client
+  // never sends its body.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(ctx, req, res, true));
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => onUpgrade(ctx, req, socket, head));
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    ctx.gate.protocolError(ctx.peers.get(socket), 400, 'CONNECT is not supported', { method: 'CONNECT' });
+    sendRawHttp1(socket, refusal(400, 'CONNECT is not supported: send requests with a path'));
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) => onClientError(ctx, err, socket));
+  // node tracks connections (for headersTimeout, requestTimeout and closeIdleConnections) from the
+  // 'listening' event; this server never listens, it is handed sockets, so start the tracking here.
+  server.emit('listening');
+  return server;
+}
+
+function onClientError(ctx: ProxyContext, err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
+  const code = err.code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || ctx.refused.has(socket)) {
+    socket.destroy();
+    return;
+  }
+  const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const reason =
+    status === 431
+      ? 'the request headers are larger than the limit'
+      : status === 408
+        ? 'the request was not received within the request timeout'
+        : `malformed HTTP/1.1 request: ${err.reason ?? err.message}`;
+  ctx.gate.protocolError(ctx.peers.get(socket), status, reason, { code });
+  // A response already being written on this socket cannot be followed by another one.
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current != null && current.headersSent) {
+    socket.destroy();
+    return;
+  }
+  sendRawHttp1(socket, refusal(status, reason));
+}
+
+function refuseFraming(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: ServerResponse, reason: string): void {
+  ctx.gate.protocolError(peer, 400, reason, { method: req.method, path: req.url?.slice(0, 200) });
+  ctx.refused.add(req.socket);
+  // The framing of anything after this request is in doubt: answer and close.
+  sendHttp1(res, refusal(400, reason), false, true);
+}
+
+function onRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+  const started = performance.now();
+  const peer = ctx.peers.get(req.socket);
+  if (peer === undefined) {
+    res.destroy();
+    return;
+  }
+  const lineProblem = requestLineProblem(req);
+  if (lineProblem !== undefined) return refuseFraming(ctx, peer, req, res, lineProblem);
+  const scan = scanHttp1Request(req.rawHeaders, false, ctx.h2cApp !== undefined);
+  if (scan.problem !== undefined) return refuseFraming(ctx, peer, req, res, scan.problem);
+  if (scan.host === undefined && req.httpVersionMinor >= 1) return refuseFraming(ctx, peer, req, res, 'an HTTP/1.1 request must have a Host header');
+
+  const method = req.method!;
+  const d = ctx.gate.decide(peer, method, req.url!);
+  if (!d.allow) {
+    // An unread body is not worth reading just to keep the connection: close instead.
+    sendHttp1(res, decisionRefusal(d, peer), isGrpc(req.headers['content-type']), scan.hasBody || ctx.draining);
+    ctx.gate.done(peer, outcomeOf(d), d.rule, started, method, d.target || req.url!, d.status);
+    return;
+  }
+  ctx.inflight++;
+  if (expectsContinue) res.writeContinue();
+  if (ctx.http1App !== undefined) forwardToHttp1(ctx, peer, req, res, scan, d, started);
+  else forwardToH2c(ctx, peer, req, res, scan, d, started);
+}
+
+function forwardToHttp1(
+  ctx: ProxyContext,
+  peer: Peer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  scan: Http1RequestScan,
+  d: Decision,
+  started: number,
+): void {
+  const headers = scan.headers;
+  if (scan.host === undefined) headers.push('host', ctx.appAuthority);
+  appendIdentity(headers, peer.ids);
+  const method = req.method!;
+  let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
+  const kind: BodyKind = scan.chunked ? 'chunked' : scan.hasBody ? 'length' : 'none';
+  const onResponse = (upRes: UpstreamResponse): void => {
+    if (res.destroyed) return;
+    if (ctx.draining) res.shouldKeepAlive = false;
+    res.writeHead(upRes.statusCode, upRes.statusMessage, http1ResponseHeaders(upRes.rawHeaders));
+    if (upRes.body !== undefined) {
+      res.end(upRes.body);
+      return;
+    }
+    upRes.on('end', () => {
+      const t = upRes.rawTrailers;
+      if (t.length > 0) {
+        const pairs: [string, string][] = [];
+        for (let i = 0; i < t.length; i += 2) pairs.push([t[i]!, t[i + 1]!]);
+        res.addTrailers(pairs);
+      }
+    });
+    upRes.on('error', () => res.destroy());
+    upRes.pipe(res);
+  };
+  const onError = (err: Error): void => {
+    if (res.destroyed) return;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    outcome = 'upstream_error';
+    ctx.gate.upstreamError(peer, method, d.target, err);
+    sendHttp1(res, unreachable(err), isGrpc(req.headers['content-type']), true);
+  };
+  const exchange = ctx.http1App!.request(method, d.target, headers, kind, onResponse, onError);
+  res.on('close', () => {
+    if (!res.writableFinished) exchange.abort();
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode);
+    ctx.requestDone();
+  });
+  const body = exchange.body;
+  if (body !== undefined) {
+    // Only a body llhttp parsed to its end is ended towards the app: on some parse errors node ends the
+    // request stream early, and forwarding that as a complete (shorter) request would be a smuggling gift.
+    req.pipe(body, { end: false });
+    req.on('end', () => {
+      if (req.complete) body.end();
+      else exchange.abort();
+    });
+  }
+}
+
+function forwardToH2c(
+  ctx: ProxyContext,
+  peer: Peer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  scan: Http1RequestScan,
+  d: Decision,
+  started: number,
+): void {
+  const method = req.method!;
+  const headers = http1RequestToH2c(method, d.target, scan, ctx.appAuthority);
+  setIdentity(headers, peer.ids);
+  let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
+  const fail = (err: Error): void => {
+    if (res.destroyed) return;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    outcome = 'upstream_error';
+    ctx.gate.upstreamError(peer, method, d.target, err);
+    sendHttp1(res, unreachable(err), isGrpc(req.headers['content-type']), true);
+  };
+  let up: http2.ClientHttp2Stream;
+  try {
+    up = ctx.h2cApp!.request(headers, !scan.hasBody, false);
+  } catch (err) {
+    fail(err as Error);
+    res.on('close', () => {
+      ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode);
+      ctx.requestDone();
+    });
+    return;
+  }
+  up.on('response', (h) => {
+    if (res.destroyed) return;
+    if (ctx.draining) res.shouldKeepAlive = false;
+    res.writeHead(Number(h[':status']), withoutPseudo(h));
+    up.pipe(res);
+  });
+  up.on('trailers', (t) => {
+    if (!res.destroyed) res.addTrailers(withoutPseudo(t));
+  });
+  up.on('error', fail);
+  up.on('close', () => {
+    if (res.writableFinished || res.destroyed) return;
+    if (!res.headersSent) fail(new Error(`the app reset the stream (HTTP/2 error ${up.rstCode})`));
+    else if (up.rstCode !== 0) res.destroy();
+  });
+  res.on('close', () => {
+    if (!up.closed) up.close(NGHTTP2_CANCEL);
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode);
+    ctx.requestDone();
+  });
+  if (scan.hasBody) {
+    req.pipe(up, { end: false });
+    req.on('end', () => {
+      if (req.complete) up.end();
+      else up.close(NGHTTP2_CANCEL); // a body cut short by a parse error is never passed on as complete
+    });
+  }
+}
+
+/** WebSocket and other upgrades: after the policy check, a byte tunnel to an http:// app. */
+function onUpgrade(ctx: ProxyContext, req: IncomingMessage, socket: Socket, head: Buffer): void {
+  const started = performance.now();
+  const peer = ctx.peers.get(socket);
+  if (peer === undefined) {
+    socket.destroy();
+    return;
+  }
+  const method = req.method!;
+  const lineProblem = requestLineProblem(req);
+  const scan = scanHttp1Request(req.rawHeaders, true, false);
+  const problem = lineProblem ?? scan.problem ?? (scan.host === undefined ? 'an HTTP/1.1 request must have a Host header' : undefined);
+  if (problem !== undefined) {
+    ctx.gate.protocolError(peer, 400, problem, { method, path: req.url?.slice(0, 200) });
+    sendRawHttp1(socket, refusal(400, problem));
+    return;
+  }
+  const d = ctx.gate.decide(peer, method, req.url!);
+  if (!d.allow) {
+    sendRawHttp1(socket, decisionRefusal(d, peer));
+    ctx.gate.done(peer, outcomeOf(d), d.rule, started, method, d.target || req.url!, d.status);
+    return;
+  }
+  const app = ctx.http1App;
+  if (app === undefined || ctx.draining) {
+    const reason = app === undefined ? 'upgrades are passed through to http:// apps only' : 'the sidecar is shutting down';
+    ctx.gate.protocolError(peer, app === undefined ? 501 : 503, reason, { method, path: d.target });
+    sendRawHttp1(socket, refusal(app === undefined ? 501 : 503, reason));
+    return;
+  }
+  const headers = scan.headers;
+  appendIdentity(headers, peer.ids);
+  let text = `${method} ${d.target} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  text += '\r\n';
+
+  let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
+  let connected = false;
+  ctx.tunnels.add(socket);
+  ctx.inflight++;
+  const up = net.connect({ host: app.host, port: app.port, noDelay: true });
+  up.write(text);
+  if (head.length > 0) up.write(head);
+  up.once('connect', () => {
+    connected = true;
+    up.pipe(socket);
+    socket.pipe(up);
+  });
+  up.on('error', (err) => {
+    if (connected) {
+      socket.destroy();
+      return;
+    }
+    outcome = 'upstream_error';
+    ctx.gate.upstreamError(peer, method, d.target, err);
+    sendRawHttp1(socket, unreachable(err));
+  });
+  up.on('close', () => {
+    if (connected) socket.destroy();
+  });
+  socket.on('error', () => up.destroy());
+  socket.on('close', () => {
+    up.destroy();
+    ctx.tunnels.delete(socket);
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, outcome === 'upstream_error' ? 502 : 101);
+    ctx.requestDone();
+  });
+}

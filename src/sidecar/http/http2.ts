@@ -1,0 +1,260 @@
+// HTTP/2 clients: an http2 server session on the already-verified TLS socket, with bounded streams,
+// header lists and session memory, and protection against rapid reset (many streams opened and
+// cancelled): a session whose client cancelled RAPID_RESET_LIMIT streams, more than half of all it
+// opened, is closed with ENHANCE_YOUR_CALM (no clock involved). Each stream passes the policy gate, then goes to an h2c:// app as an HTTP/2
+// stream (trailers both ways, for gRPC) or to an http:// app as an HTTP/1.1 request.
+import http2 from 'node:http2';
+import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Decision } from '../policy/policy.js';
+import type { ProxyContext, SessionState } from './context.js';
+import { outcomeOf, type Outcome, type Peer } from './gate.js';
+import { isGrpc } from './grpc.js';
+import { appendIdentity, http1ResponseToHttp2, http2RequestToH2c, http2RequestToHttp1, setIdentity } from './headers.js';
+import { decisionRefusal } from './http1.js';
+import { refusal, sendHttp2, type Refusal } from './responses.js';
+import type { BodyKind } from './upstream-http1.js';
+import type { UpstreamResponse } from './upstream-response.js';
+
+export interface Http2Limits {
+  idleTimeoutMs: number;
+  maxHeaderSize: number;
+  maxConcurrentStreams?: number;
+}
+
+/** Streams a client may cancel in one session before the session is closed, if they are most of its streams. */
+export const RAPID_RESET_LIMIT = 200;
+
+const {
+  NGHTTP2_FLAG_END_STREAM,
+  NGHTTP2_CANCEL,
+  NGHTTP2_INTERNAL_ERROR,
+  NGHTTP2_ENHANCE_YOUR_CALM,
+  NGHTTP2_REFUSED_STREAM,
+  HTTP_STATUS_NO_CONTENT,
+  HTTP_STATUS_NOT_MODIFIED,
+} = http2.constants;
+
+function unreachable(err: Error): Refusal {
+  return refusal(502, `the app is unreachable: ${err.message}`);
+}
+
+export function createHttp2Server(ctx: ProxyContext, limits: Http2Limits): Http2Server {
+  const server = http2.createServer({
+    maxSessionMemory: 16,
+    maxHeaderListPairs: 256,
+    maxSettings: 32,
+    maxOutstandingPings: 10,
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+    peerMaxConcurrentStreams: 100,
+    settings: {
+      maxConcurrentStreams: limits.maxConcurrentStreams ?? 100,
+      maxHeaderListSize: limits.maxHeaderSize,
+      enablePush: false,
+    },
+  });
+  server.on('session', (session: Http2Session) => {
+    const peer = ctx.pendingPeer;
+    if (peer === undefined) {
+      session.destroy();
+      return;
+    }
+    const state: SessionState = {
+      peer,
+      streams: 0,
+      resets: 0,
+      abusive: false,
+      // A stream reset before its response was complete (whether or not it was already aborted when the
+      // handler saw it: HEADERS and RST_STREAM often arrive in one read).
+      onStreamClose(this: ServerHttp2Stream) {
+        if (this.aborted || this.rstCode === NGHTTP2_CANCEL) countReset(ctx, session, state);
+      },
+    };
+    ctx.sessions.set(session, state);
+    session.setTimeout(limits.idleTimeoutMs, () => session.close());
+    session.on('error', (err) => ctx.gate.protocolError(peer, 400, `HTTP/2 session error: ${err.message}`, { code: (err as NodeJS.ErrnoException).code }));
+    session.on('close', () => ctx.sessions.delete(session));
+    if (ctx.draining) session.close();
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => onStream(ctx, stream, headers, flags));
+  return server;
+}
+
+function countReset(ctx: ProxyContext, session: Http2Session, state: SessionState): void {
+  // Cancelling a stream is normal (a gRPC deadline, a closed tab); cancelling most of them, many times,
+  // is the rapid-reset attack: the server does the work of each request, the client pays nothing.
+  if (++state.resets < RAPID_RESET_LIMIT || state.resets * 2 <= state.streams || state.abusive) return;
+  state.abusive = true;
+  ctx.gate.protocolError(state.peer, 400, `HTTP/2 rapid reset: the client cancelled ${state.resets} of ${state.streams} streams, session closed`);
+  session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+  session.destroy();
+}
+
+function onStream(ctx: ProxyContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+  const started = performance.now();
+  stream.on('error', () => {});
+  const state = ctx.sessions.get(stream.session!);
+  if (state === undefined) {
+    stream.close(NGHTTP2_REFUSED_STREAM);
+    return;
+  }
+  state.streams++;
+  stream.once('close', state.onStreamClose);
+  const peer = state.peer;
+  const method = headers[':method']!;
+  const target = headers[':path'];
+  const grpc = isGrpc(headers['content-type']);
+  const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+  if (target === undefined || method === 'CONNECT') {
+    const reason = 'CONNECT and requests without :path are not supported';
+    ctx.gate.protocolError(peer, 400, reason, { method });
+    sendHttp2(stream, refusal(400, reason), grpc);
+    if (!endStream) stream.resume();
+    return;
+  }
+  const d = ctx.gate.decide(peer, method, target);
+  if (!d.allow) {
+    sendHttp2(stream, decisionRefusal(d, peer), grpc);
+    // Read and drop what the client still sends, so the stream can finish cleanly.
+    if (!endStream) stream.resume();
+    ctx.gate.done(peer, outcomeOf(d), d.rule, started, method, d.target || target, d.status);
+    return;
+  }
+  ctx.inflight++;
+  if (ctx.h2cApp !== undefined) forwardToH2c(ctx, peer, stream, headers, endStream, grpc, d, started);
+  else forwardToHttp1(ctx, peer, stream, headers, endStream, grpc, d, started);
+}
+
+function forwardToHttp1(
+  ctx: ProxyContext,
+  peer: Peer,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  endStream: boolean,
+  grpc: boolean,
+  d: Decision,
+  started: number,
+): void {
+  const method = headers[':method']!;
+  const out = http2RequestToHttp1(headers, !endStream && headers['content-length'] === undefined);
+  if (headers.host === undefined && headers[':authority'] === undefined) out.push('host', ctx.appAuthority);
+  appendIdentity(out, peer.ids);
+  let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
+  let status = 0;
+  let complete = false;
+  const kind: BodyKind = endStream ? 'none' : headers['content-length'] !== undefined ? 'length' : 'chunked';
+  const onResponse = (res: UpstreamResponse): void => {
+    if (stream.destroyed || stream.closed) return;
+    status = res.statusCode;
+    const noBody = method === 'HEAD' || status === HTTP_STATUS_NO_CONTENT || status === HTTP_STATUS_NOT_MODIFIED;
+    if (noBody || res.body !== undefined) {
+      complete = true;
+      if (noBody || res.body!.length === 0) {
+        stream.respond(http1ResponseToHttp2(status, res.headers), { endStream: true });
+        if (res.body === undefined) res.resume();
+      } else {
+        stream.respond(http1ResponseToHttp2(status, res.headers));
+        stream.end(res.body);
+      }
+      return;
+    }
+    res.on('end', () => {
+      complete = true;
+    });
+    stream.respond(http1ResponseToHttp2(status, res.headers), { waitForTrailers: true });
+    stream.once('wantTrailers', () => {
+      const t = res.rawTrailers;
+      const trailers: Record<string, string> = {};
+      for (let i = 0; i < t.length; i += 2) trailers[t[i]!.toLowerCase()] = t[i + 1]!;
+      stream.sendTrailers(trailers);
+    });
+    res.on('error', () => stream.close(NGHTTP2_INTERNAL_ERROR));
+    res.pipe(stream);
+  };
+  const onError = (err: Error): void => {
+    if (stream.destroyed || stream.closed) return;
+    if (!stream.headersSent) {
+      outcome = 'upstream_error';
+      status = 502;
+      ctx.gate.upstreamError(peer, method, d.target, err);
+    }
+    sendHttp2(stream, unreachable(err), grpc);
+  };
+  const exchange = ctx.http1App!.request(method, d.target, out, kind, onResponse, onError);
+  stream.on('close', () => {
+    if (!complete) exchange.abort();
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, status);
+    ctx.requestDone();
+  });
+  if (exchange.body !== undefined) stream.pipe(exchange.body);
+}
+
+function forwardToH2c(
+  ctx: ProxyContext,
+  peer: Peer,
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  endStream: boolean,
+  grpc: boolean,
+  d: Decision,
+  started: number,
+): void {
+  const method = headers[':method']!;
+  const out = http2RequestToH2c(headers, d.target);
+  if (out[':authority'] === undefined) out[':authority'] = ctx.appAuthority;
+  setIdentity(out, peer.ids);
+  let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
+  let status = 0;
+  const fail = (err: Error): void => {
+    if (stream.destroyed || stream.closed) return;
+    if (!stream.headersSent) {
+      outcome = 'upstream_error';
+      status = 502;
+      ctx.gate.upstreamError(peer, method, d.target, err);
+    }
+    sendHttp2(stream, unreachable(err), grpc);
+  };
+  stream.on('close', () => {
+    if (up !== undefined && !up.closed) up.close(NGHTTP2_CANCEL);
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, status);
+    ctx.requestDone();
+  });
+  let up: http2.ClientHttp2Stream | undefined;
+  try {
+    up = ctx.h2cApp!.request(out, endStream, !endStream);
+  } catch (err) {
+    fail(err as Error);
+    return;
+  }
+  const upstream = up;
+  let trailers: IncomingHttpHeaders | undefined;
+  upstream.on('response', (h: IncomingHttpHeaders, fl: number) => {
+    if (stream.destroyed || stream.closed) return;
+    status = Number(h[':status']);
+    if ((fl & NGHTTP2_FLAG_END_STREAM) !== 0) {
+      stream.respond(h, { endStream: true }); // e.g. a gRPC trailers-only answer
+      return;
+    }
+    stream.respond(h, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
+    upstream.pipe(stream);
+  });
+  upstream.on('trailers', (t: IncomingHttpHeaders) => {
+    trailers = t;
+  });
+  upstream.on('error', fail);
+  upstream.on('close', () => {
+    if (stream.destroyed || stream.closed) return;
+    const code = upstream.rstCode ?? 0;
+    if (!stream.headersSent) fail(new Error(`the app reset the stream (HTTP/2 error ${code})`));
+    else if (code !== 0 && !stream.writableFinished) stream.close(code);
+  });
+  if (!endStream) {
+    let clientTrailers: IncomingHttpHeaders | undefined;
+    stream.on('trailers', (t: IncomingHttpHeaders) => {
+      clientTrailers = t;
+    });
+    upstream.once('wantTrailers', () => upstream.sendTrailers(clientTrailers ?? {}));
+    stream.pipe(upstream);
+  }
+}

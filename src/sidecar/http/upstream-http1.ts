@@ -1,0 +1,419 @@
+// Pooled keep-alive HTTP/1.1 connections to an http:// app, without node's ClientRequest: each request
+// head is built as one string and written with one write, and the response is read by the strict parser
+// in upstream-response.ts. Measured on this machine against http.Agent + http.request (README/report):
+// the JavaScript layer of ClientRequest/IncomingMessage was most of the proxy's cost per request.
+// Bodies stream both ways with backpressure; a socket is reused only after a complete, well-framed
+// exchange with nothing left over, and a request without a body that loses a race with an app closing
+// an idle connection is retried once on a fresh one.
+import net from 'node:net';
+import type { Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { Framing, UpstreamResponse, parseResponseHead } from './upstream-response.js';
+
+/** How the request body is framed on the way to the app. */
+export type BodyKind = 'none' | 'length' | 'chunked';
+
+const MAX_HEAD = 64 * 1024;
+const MAX_IDLE = 128;
+const IDLE_MS = 30_000;
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+
+const enum State {
+  Head,
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  UntilClose,
+  Done,
+}
+
+/** One connection to the app and the exchange it currently carries. */
+class AppConnection {
+  exchange: Exchange | undefined;
+  lastUsed = 0;
+  /** It has carried at least one complete exchange (so a failure may be an app closing it while idle). */
+  reused = false;
+
+  constructor(readonly socket: Socket, readonly pool: Http1Upstream) {
+    socket.on('data', (chunk: Buffer) => {
+      const ex = this.exchange;
+      if (ex === undefined) socket.destroy(); // bytes nobody asked for: the connection is not trustworthy
+      else ex.onData(chunk);
+    });
+    socket.on('end', () => {
+      const ex = this.exchange;
+      if (ex !== undefined) ex.onEnd();
+      socket.destroy();
+    });
+    socket.on('error', (err: Error) => this.exchange?.onFailure(err));
+    socket.on('close', () => {
+      pool.forget(this);
+      this.exchange?.onFailure(new Error('the app closed the connection'));
+    });
+  }
+}
+
+/** One request/response on an AppConnection. */
+export class Exchange {
+  /** The request body sink when the request has one (pipe the client's body into it). */
+  readonly body: Writable | undefined;
+  private conn: AppConnection | undefined;
+  private state = State.Head;
+  private pending: Buffer | undefined;
+  private remaining = 0;
+  private res: UpstreamResponse | undefined;
+  private keepAlive = false;
+  private requestDone: boolean;
+  private settled = false;
+  private retried = false;
+
+  constructor(
+    private readonly pool: Http1Upstream,
+    private readonly method: string,
+    private readonly head: string,
+    private readonly kind: BodyKind,
+    /** Gets the response once its head is read; `res.body` is set when the whole body came with it. */
+    private readonly onResponse: (res: UpstreamResponse) => void,
+    private readonly onError: (err: Error) => void,
+  ) {
+    this.requestDone = kind === 'none';
+    // With a body, the head waits for the first bytes of it: a client whose body turns out malformed
+    // (a bad chunk size) is refused before the app has seen anything, and head + first data share a write.
+    this.body = kind === 'none' ? undefined : new BodyWriter(this, kind === 'chunked');
+    if (kind === 'none') this.start(pool.acquire());
+  }
+
+  private start(conn: AppConnection): void {
+    this.conn = conn;
+    conn.exchange = this;
+    conn.socket.write(this.head);
+  }
+
+  /** Cancels the exchange (the client went away): the connection is closed, never reused. */
+  abort(): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.conn !== undefined) {
+      this.conn.exchange = undefined;
+      this.conn.socket.destroy();
+    }
+    this.res?.destroy();
+  }
+
+  /** The socket request body bytes go to (sending the head first), or undefined once the exchange is over. */
+  begin(): Socket | undefined {
+    if (this.settled) return undefined;
+    if (this.conn === undefined) {
+      const conn = this.pool.acquire();
+      conn.socket.cork();
+      this.start(conn);
+      process.nextTick(() => conn.socket.uncork());
+    }
+    return this.conn!.socket;
+  }
+
+  requestFinished(): void {
+    this.requestDone = true;
+    if (this.state === State.Done) this.release();
+  }
+
+  onFailure(err: Error): void {
+    if (this.settled) return;
+    const res = this.res;
+    const conn = this.conn!;
+    if (res === undefined && this.state === State.Head && this.pending === undefined && conn.reused && this.kind === 'none' && !this.retried) {
+      // Most likely the app closed this idle keep-alive connection as we sent: try once on a new one.
+      this.retried = true;
+      conn.exchange = undefined;
+      this.start(this.pool.acquire(true));
+      return;
+    }
+    this.settled = true;
+    conn.exchange = undefined;
+    conn.socket.destroy();
+    if (res === undefined) this.onError(err);
+    else if (!res.complete) res.destroy(err);
+  }
+
+  onEnd(): void {
+    if (this.state === State.UntilClose) {
+      this.finish();
+      return;
+    }
+    this.onFailure(new Error('the app closed the connection before the response was complete'));
+  }
+
+  private fail(reason: string): void {
+    this.onFailure(new Error(`the app sent a malformed response: ${reason}`));
+  }
+
+  onData(chunk: Buffer): void {
+    let buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = undefined;
+    let at = 0;
+    while (at < buf.length && !this.settled) {
+      switch (this.state) {
+        case State.Head: {
+          const end = buf.indexOf('\r\n\r\n', at, 'latin1');
+          if (end === -1) {
+            if (buf.length - at > MAX_HEAD) return this.fail('response head too large');
+            this.pending = buf.subarray(at);
+            return;
+          }
+          const head = parseResponseHead(buf.toString('latin1', at, end), this.method);
+          at = end + 4;
+          if (typeof head === 'string') return this.fail(head);
+          if (head.status < 200) {
+            if (head.status === 101) return this.fail('101 Switching Protocols to a request that did not ask for it');
+            continue; // 1xx informational: the real response follows
+          }
+          this.keepAlive = head.keepAlive;
+          const socket = this.conn!.socket;
+          const res = new UpstreamResponse(() => socket.resume());
+          res.statusCode = head.status;
+          res.statusMessage = head.message;
+          res.rawHeaders = head.raw;
+          this.res = res;
+          switch (head.framing) {
+            case Framing.None:
+              this.state = State.Done;
+              break;
+            case Framing.Length:
+              this.remaining = head.length;
+              this.state = head.length === 0 ? State.Done : State.Length;
+              break;
+            case Framing.Chunked:
+              this.state = State.ChunkSize;
+              break;
+            case Framing.UntilClose:
+              this.state = State.UntilClose;
+              break;
+          }
+          if (this.state === State.Length && buf.length - at >= this.remaining) {
+            // The whole body is already here (the common small response): hand it over in one piece,
+            // so the client gets head and body in one write and no stream plumbing is set up.
+            const end = at + this.remaining;
+            res.body = buf.subarray(at, end);
+            at = end;
+            this.remaining = 0;
+            this.state = State.Done;
+          }
+          this.onResponse(res);
+          if (this.state === State.Done) {
+            if (at < buf.length) this.keepAlive = false;
+            return this.finish();
+          }
+          break;
+        }
+        case State.Length:
+        case State.ChunkData: {
+          const n = Math.min(this.remaining, buf.length - at);
+          const piece = buf.subarray(at, at + n);
+          at += n;
+          this.remaining -= n;
+          if (this.remaining === 0) {
+            if (this.state === State.Length) this.state = State.Done;
+            else this.state = State.ChunkDataEnd;
+          }
+          if (!this.res!.push(piece)) this.conn!.socket.pause();
+          if (this.state === State.Done) {
+            if (at < buf.length) this.keepAlive = false;
+            return this.finish();
+          }
+          break;
+        }
+        case State.ChunkSize: {
+          const eol = buf.indexOf(CRLF, at);
+          if (eol === -1) {
+            if (buf.length - at > 1024) return this.fail('chunk size line too long');
+            this.pending = buf.subarray(at);
+            return;
+          }
+          const line = buf.toString('latin1', at, eol);
+          at = eol + 2;
+          const semi = line.indexOf(';');
+          const hex = semi === -1 ? line : line.slice(0, semi);
+          if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) return this.fail(`bad chunk size ${JSON.stringify(line.slice(0, 40))}`);
+          const size = parseInt(hex, 16);
+          if (size === 0) this.state = State.Trailers;
+          else {
+            this.remaining = size;
+            this.state = State.ChunkData;
+          }
+          break;
+        }
+        case State.ChunkDataEnd: {
+          if (buf.length - at < 2) {
+            this.pending = buf.subarray(at);
+            return;
+          }
+          if (buf[at] !== 0x0d || buf[at + 1] !== 0x0a) return this.fail('chunk not followed by CRLF');
+          at += 2;
+          this.state = State.ChunkSize;
+          break;
+        }
+        case State.Trailers: {
+          const eol = buf.indexOf(CRLF, at);
+          if (eol === -1) {
+            if (buf.length - at > MAX_HEAD) return this.fail('trailers too large');
+            this.pending = buf.subarray(at);
+            return;
+          }
+          if (eol === at) {
+            at += 2;
+            this.state = State.Done;
+            if (at < buf.length) this.keepAlive = false;
+            return this.finish();
+          }
+          const line = buf.toString('latin1', at, eol);
+          at = eol + 2;
+          const colon = line.indexOf(':');
+          if (colon <= 0 || line.charCodeAt(0) === 0x20 || line.charCodeAt(0) === 0x09) return this.fail('malformed trailer');
+          this.res!.rawTrailers.push(line.slice(0, colon), line.slice(colon + 1).trim());
+          break;
+        }
+        case State.UntilClose: {
+          if (!this.res!.push(at === 0 ? buf : buf.subarray(at))) this.conn!.socket.pause();
+          return;
+        }
+        case State.Done:
+          this.keepAlive = false;
+          return;
+      }
+    }
+  }
+
+  private finish(): void {
+    const res = this.res!;
+    res.complete = true;
+    if (res.body === undefined) res.push(null);
+    if (this.requestDone) this.release();
+  }
+
+  /** Both directions are complete: the connection goes back to the pool, or is closed. */
+  private release(): void {
+    if (this.settled) return;
+    this.settled = true;
+    const conn = this.conn!;
+    conn.exchange = undefined;
+    if (this.keepAlive) this.pool.release(conn);
+    else conn.socket.destroy();
+  }
+}
+
+/** The request body on its way to the app: raw for Content-Length, chunk-framed otherwise. */
+class BodyWriter extends Writable {
+  constructor(private readonly ex: Exchange, private readonly chunked: boolean) {
+    super();
+    this.on('error', () => {}); // failures reach the caller through the exchange's onError
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    const socket = this.ex.begin();
+    if (socket === undefined || socket.destroyed) {
+      cb(); // the exchange is over (answered early or failed): the rest of the body is dropped
+      return;
+    }
+    if (!this.chunked) {
+      socket.write(chunk, () => cb());
+      return;
+    }
+    if (chunk.length === 0) {
+      cb();
+      return;
+    }
+    socket.cork();
+    socket.write(`${chunk.length.toString(16)}\r\n`);
+    socket.write(chunk);
+    socket.write(CRLF, () => cb());
+    socket.uncork();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    const socket = this.ex.begin();
+    if (this.chunked && socket !== undefined && !socket.destroyed) socket.write(LAST_CHUNK);
+    this.ex.requestFinished();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.writableFinished) this.ex.abort();
+    cb(err);
+  }
+}
+
+export class Http1Upstream {
+  readonly host: string;
+  readonly port: number;
+  private readonly idle: AppConnection[] = [];
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(app: URL) {
+    this.host = app.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(app.port || 80);
+    this.sweeper = setInterval(() => this.sweep(), IDLE_MS / 3);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Sends a request: `headers` is flat [name, value, …] (must carry Host, and Content-Length or
+   * Transfer-Encoding: chunked to match `kind`); the head goes out in one write.
+   */
+  request(
+    method: string,
+    path: string,
+    headers: string[],
+    kind: BodyKind,
+    onResponse: (res: UpstreamResponse) => void,
+    onError: (err: Error) => void,
+  ): Exchange {
+    let head = `${method} ${path} HTTP/1.1\r\n`;
+    for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    head += '\r\n';
+    return new Exchange(this, method, head, kind, onResponse, onError);
+  }
+
+  /** A connection for one exchange: the most recently used idle one, or a new one. */
+  acquire(fresh = false): AppConnection {
+    if (!fresh) {
+      while (this.idle.length > 0) {
+        const conn = this.idle.pop()!;
+        if (!conn.socket.destroyed) return conn;
+      }
+    }
+    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
+    if (this.closed) socket.destroy();
+    return new AppConnection(socket, this);
+  }
+
+  release(conn: AppConnection): void {
+    if (this.closed || this.idle.length >= MAX_IDLE || conn.socket.destroyed) {
+      conn.socket.destroy();
+      return;
+    }
+    conn.reused = true;
+    conn.lastUsed = Date.now();
+    if (conn.socket.isPaused()) conn.socket.resume();
+    this.idle.push(conn);
+  }
+
+  forget(conn: AppConnection): void {
+    const i = this.idle.indexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - IDLE_MS;
+    for (const conn of this.idle.slice()) if (conn.lastUsed < cutoff) conn.socket.destroy();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const conn of this.idle.splice(0)) conn.socket.destroy();
+  }
+}

@@ -1,0 +1,170 @@
+// The inbound mTLS listener: TLS 1.2/1.3 with a required client certificate checked against ca.crt
+// (and crl.pem), every refusal logged and counted with its reason, then the X509-SVID leaf rules, then
+// the caller's Identity and Principal computed once, and the socket handed to the app forwarder.
+// Verification runs with rejectUnauthorized:false on purpose: OpenSSL would otherwise drop a bad client
+// without telling us why.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:tls';
+import type { Server, TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { parseCertificate } from '../pki/certificate.js';
+import type { ParsedCertificate } from '../pki/certificate.js';
+import type { HostPort, Limits } from './config.js';
+import type { Connection } from './connection.js';
+import type { Credentials } from './credentials.js';
+import { classifyRefusal, tlsErrorReason } from './handshake.js';
+import type { HandshakeFailureReason } from './handshake.js';
+import { identityFromCertificate, svidLeafViolation, xfccValue } from './identity.js';
+import type { SidecarMetrics } from './metrics.js';
+import type { Policy } from './policy/policy.js';
+
+export interface InboundOptions {
+  listen: HostPort;
+  /** ALPN offered to clients: ['h2', 'http/1.1'] for HTTP apps, none for tcp:// apps. */
+  alpn?: string[];
+  /** tcp:// apps need half-open sockets so one direction can end while the other still flows. */
+  allowHalfOpen: boolean;
+  limits: Limits;
+  credentials: Credentials;
+  policy: () => Policy;
+  logger: Logger;
+  metrics: SidecarMetrics;
+  /** Receives every verified connection (HttpFrontend.accept or the tcp forwarder). */
+  onConnection: (socket: TLSSocket, conn: Connection) => void;
+}
+
+export class InboundListener {
+  readonly server: Server;
+  private readonly opts: InboundOptions;
+  private credentials: Credentials;
+  private nextId = 1;
+  private readonly sockets = new Set<TLSSocket>();
+
+  constructor(opts: InboundOptions) {
+    this.opts = opts;
+    this.credentials = opts.credentials;
+    this.server = createServer({
+      ...opts.credentials.tlsOptions,
+      minVersion: 'TLSv1.2',
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: opts.limits.handshakeTimeoutMs,
+      allowHalfOpen: opts.allowHalfOpen,
+      ...(opts.alpn ? { ALPNProtocols: opts.alpn } : {}),
+    });
+    this.server.maxConnections = opts.limits.maxConnections;
+    this.server.on('secureConnection', (socket: TLSSocket) => this.onSecureConnection(socket));
+    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      this.refuse(socket, tlsErrorReason(err), err.message.split('\n')[0] ?? String(err.code));
+    });
+    this.server.on('drop', (data?: { remoteAddress?: string }) => {
+      opts.logger.warn({ event: 'connection_dropped', peer: data?.remoteAddress, maxConnections: opts.limits.maxConnections }, 'connection refused: maxConnections reached');
+    });
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(this.opts.listen.port, this.opts.listen.host, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Swaps credentials for new handshakes; open connections keep theirs. Session tickets survive a
+   * leaf-only rotation, but when the bundle or CRL changed they are re-keyed: a resumed session skips
+   * chain and CRL checks, so it must not outlive the trust decision it was made under.
+   */
+  updateCredentials(next: Credentials): void {
+    const trustChanged = next.trustDigest !== this.credentials.trustDigest;
+    const ticketKeys = this.server.getTicketKeys();
+    this.server.setSecureContext(next.tlsOptions);
+    this.server.setTicketKeys(trustChanged ? randomBytes(48) : ticketKeys);
+    this.credentials = next;
+  }
+
+  /** Stops accepting new connections; open ones continue. */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private refuse(socket: TLSSocket, reason: HandshakeFailureReason, detail: string): void {
+    this.opts.metrics.handshakeFailures.inc({ reason });
+    this.opts.logger.warn(
+      { event: 'handshake_refused', peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason, detail },
+      `TLS handshake refused: ${reason}`,
+    );
+    socket.destroy();
+  }
+
+  private onSecureConnection(socket: TLSSocket): void {
+    const peer = socket.getPeerCertificate(false) as { raw?: Buffer } | null;
+    const raw = peer && peer.raw;
+    if (!socket.authorized) {
+      const reason = raw ? classifyRefusal(peerChain(socket), this.credentials.trust, new Date(), socket.authorizationError) : 'no_certificate';
+      this.refuse(socket, reason, String(socket.authorizationError ?? 'no client certificate'));
+      return;
+    }
+    if (!raw) {
+      this.refuse(socket, 'no_certificate', 'no client certificate');
+      return;
+    }
+    let cert: ParsedCertificate;
+    try {
+      cert = parseCertificate(raw);
+    } catch (err) {
+      this.refuse(socket, 'unparsable_certificate', (err as Error).message);
+      return;
+    }
+    const violation = svidLeafViolation(cert, 'client');
+    if (violation) {
+      this.refuse(socket, violation.reason, violation.message);
+      return;
+    }
+    const identity = identityFromCertificate(cert);
+    const policy = this.opts.policy();
+    const conn: Connection = {
+      id: this.nextId++,
+      remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+      identity,
+      principal: policy.principal(identity),
+      policy,
+      xfcc: xfccValue(identity, this.credentials.identity.spiffeId ?? ''),
+    };
+    this.sockets.add(socket);
+    this.opts.metrics.openConnections.inc();
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.opts.metrics.openConnections.dec();
+    });
+    this.opts.logger.debug(
+      { event: 'connection', conn: conn.id, peer: conn.remoteAddress, identity: identity.id, resumed: socket.isSessionReused(), alpn: socket.alpnProtocol || undefined },
+      'connection accepted',
+    );
+    this.opts.onConnection(socket, conn);
+  }
+}
+
+/** The certificates the peer sent, leaf first (node links them through issuerCertificate). */
+function peerChain(socket: TLSSocket): Buffer[] {
+  const out: Buffer[] = [];
+  let c = socket.getPeerCertificate(true) as { raw?: Buffer; issuerCertificate?: unknown } | null;
+  while (c && c.raw && out.length < 10) {
+    if (out.some((d) => d.equals(c!.raw!))) break; // a self-signed certificate is its own issuer
+    out.push(c.raw);
+    c = c.issuerCertificate as typeof c;
+  }
+  return out;
+}

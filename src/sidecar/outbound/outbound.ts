@@ -1,0 +1,145 @@
+// Outbound listeners (DESIGN.md §1.3 `outbound`): the app speaks plaintext to 127.0.0.1:PORT and the
+// sidecar carries the traffic over mTLS to the upstream sidecar, with its own certificate, after checking
+// that the server proves the configured SPIFFE ID. `protocol: http` (the default) serves HTTP/1.1 and
+// HTTP/2 with prior knowledge (told apart by the HTTP/2 preface) over pooled upstream connections;
+// `protocol: tcp` tunnels bytes, one mTLS connection per app connection.
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
+import type { Logger } from 'pino';
+import type { OutboundConfig } from '../config.js';
+import { formatHostPort } from '../config.js';
+import type { Credentials } from '../credentials.js';
+import { Http1Upstream } from './http1.js';
+import { Http2Upstream, serveHttp2 } from './http2.js';
+import { describeUpstreamError, upstreamIdentityCheck, upstreamTlsOptions } from './upstream-tls.js';
+import type { UpstreamIdentityError } from './upstream-tls.js';
+
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export interface OutboundOptions {
+  config: OutboundConfig;
+  /** The sidecar's current credentials (undefined until the first valid set is loaded). */
+  credentials: () => Credentials | undefined;
+  logger: Logger;
+}
+
+export class OutboundListener {
+  private readonly server: NetServer;
+  private readonly http1: Http1Upstream;
+  private readonly http2: Http2Upstream;
+  private readonly sockets = new Set<Socket>();
+  /** Requests in flight per HTTP/1.1 app connection, so a drain can close idle keep-alive ones at once. */
+  private readonly inFlight = new WeakMap<Socket, number>();
+  private closing = false;
+  private readonly upstreamName: string;
+  private readonly check;
+
+  constructor(private readonly opts: OutboundOptions) {
+    const { config, logger } = opts;
+    this.upstreamName = formatHostPort(config.upstream);
+    this.check = upstreamIdentityCheck(config.identity);
+    const tlsFor = (creds: Credentials, alpn: string[]) => upstreamTlsOptions(creds, config.upstream, this.check, alpn);
+    const onError = (err: Error) => {
+      const presented = (err as Partial<UpstreamIdentityError>).presented;
+      logger.warn({ event: 'outbound_upstream_error', upstream: this.upstreamName, expected: config.identity, presented, error: describeUpstreamError(err, this.upstreamName) }, 'outbound request failed');
+    };
+    this.http1 = new Http1Upstream({ credentials: opts.credentials, tlsFor, upstreamName: this.upstreamName, onError });
+    this.http2 = new Http2Upstream({ credentials: opts.credentials, tlsFor, upstreamName: this.upstreamName, onError });
+    const httpServer = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+      const socket = req.socket;
+      this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
+      res.on('close', () => {
+        const left = (this.inFlight.get(socket) ?? 1) - 1;
+        this.inFlight.set(socket, left);
+        // While draining, a keep-alive connection goes as soon as its last request is answered.
+        if (left === 0 && this.closing) socket.destroySoon();
+      });
+      this.http1.forward(req, res);
+    });
+    httpServer.on('clientError', (_err, socket) => socket.destroy());
+    this.server = createNetServer({ allowHalfOpen: true }, (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+      if (config.protocol === 'tcp') {
+        this.tunnel(socket);
+        return;
+      }
+      // Tell HTTP/2 (prior knowledge) from HTTP/1.x by the first bytes.
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        if (first.subarray(0, 3).equals(HTTP2_PREFACE.subarray(0, 3))) {
+          serveHttp2(socket, first, (stream, headers) => this.http2.forward(stream, headers));
+        } else {
+          socket.unshift(first);
+          httpServer.emit('connection', socket);
+          socket.resume();
+        }
+      });
+    });
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.opts.config.listen;
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** New credentials: new upstream connections use them; pooled ones finish what they carry and go. */
+  credentialsChanged(): void {
+    this.http1.retire();
+    this.http2.retire();
+  }
+
+  /** Stops accepting, lets in-flight work finish up to `timeoutMs`, then closes what is left. */
+  async close(timeoutMs = 0): Promise<void> {
+    this.closing = true;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      for (const s of this.sockets) if (this.inFlight.get(s) === 0) s.destroy();
+      const timer = setTimeout(() => {
+        for (const s of this.sockets) s.destroy();
+      }, timeoutMs);
+      timer.unref();
+    });
+    this.http1.retire();
+    this.http2.retire();
+  }
+
+  private tunnel(client: Socket): void {
+    const creds = this.opts.credentials();
+    if (!creds) {
+      this.opts.logger.warn({ event: 'outbound_no_credentials', upstream: this.upstreamName }, 'outbound connection refused: no credentials yet');
+      client.destroy();
+      return;
+    }
+    client.pause();
+    // allowHalfOpen is honoured by tls.connect (it builds a net.Socket) though @types/node omits it.
+    const options = { ...upstreamTlsOptions(creds, this.opts.config.upstream, this.check, undefined), allowHalfOpen: true } as ConnectionOptions;
+    const upstream = tlsConnect(options);
+    upstream.on('secureConnect', () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+    upstream.on('error', (err) => {
+      if (!upstream.writable || upstream.connecting || !upstream.authorized) {
+        const presented = (err as Partial<UpstreamIdentityError>).presented;
+        this.opts.logger.warn({ event: 'outbound_upstream_error', upstream: this.upstreamName, expected: this.opts.config.identity, presented, error: describeUpstreamError(err, this.upstreamName) }, 'outbound connection failed');
+      }
+      client.destroy();
+    });
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  }
+}

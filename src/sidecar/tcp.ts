@@ -1,0 +1,129 @@
+// tcp:// apps: the policy's `tcp` scope (and rate limits) checked once when the caller connects, then
+// bytes moved both ways. A half-close travels through (one side's end() becomes the other side's
+// end()), and an error on either side closes both.
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Connection } from './connection.js';
+import type { SidecarMetrics } from './metrics.js';
+import type { Policy } from './policy/policy.js';
+
+export interface TcpForwarderOptions {
+  app: URL; // tcp://host:port
+  policy: () => Policy;
+  logger: Logger;
+  metrics: SidecarMetrics;
+  /** Closes a connection on which nothing moved for this long (0 = never). */
+  idleTimeoutMs: number;
+}
+
+interface Pair {
+  client: TLSSocket;
+  app?: Socket;
+}
+
+export class TcpForwarder {
+  private readonly opts: TcpForwarderOptions;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly pairs = new Set<Pair>();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(opts: TcpForwarderOptions) {
+    this.opts = opts;
+    this.host = opts.app.hostname.replace(/^\[|\]$/g, '');
+    this.port = Number(opts.app.port);
+  }
+
+  accept(client: TLSSocket, conn: Connection): void {
+    const policy = this.opts.policy();
+    const principal = conn.policy === policy ? conn.principal : policy.principal(conn.identity);
+    const decision = policy.connect(principal, Date.now());
+    const { logger, metrics } = this.opts;
+    const audit = { event: 'tcp_connect', conn: conn.id, peer: conn.remoteAddress, identity: conn.identity.id, rule: decision.rule, reason: decision.reason };
+    if (!decision.allow) {
+      const label = decision.status === 429 ? 'rate_limited' : 'deny';
+      metrics.requests.inc({ decision: label, route: decision.rule, identity: conn.identity.id });
+      logger.warn({ ...audit, decision: label }, `tcp connection denied: ${decision.reason}`);
+      client.destroy();
+      return;
+    }
+    if (decision.wouldDeny) {
+      metrics.requests.inc({ decision: 'audit_deny', route: decision.rule, identity: conn.identity.id });
+      logger.warn({ ...audit, decision: 'audit_deny' }, `tcp connection would be denied (audit mode): ${decision.reason}`);
+    } else {
+      metrics.requests.inc({ decision: 'allow', route: decision.rule, identity: conn.identity.id });
+      logger.info({ ...audit, decision: 'allow' }, 'tcp connection allowed');
+    }
+    this.forward(client, conn);
+  }
+
+  private forward(client: TLSSocket, conn: Connection): void {
+    const pair: Pair = { client };
+    this.pairs.add(pair);
+    const app = connect({ host: this.host, port: this.port, allowHalfOpen: true });
+    pair.app = app;
+    let appConnected = false;
+    app.once('connect', () => (appConnected = true));
+    let closed = 0;
+    const done = () => {
+      if (++closed < 2) return;
+      this.pairs.delete(pair);
+      if (this.pairs.size === 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    };
+    client.once('close', done);
+    app.once('close', done);
+    const fail = (side: 'client' | 'app') => (err: Error) => {
+      const unreachable = side === 'app' && !appConnected;
+      if (unreachable) this.opts.metrics.requests.inc({ decision: 'upstream_error', route: 'tcp', identity: conn.identity.id });
+      this.opts.logger.warn(
+        { event: 'tcp_error', conn: conn.id, side, error: err.message },
+        unreachable ? `app ${this.opts.app.host} unreachable: ${err.message}` : `tcp connection closed: ${side} error`,
+      );
+      client.destroy();
+      app.destroy();
+    };
+    client.on('error', fail('client'));
+    app.on('error', fail('app'));
+    if (this.opts.idleTimeoutMs > 0) {
+      client.setTimeout(this.opts.idleTimeoutMs, () => {
+        this.opts.logger.info({ event: 'tcp_idle', conn: conn.id }, 'tcp connection idle: closed');
+        client.destroy();
+        app.destroy();
+      });
+    }
+    // pipe() ends the destination when the source ends: exactly the half-close we want to pass on.
+    client.pipe(app);
+    app.pipe(client);
+  }
+
+  get open(): number {
+    return this.pairs.size;
+  }
+
+  /** Waits for open tcp connections to finish on their own, up to timeoutMs, then closes the rest. */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.pairs.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.close();
+  }
+
+  close(): void {
+    for (const p of this.pairs) {
+      p.client.destroy();
+      p.app?.destroy();
+    }
+  }
+}

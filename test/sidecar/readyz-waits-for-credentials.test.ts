@@ -1,0 +1,61 @@
+// A sidecar may start before its agent has written identity.dir: /readyz answers 503 with the reason
+// ("waiting for credentials in DIR"), /healthz is 200, and as soon as valid files appear the inbound
+// listener starts and /readyz turns 200. Invalid files in the meantime say why they are not usable.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  FRONTEND_ID,
+  clientTlsOptions,
+  eventually,
+  httpGet,
+  makeScenario,
+  startSidecarProcess,
+  startTcpEchoApp,
+  tcpRoundTrip,
+} from '../helpers/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
+import { writeIdentityDir } from '../helpers/pki-fixtures.js';
+
+let app: TcpEchoApp;
+let scenario: Scenario;
+let sidecar: SidecarProcess;
+
+before(async () => {
+  app = await startTcpEchoApp();
+  scenario = makeScenario({ app: `tcp://127.0.0.1:${app.port}`, writeIdentity: false });
+  sidecar = await startSidecarProcess(scenario.configPath);
+});
+
+after(async () => {
+  await sidecar?.stop();
+  await app?.close();
+  scenario?.cleanup();
+});
+
+test('503 with the reason while identity.dir is empty; /healthz is 200', async () => {
+  const r = await sidecar.readyz();
+  assert.equal(r.status, 503);
+  assert.equal(r.body.ready, false);
+  assert.match(r.body.reason ?? '', /waiting for credentials in .*identity/);
+  assert.equal((await httpGet(`${sidecar.adminUrl}/healthz`)).status, 200);
+  assert.equal(sidecar.logs.some((l) => l.event === 'inbound_listening'), false);
+});
+
+test('an expired certificate is not usable: 503 says why', async () => {
+  writeIdentityDir(scenario.identityDir, scenario.pki.leaf({ shape: 'expired', spiffeId: 'spiffe://example.org/ns/shop/sa/orders' }), scenario.pki);
+  await eventually('/readyz to explain the expired certificate', async () => {
+    const r = await sidecar.readyz();
+    return r.status === 503 && /expired/.test(r.body.reason ?? '') ? true : undefined;
+  });
+});
+
+test('200 once valid credentials appear, and the inbound listener serves', async () => {
+  writeFileSync(join(scenario.identityDir, 'tls.key'), ''); // a moment of inconsistency, as a careless writer would cause
+  writeIdentityDir(scenario.identityDir, scenario.server, scenario.pki);
+  await sidecar.waitUntilReady();
+  const port = await sidecar.waitForInbound();
+  const r = await tcpRoundTrip(clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port), 'ready');
+  assert.equal(r.result, 'echoed');
+});

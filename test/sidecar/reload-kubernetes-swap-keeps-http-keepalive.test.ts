@@ -1,0 +1,71 @@
+// The same `..data` rotation with an HTTP/1.1 app: a keep-alive connection opened before the swap
+// keeps carrying requests on the same socket after it, while new connections get the new certificate.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import {
+  FRONTEND_ID,
+  clientTlsOptions,
+  eventually,
+  makeScenario,
+  presentedSerial,
+  serverLeaf,
+  startEchoHttpApp,
+  startSidecarProcess,
+  writeKubernetesIdentity,
+} from '../helpers/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+
+let app: EchoHttpApp;
+let scenario: Scenario;
+let sidecar: SidecarProcess;
+let port: number;
+
+before(async () => {
+  app = await startEchoHttpApp();
+  scenario = makeScenario({ app: app.url, layout: 'kubernetes' });
+  sidecar = await startSidecarProcess(scenario.configPath);
+  port = await sidecar.waitForInbound();
+  await sidecar.waitUntilReady();
+});
+
+after(async () => {
+  await sidecar?.stop();
+  await app?.close();
+  scenario?.cleanup();
+});
+
+function get(agent: Agent, path: string): Promise<{ status: number; socket: TLSSocket; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent, servername: 'localhost', timeout: 15_000 }, (res) => {
+      const socket = res.socket as TLSSocket; // captured now: after 'end' it is back in the agent's pool
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, socket, reused: req.reusedSocket }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('a keep-alive HTTP connection survives the swap; new connections present the new certificate', async () => {
+  const options = clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port);
+  const agent = new Agent({ ...options, keepAlive: true, maxSockets: 1 });
+  try {
+    const first = await get(agent, '/orders/1');
+    assert.equal(first.status, 200);
+    const next = serverLeaf(scenario.pki);
+    writeKubernetesIdentity(scenario.identityDir, next, scenario.pki);
+    await eventually('new connections to present the new certificate', async () =>
+      (await presentedSerial(options)) === next.cert.serialHex ? true : undefined,
+    );
+    const second = await get(agent, '/orders/2');
+    assert.equal(second.status, 200);
+    assert.equal(second.reused, true, 'the request went over the connection opened before the swap');
+    assert.equal(second.socket, first.socket);
+    assert.equal(second.socket.getPeerCertificate().serialNumber.toLowerCase().replace(/^(00)+/, ''), scenario.server.cert.serialHex);
+  } finally {
+    agent.destroy();
+  }
+});

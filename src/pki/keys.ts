@@ -19,21 +19,35 @@ export function parseKeyType(text: string): KeyType {
   throw invalid(`Unknown key type "${text}": use one of ${KEY_TYPES.join(', ')}.`);
 }
 
-export function generateKeyPair(type: KeyType = 'ec-p256'): KeyPair {
+function generateRaw(type: KeyType): KeyObject {
   switch (type) {
     case 'ec-p256':
-      return { ...generateKeyPairSync('ec', { namedCurve: 'prime256v1' }), type };
+      return generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
     case 'ec-p384':
-      return { ...generateKeyPairSync('ec', { namedCurve: 'secp384r1' }), type };
+      return generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey;
     case 'ed25519':
-      return { ...generateKeyPairSync('ed25519'), type };
+      return generateKeyPairSync('ed25519').privateKey;
     case 'rsa-2048':
-      return { ...generateKeyPairSync('rsa', { modulusLength: 2048 }), type };
+      return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     case 'rsa-3072':
-      return { ...generateKeyPairSync('rsa', { modulusLength: 3072 }), type };
+      return generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey;
     default:
       throw invalid(`Unknown key type "${String(type)}": use one of ${KEY_TYPES.join(', ')}.`);
   }
+}
+
+/**
+ * A new key pair. Workaround for a Node 20 deadlock (seen here: a test process hung for good, main thread
+ * in ~KeyGenJob waiting on the key's mutex): keys straight from generateKeyPairSync share a mutex with
+ * the key-generation job, which V8 may finalize during a GC triggered *inside* export({format:'jwk'}) or
+ * asymmetricKeyDetails while they hold that same mutex. A stress loop of generate + JWK export hangs
+ * within ~20k iterations; re-importing the key from its PKCS#8 DER (which takes no lock) gives key
+ * objects of their own and ran 60k iterations clean. Costs one DER export and import per key.
+ */
+export function generateKeyPair(type: KeyType = 'ec-p256'): KeyPair {
+  const generated = generateRaw(type);
+  const privateKey = createPrivateKey({ key: generated.export({ type: 'pkcs8', format: 'der' }), format: 'der', type: 'pkcs8' });
+  return { privateKey, publicKey: createPublicKey(privateKey), type };
 }
 
 /** The key type of a public or private key; refuses RSA under 2048 bits, other RSA sizes and other curves/algorithms. */

@@ -22,7 +22,7 @@ deploy-check: node_modules/.package-lock.json
 	$(NODE) deploy/check/deploy-check.mjs
 
 test: build deploy-check
-	$(NODE) --test --test-reporter=spec $(shell find dist/test -name '*.test.js' | sort)
+	$(NODE) --test --test-concurrency=2 --test-reporter=spec $(shell find dist/test -name '*.test.js' | sort)
 
 demo: build
 	bash scripts/demo.sh

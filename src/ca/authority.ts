@@ -23,6 +23,7 @@ import {
 } from './profile.js';
 import { IssuanceRules, checkDnsNames, checkIpAddresses, checkSubjectField } from './rules.js';
 import { CaStore, type CaCertificateRow, type CaRole } from './store.js';
+import { keyFilesIn, looseKeyFiles, looseKeyWarning } from '../key-permissions.js';
 
 /** CRLs are valid this long; `meshward ca crl` (or the CA service) publishes fresh ones before then. */
 export const CRL_VALIDITY_MS = 7 * 24 * 3_600_000;
@@ -243,10 +244,15 @@ export class Authority {
     }
   }
 
-  /** Opens an existing CA directory. */
-  static open(dir: string): Authority {
+  /**
+   * Opens an existing CA directory. Key files that the group or others may read are used, but each is
+   * reported through `opts.warn` (default: a `meshward: warning:` line on stderr).
+   */
+  static open(dir: string, opts: { warn?: (message: string) => void } = {}): Authority {
     const layout = new CaLayout(dir);
     checkCaDirectory(layout);
+    const warn = opts.warn ?? ((m: string) => process.stderr.write(`meshward: warning: ${m}\n`));
+    for (const f of looseKeyFiles([layout.rootKey, layout.intermediateKey, ...keyFilesIn(layout.issuersDir)])) warn(looseKeyWarning(f));
     const config = loadCaConfig(layout.config);
     const store = CaStore.open(layout.database);
     try {

@@ -113,5 +113,41 @@ export function classifyRefusal(
       return 'unparsable_certificate';
     }
   }
+  if (outsideUriNameConstraints(leaf, path.slice(1))) return 'invalid_chain';
   return verifyFailureReason(authorizationError, true);
+}
+
+/**
+ * Whether a URI SAN of the leaf lies outside the permitted URI subtrees of a CA on its path. OpenSSL
+ * refuses it with X509_V_ERR_PERMITTED_VIOLATION, which Node reports as "UNSPECIFIED": without this check
+ * a SPIFFE ID of another trust domain would be counted as invalid_certificate.
+ */
+function outsideUriNameConstraints(leaf: X509Certificate, cas: X509Certificate[]): boolean {
+  let uris: string[];
+  try {
+    uris = parseCertificate(leaf.raw).uris;
+  } catch {
+    return false;
+  }
+  for (const ca of cas) {
+    let permitted: string[];
+    try {
+      permitted = parseCertificate(ca.raw).permittedUriDomains;
+    } catch {
+      continue;
+    }
+    if (permitted.length === 0) continue;
+    for (const uri of uris) {
+      let host: string;
+      try {
+        host = new URL(uri).hostname.toLowerCase();
+      } catch {
+        return true;
+      }
+      // RFC 5280 §4.2.1.10: a host-form constraint matches that host; ".example.org" matches subdomains only.
+      const ok = permitted.some((d) => (d.startsWith('.') ? host.endsWith(d.toLowerCase()) : host === d.toLowerCase()));
+      if (!ok) return true;
+    }
+  }
+  return false;
 }

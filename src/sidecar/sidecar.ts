@@ -3,7 +3,7 @@
 // shutdown. Everything that decides something lives in the modules it imports; this file only
 // sequences them.
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { MeshwardError, isMeshwardError } from '../errors.js';
@@ -13,7 +13,8 @@ import { formatHostPort } from './config.js';
 import type { ProvisionConfig, SidecarConfig } from './config.js';
 import type { Agent, AgentOptions } from '../agent/agent.js';
 import type { OutboundListener } from './outbound/outbound.js';
-import { readCredentialFiles, sameFiles, validateCredentials } from './credentials.js';
+import { CREDENTIAL_FILES, readCredentialFiles, sameFiles, validateCredentials } from './credentials.js';
+import { looseKeyFiles, looseKeyWarning } from '../key-permissions.js';
 import type { Credentials } from './credentials.js';
 import type { HttpFrontend } from './http/frontend.js';
 import { InboundListener } from './inbound.js';
@@ -143,8 +144,10 @@ export class Sidecar {
         if (message !== this.credentialsProblem) {
           // Missing files while waiting are expected (an agent is coming); anything else is a failed load.
           if (!(isMeshwardError(err) && err.code === 'not_found')) this.metrics.reloads.inc({ kind: 'credentials', result: 'failure' });
-          this.credentialsProblem = isMeshwardError(err) && err.code === 'not_found' ? message : `credentials in ${dir} are not usable: ${message}`;
-          this.logger.warn({ event: 'credentials_invalid', dir, reason: message }, this.credentialsProblem);
+          const missing = isMeshwardError(err) && err.code === 'not_found';
+          this.credentialsProblem = missing ? message : `credentials in ${dir} are not usable: ${message}`;
+          // Missing files are reported once, as credentials_waiting, by start().
+          if (!missing) this.logger.warn({ event: 'credentials_invalid', dir, reason: message }, this.credentialsProblem);
         }
         return;
       }
@@ -165,6 +168,9 @@ export class Sidecar {
       { event: first ? 'credentials_loaded' : 'credentials_reloaded', identity: next.identity.id, serial: next.identity.serialHex, notAfter: next.notAfter.toISOString() },
       first ? 'credentials loaded' : 'credentials reloaded',
     );
+    for (const f of looseKeyFiles([join(dir, CREDENTIAL_FILES.key)])) {
+      this.logger.warn({ event: 'key_file_permissions', path: f.path, mode: f.mode }, looseKeyWarning(f));
+    }
     if (first && this.started) {
       if (this.waitingTimer) clearInterval(this.waitingTimer);
       this.waitingTimer = undefined;

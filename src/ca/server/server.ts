@@ -80,7 +80,7 @@ export class CaServer {
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const logger = opts.logger ?? pino({ base: { component: 'ca-server' } });
     const { host } = parseListen(opts.listen);
-    const authority = Authority.open(opts.dir);
+    const authority = Authority.open(opts.dir, { warn: (message) => logger.warn({ event: 'key_file_permissions' }, message) });
     const closers: (() => void)[] = [() => authority.close()];
     try {
       const kubernetesConfig = opts.kubernetes ?? loadKubernetesAuthConfig(opts.dir);

@@ -285,7 +285,11 @@ export class Sidecar {
       this.agentProblem = err.message;
       this.logger.error({ event: 'agent_failed', error: err.message }, `certificate agent stopped: ${err.message}`);
     });
-    agent.start().catch((err: Error) => (this.agentProblem = err.message));
+    agent.start().catch((err: Error) => {
+      if (this.agentProblem === err.message) return; // already reported through 'error'
+      this.agentProblem = err.message;
+      this.logger.error({ event: 'agent_failed', error: err.message }, `certificate agent stopped: ${err.message}`);
+    });
   }
 
   private async startOutbound(): Promise<void> {

@@ -162,6 +162,44 @@ test('HTTP/2 with prior knowledge is carried end to end', async () => {
   }
 });
 
+test('gRPC: a trailers-only denial from the orders sidecar stays trailers-only (grpc-status 7 in ending headers)', async () => {
+  const session = http2Connect(`http://127.0.0.1:${ports[0]}`);
+  try {
+    const result = await new Promise<{ headers: Record<string, unknown>; ended: boolean }>((resolve, reject) => {
+      const stream = session.request({ ':path': '/shop.v1.Admin/Drop', ':method': 'POST', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.on('response', (headers, flags) => resolve({ headers, ended: (flags & 0x1) !== 0 }));
+      stream.on('error', reject);
+      stream.end(Buffer.alloc(5));
+    });
+    assert.equal(result.headers['grpc-status'], '7');
+    assert.match(decodeURIComponent(String(result.headers['grpc-message'])), /no route/);
+    assert.equal(result.ended, true, 'the headers end the stream, as gRPC clients require for trailers-only');
+  } finally {
+    session.close();
+  }
+});
+
+test('HTTP/1.1: a chunked body on a GET keeps its framing, so the next request on the pooled connection is intact', async () => {
+  const responses = await new Promise<string>((resolve, reject) => {
+    const socket = netConnect({ host: '127.0.0.1', port: ports[0]! });
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (data += c));
+    // The second request asks the outbound listener to close afterwards: 'end' means both were answered.
+    socket.on('end', () => resolve(data));
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`timeout; got ${data}`)));
+    socket.write(
+      'GET /orders/1 HTTP/1.1\r\nHost: orders\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' +
+        'GET /orders/2 HTTP/1.1\r\nHost: orders\r\nConnection: close\r\n\r\n',
+    );
+  });
+  const statuses = [...responses.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+  assert.deepEqual(statuses, ['200', '200'], responses);
+  const bodies = app.seen.slice(-2).map((r) => r.url);
+  assert.deepEqual(bodies, ['/orders/1', '/orders/2']);
+});
+
 test('TCP: bytes round-trip through both sidecars, with half-close', async () => {
   const received = await new Promise<string>((resolve, reject) => {
     const socket = netConnect({ host: '127.0.0.1', port: ports[2]!, allowHalfOpen: true });

@@ -30,7 +30,7 @@ let port: number;
 
 before(async () => {
   app = await startEchoHttpApp();
-  scenario = makeScenario({ app: app.url, layout: 'kubernetes', config: { log: { level: 'warn', allowed: 'silent' } } });
+  scenario = makeScenario({ app: app.url, layout: 'kubernetes', config: { log: { level: 'info', allowed: 'silent' } } });
   sidecar = await startSidecarProcess(scenario.configPath);
   port = await sidecar.waitForInbound();
   await sidecar.waitUntilReady();

@@ -61,12 +61,16 @@ export class Http1Upstream {
       badGateway(res, 'the sidecar has no certificate yet (waiting for credentials)');
       return;
     }
+    const headers = forwardableHeaders(req.rawHeaders);
+    // Transfer-Encoding is hop-by-hop, but the body it framed is not: Node does not chunk GET, DELETE and
+    // friends by default, and an unframed body on a pooled connection would be read as the next request.
+    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
     const upstream = request({
       ...this.deps.tlsFor(creds, ['http/1.1']),
       agent: this.agentFor(creds),
       method: req.method,
       path: req.url,
-      headers: forwardableHeaders(req.rawHeaders),
+      headers,
     });
     upstream.on('response', (ures) => {
       const headers = forwardableHeaders(ures.rawHeaders);
@@ -75,6 +79,7 @@ export class Http1Upstream {
       ures.on('error', () => res.destroy());
     });
     upstream.on('error', (err) => {
+      if (res.destroyed) return; // the app went away first: that is not an upstream failure
       this.deps.onError(err);
       badGateway(res, describeUpstreamError(err, this.deps.upstreamName));
     });
@@ -94,7 +99,9 @@ export class Http1Upstream {
   private agentFor(creds: Credentials): Agent {
     if (this.agent && this.agentCredentials === creds) return this.agent;
     if (this.agent) closeIdle(this.agent);
-    this.agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo', timeout: 60_000 });
+    // Idle pooled sockets close after 30 s, half the upstream sidecar's default idle timeout (60 s), so a
+    // pooled socket is not reused at the moment the upstream closes it.
+    this.agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo', timeout: 30_000 });
     this.agentCredentials = creds;
     return this.agent;
   }

@@ -1,7 +1,7 @@
 // Outbound HTTP/2 (prior knowledge from the app, e.g. a gRPC client with an insecure channel): streams
 // are multiplexed onto one mTLS HTTP/2 session per upstream, trailers kept (gRPC status travels in them).
 import { connect as http2Connect, constants, createServer as createHttp2Server } from 'node:http2';
-import type { ClientHttp2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { ClientHttp2Session, Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { Credentials } from '../credentials.js';
@@ -16,7 +16,12 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
  * Node's HTTP/2 server reads the socket's handle directly and would miss bytes put back with unshift(),
  * so the socket is wrapped in a stream that replays them (a small cost on a path taken once per connection).
  */
-export function serveHttp2(socket: Socket, first: Buffer, onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void): void {
+export function serveHttp2(
+  socket: Socket,
+  first: Buffer,
+  onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void,
+  onSession: (session: Http2Session) => void,
+): void {
   const wrapped = new Duplex({
     read() {
       socket.resume();
@@ -41,6 +46,7 @@ export function serveHttp2(socket: Socket, first: Buffer, onStream: (stream: Ser
   socket.on('close', () => wrapped.destroy());
   const server = createHttp2Server();
   server.on('stream', onStream);
+  server.on('session', onSession);
   server.on('sessionError', () => socket.destroy());
   server.emit('connection', wrapped);
   socket.resume();
@@ -79,6 +85,9 @@ export class Http2Upstream {
   constructor(private readonly deps: UpstreamDeps) {}
 
   forward(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    // A stream reset by the app, or closed by us with an error code, emits 'error': without a listener
+    // that would be an uncaught exception taking the whole sidecar down.
+    stream.on('error', () => undefined);
     const grpc = String(headers[HTTP2_HEADER_CONTENT_TYPE] ?? '').startsWith('application/grpc');
     const creds = this.deps.credentials();
     if (!creds) {
@@ -99,11 +108,17 @@ export class Http2Upstream {
       failStream(stream, grpc, describeUpstreamError(err as Error, this.deps.upstreamName));
       return;
     }
-    upstream.on('response', (h) => {
+    upstream.on('response', (h, flags) => {
       if (stream.destroyed) return;
       const status = Number(h[HTTP2_HEADER_STATUS]) || 502;
       const response = forwardable(h);
       response[HTTP2_HEADER_STATUS] = status;
+      // A trailers-only answer (how gRPC sends most errors: grpc-status in headers that end the stream)
+      // must stay one: headers followed by empty trailers make grpc-js report INTERNAL instead.
+      if (flags & constants.NGHTTP2_FLAG_END_STREAM) {
+        stream.respond(response, { endStream: true });
+        return;
+      }
       stream.respond(response, { waitForTrailers: true });
       upstream.pipe(stream);
     });

@@ -7,6 +7,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import type { Http2Session } from 'node:http2';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
@@ -35,6 +36,8 @@ export class OutboundListener {
   /** Requests in flight per HTTP/1.1 app connection, so a drain can close idle keep-alive ones at once. */
   private readonly inFlight = new WeakMap<Socket, number>();
   private closing = false;
+  /** HTTP/2 sessions with the app: a drain sends them GOAWAY so they stop opening streams. */
+  private readonly h2Sessions = new Set<Http2Session>();
   private readonly upstreamName: string;
   private readonly check;
 
@@ -69,11 +72,24 @@ export class OutboundListener {
         this.tunnel(socket);
         return;
       }
-      // Tell HTTP/2 (prior knowledge) from HTTP/1.x by the first bytes.
+      // Tell HTTP/2 (prior knowledge) from HTTP/1.x by the first bytes. A client that closes before
+      // sending any (a port probe) is closed too, or the half-open socket would linger in CLOSE_WAIT.
+      const closeSilent = () => socket.destroy();
+      socket.once('end', closeSilent);
       socket.once('data', (first: Buffer) => {
+        socket.off('end', closeSilent);
         socket.pause();
         if (first.subarray(0, 3).equals(HTTP2_PREFACE.subarray(0, 3))) {
-          serveHttp2(socket, first, (stream, headers) => this.http2.forward(stream, headers));
+          serveHttp2(
+            socket,
+            first,
+            (stream, headers) => this.http2.forward(stream, headers),
+            (session) => {
+              this.h2Sessions.add(session);
+              session.on('close', () => this.h2Sessions.delete(session));
+              if (this.closing) session.close();
+            },
+          );
         } else {
           socket.unshift(first);
           httpServer.emit('connection', socket);
@@ -105,7 +121,9 @@ export class OutboundListener {
     this.closing = true;
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
+      // Idle HTTP/1.1 connections go now; HTTP/2 ones are told to finish (GOAWAY); the rest at the timeout.
       for (const s of this.sockets) if (this.inFlight.get(s) === 0) s.destroy();
+      for (const session of this.h2Sessions) session.close();
       const timer = setTimeout(() => {
         for (const s of this.sockets) s.destroy();
       }, timeoutMs);

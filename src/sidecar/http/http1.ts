@@ -129,6 +129,21 @@ function onRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse,
   else forwardToH2c(ctx, peer, req, res, scan, d, started);
 }
 
+/**
+ * The app could not be reached or broke off: answer 502 (gRPC 14) while nothing was sent, otherwise cut
+ * the response. True when it counts as an upstream error (the client still got an answer from us).
+ */
+function answerUpstreamFailure(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: ServerResponse, target: string, err: Error): boolean {
+  if (res.destroyed) return false;
+  if (res.headersSent) {
+    res.destroy();
+    return false;
+  }
+  ctx.gate.upstreamError(peer, req.method!, target, err);
+  sendHttp1(res, unreachable(err), isGrpc(req.headers['content-type']), true);
+  return true;
+}
+
 function forwardToHttp1(
   ctx: ProxyContext,
   peer: Peer,
@@ -164,14 +179,7 @@ function forwardToHttp1(
     upRes.pipe(res);
   };
   const onError = (err: Error): void => {
-    if (res.destroyed) return;
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    outcome = 'upstream_error';
-    ctx.gate.upstreamError(peer, method, d.target, err);
-    sendHttp1(res, unreachable(err), isGrpc(req.headers['content-type']), true);
+    if (answerUpstreamFailure(ctx, peer, req, res, d.target, err)) outcome = 'upstream_error';
   };
   const exchange = ctx.http1App!.request(method, d.target, headers, kind, onResponse, onError);
   res.on('close', () => {
@@ -205,14 +213,7 @@ function forwardToH2c(
   setIdentity(headers, peer.ids);
   let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
   const fail = (err: Error): void => {
-    if (res.destroyed) return;
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    outcome = 'upstream_error';
-    ctx.gate.upstreamError(peer, method, d.target, err);
-    sendHttp1(res, unreachable(err), isGrpc(req.headers['content-type']), true);
+    if (answerUpstreamFailure(ctx, peer, req, res, d.target, err)) outcome = 'upstream_error';
   };
   let up: http2.ClientHttp2Stream;
   try {

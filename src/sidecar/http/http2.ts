@@ -125,6 +125,18 @@ function onStream(ctx: ProxyContext, stream: ServerHttp2Stream, headers: Incomin
   else forwardToHttp1(ctx, peer, stream, headers, endStream, grpc, d, started);
 }
 
+/**
+ * The app could not be reached or broke off: 502 (gRPC 14) while nothing was sent, otherwise the stream
+ * is reset (sendHttp2 decides). True when it counts as an upstream error (the client got our answer).
+ */
+function answerUpstreamFailure(ctx: ProxyContext, peer: Peer, stream: ServerHttp2Stream, method: string, target: string, grpc: boolean, err: Error): boolean {
+  if (stream.destroyed || stream.closed) return false;
+  const counted = !stream.headersSent;
+  if (counted) ctx.gate.upstreamError(peer, method, target, err);
+  sendHttp2(stream, unreachable(err), grpc);
+  return counted;
+}
+
 function forwardToHttp1(
   ctx: ProxyContext,
   peer: Peer,
@@ -172,13 +184,10 @@ function forwardToHttp1(
     res.pipe(stream);
   };
   const onError = (err: Error): void => {
-    if (stream.destroyed || stream.closed) return;
-    if (!stream.headersSent) {
+    if (answerUpstreamFailure(ctx, peer, stream, method, d.target, grpc, err)) {
       outcome = 'upstream_error';
       status = 502;
-      ctx.gate.upstreamError(peer, method, d.target, err);
     }
-    sendHttp2(stream, unreachable(err), grpc);
   };
   const exchange = ctx.http1App!.request(method, d.target, out, kind, onResponse, onError);
   stream.on('close', () => {
@@ -206,13 +215,10 @@ function forwardToH2c(
   let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
   let status = 0;
   const fail = (err: Error): void => {
-    if (stream.destroyed || stream.closed) return;
-    if (!stream.headersSent) {
+    if (answerUpstreamFailure(ctx, peer, stream, method, d.target, grpc, err)) {
       outcome = 'upstream_error';
       status = 502;
-      ctx.gate.upstreamError(peer, method, d.target, err);
     }
-    sendHttp2(stream, unreachable(err), grpc);
   };
   stream.on('close', () => {
     if (up !== undefined && !up.closed) up.close(NGHTTP2_CANCEL);

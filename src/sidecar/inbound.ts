@@ -8,15 +8,15 @@ import { createServer } from 'node:tls';
 import type { Server, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { parseCertificate } from '../pki/certificate.js';
-import type { ParsedCertificate } from '../pki/certificate.js';
 import type { HostPort, Limits } from './config.js';
 import type { Connection } from './connection.js';
 import type { Credentials } from './credentials.js';
 import { classifyRefusal, tlsErrorReason } from './handshake.js';
 import type { HandshakeFailureReason } from './handshake.js';
-import { identityFromCertificate, svidLeafViolation, xfccValue } from './identity.js';
+import { xfccValue } from './identity.js';
+import type { Identity } from './identity.js';
 import type { SidecarMetrics } from './metrics.js';
+import { PeerCertificates, peerLeafDer } from './peer-certificates.js';
 import type { Policy } from './policy/policy.js';
 
 export interface InboundOptions {
@@ -40,6 +40,10 @@ export class InboundListener {
   private credentials: Credentials;
   private nextId = 1;
   private readonly sockets = new Set<TLSSocket>();
+  private readonly peers = new PeerCertificates();
+  /** x-forwarded-client-cert values by peer Identity, for the sidecar's own SPIFFE ID `xfccBy`. */
+  private xfccValues = new WeakMap<Identity, string>();
+  private xfccBy = '';
 
   constructor(opts: InboundOptions) {
     this.opts = opts;
@@ -51,6 +55,9 @@ export class InboundListener {
       rejectUnauthorized: false,
       handshakeTimeout: opts.limits.handshakeTimeoutMs,
       allowHalfOpen: opts.allowHalfOpen,
+      // A proxy forwards what it has at once; Nagle would hold the last handshake flight (the session
+      // tickets) and small responses back until the peer's delayed ACK.
+      noDelay: true,
       ...(opts.alpn ? { ALPNProtocols: opts.alpn } : {}),
     });
     this.server.maxConnections = opts.limits.maxConnections;
@@ -110,8 +117,7 @@ export class InboundListener {
   }
 
   private onSecureConnection(socket: TLSSocket): void {
-    const peer = socket.getPeerCertificate(false) as { raw?: Buffer } | null;
-    const raw = peer && peer.raw;
+    const raw = peerLeafDer(socket);
     if (!socket.authorized) {
       const reason = raw ? classifyRefusal(peerChain(socket), this.credentials.trust, new Date(), socket.authorizationError) : 'no_certificate';
       this.refuse(socket, reason, String(socket.authorizationError ?? 'no client certificate'));
@@ -121,27 +127,30 @@ export class InboundListener {
       this.refuse(socket, 'no_certificate', 'no client certificate');
       return;
     }
-    let cert: ParsedCertificate;
-    try {
-      cert = parseCertificate(raw);
-    } catch (err) {
-      this.refuse(socket, 'unparsable_certificate', (err as Error).message);
+    const verdict = this.peers.judge(raw);
+    if (!verdict.ok) {
+      this.refuse(socket, verdict.reason, verdict.message);
       return;
     }
-    const violation = svidLeafViolation(cert, 'client');
-    if (violation) {
-      this.refuse(socket, violation.reason, violation.message);
-      return;
-    }
-    const identity = identityFromCertificate(cert);
+    const identity = verdict.identity;
     const policy = this.opts.policy();
+    const ownId = this.credentials.identity.spiffeId ?? '';
+    if (ownId !== this.xfccBy) {
+      this.xfccBy = ownId;
+      this.xfccValues = new WeakMap();
+    }
+    let xfcc = this.xfccValues.get(identity);
+    if (xfcc === undefined) {
+      xfcc = xfccValue(identity, ownId);
+      this.xfccValues.set(identity, xfcc);
+    }
     const conn: Connection = {
       id: this.nextId++,
       remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
       identity,
       principal: policy.principal(identity),
       policy,
-      xfcc: xfccValue(identity, this.credentials.identity.spiffeId ?? ''),
+      xfcc,
     };
     this.sockets.add(socket);
     this.opts.metrics.openConnections.inc();
@@ -149,10 +158,12 @@ export class InboundListener {
       this.sockets.delete(socket);
       this.opts.metrics.openConnections.dec();
     });
-    this.opts.logger.debug(
-      { event: 'connection', conn: conn.id, peer: conn.remoteAddress, identity: identity.id, resumed: socket.isSessionReused(), alpn: socket.alpnProtocol || undefined },
-      'connection accepted',
-    );
+    if (this.opts.logger.isLevelEnabled('debug')) {
+      this.opts.logger.debug(
+        { event: 'connection', conn: conn.id, peer: conn.remoteAddress, identity: identity.id, resumed: socket.isSessionReused(), alpn: socket.alpnProtocol || undefined },
+        'connection accepted',
+      );
+    }
     this.opts.onConnection(socket, conn);
   }
 }

@@ -145,8 +145,23 @@ export class Policy {
     return new Policy(doc, source);
   }
 
-  /** The caller's scopes and rate limit: computed once per connection. */
+  /**
+   * The caller's scopes and rate limit: computed once per connection, and once per policy load for a
+   * subject object seen before (the sidecar hands the same frozen Identity to every connection that
+   * presents the same certificate). Principals hold no per-connection state: rate limits key on the id.
+   */
   principal(subject: Subject): Principal {
+    let p = this.principals.get(subject);
+    if (p === undefined) {
+      p = this.computePrincipal(subject);
+      this.principals.set(subject, p);
+    }
+    return p;
+  }
+
+  private readonly principals = new WeakMap<Subject, Principal>();
+
+  private computePrincipal(subject: Subject): Principal {
     const scopes = grantedScopes(this.grants, subject);
     const holds = new Uint8Array(this.scopeNumbers.size);
     for (const s of scopes) holds[this.scopeNumbers.get(s)!] = 1;

@@ -14,6 +14,7 @@ import { Framing, UpstreamResponse, parseResponseHead } from './upstream-respons
 export type BodyKind = 'none' | 'length' | 'chunked';
 
 const MAX_HEAD = 64 * 1024;
+const READ_BUFFER_SIZE = 64 * 1024;
 const MAX_IDLE = 128;
 const IDLE_MS = 30_000;
 const CRLF = Buffer.from('\r\n');
@@ -32,17 +33,24 @@ const enum State {
 
 /** One connection to the app and the exchange it currently carries. */
 class AppConnection {
+  readonly socket: Socket;
   exchange: Exchange | undefined;
   lastUsed = 0;
   /** It has carried at least one complete exchange (so a failure may be an app closing it while idle). */
   reused = false;
 
-  constructor(readonly socket: Socket, readonly pool: Http1Upstream) {
-    socket.on('data', (chunk: Buffer) => {
-      const ex = this.exchange;
-      if (ex === undefined) socket.destroy(); // bytes nobody asked for: the connection is not trustworthy
-      else ex.onData(chunk);
+  constructor(readonly pool: Http1Upstream, readBuffer: Buffer) {
+    // `onread` hands each read to the callback in the pool's one buffer, instead of allocating a 64 KiB
+    // buffer per read and pushing it through a Readable (malloc/free and the stream machinery showed up
+    // in profiles of keep-alive load). The parser consumes it synchronously; what outlives the callback
+    // (a partial head, body bytes) is copied out by Exchange.onData.
+    this.socket = net.connect({
+      host: pool.host,
+      port: pool.port,
+      noDelay: true,
+      onread: { buffer: readBuffer, callback: (n: number, buf: Uint8Array) => this.onRead((buf as Buffer).subarray(0, n)) },
     });
+    const socket = this.socket;
     socket.on('end', () => {
       const ex = this.exchange;
       if (ex !== undefined) ex.onEnd();
@@ -53,6 +61,14 @@ class AppConnection {
       pool.forget(this);
       this.exchange?.onFailure(new Error('the app closed the connection'));
     });
+  }
+
+  /** Always true: backpressure is applied with socket.pause() by the exchange itself. */
+  private onRead(chunk: Buffer): boolean {
+    const ex = this.exchange;
+    if (ex === undefined) this.socket.destroy(); // bytes nobody asked for: the connection is not trustworthy
+    else ex.onData(chunk);
+    return true;
   }
 }
 
@@ -150,6 +166,7 @@ export class Exchange {
     this.onFailure(new Error(`the app sent a malformed response: ${reason}`));
   }
 
+  /** Bytes from the app; `chunk` is only valid during this call (the pool reuses its read buffer). */
   onData(chunk: Buffer): void {
     let buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = undefined;
@@ -160,7 +177,7 @@ export class Exchange {
           const end = buf.indexOf('\r\n\r\n', at, 'latin1');
           if (end === -1) {
             if (buf.length - at > MAX_HEAD) return this.fail('response head too large');
-            this.pending = buf.subarray(at);
+            this.pending = Buffer.from(buf.subarray(at));
             return;
           }
           const head = parseResponseHead(buf.toString('latin1', at, end), this.method);
@@ -196,7 +213,7 @@ export class Exchange {
             // The whole body is already here (the common small response): hand it over in one piece,
             // so the client gets head and body in one write and no stream plumbing is set up.
             const end = at + this.remaining;
-            res.body = buf.subarray(at, end);
+            res.body = Buffer.from(buf.subarray(at, end));
             at = end;
             this.remaining = 0;
             this.state = State.Done;
@@ -211,7 +228,7 @@ export class Exchange {
         case State.Length:
         case State.ChunkData: {
           const n = Math.min(this.remaining, buf.length - at);
-          const piece = buf.subarray(at, at + n);
+          const piece = Buffer.from(buf.subarray(at, at + n));
           at += n;
           this.remaining -= n;
           if (this.remaining === 0) {
@@ -229,7 +246,7 @@ export class Exchange {
           const eol = buf.indexOf(CRLF, at);
           if (eol === -1) {
             if (buf.length - at > 1024) return this.fail('chunk size line too long');
-            this.pending = buf.subarray(at);
+            this.pending = Buffer.from(buf.subarray(at));
             return;
           }
           const line = buf.toString('latin1', at, eol);
@@ -247,7 +264,7 @@ export class Exchange {
         }
         case State.ChunkDataEnd: {
           if (buf.length - at < 2) {
-            this.pending = buf.subarray(at);
+            this.pending = Buffer.from(buf.subarray(at));
             return;
           }
           if (buf[at] !== 0x0d || buf[at + 1] !== 0x0a) return this.fail('chunk not followed by CRLF');
@@ -259,7 +276,7 @@ export class Exchange {
           const eol = buf.indexOf(CRLF, at);
           if (eol === -1) {
             if (buf.length - at > MAX_HEAD) return this.fail('trailers too large');
-            this.pending = buf.subarray(at);
+            this.pending = Buffer.from(buf.subarray(at));
             return;
           }
           if (eol === at) {
@@ -276,7 +293,7 @@ export class Exchange {
           break;
         }
         case State.UntilClose: {
-          if (!this.res!.push(at === 0 ? buf : buf.subarray(at))) this.conn!.socket.pause();
+          if (!this.res!.push(Buffer.from(at === 0 ? buf : buf.subarray(at)))) this.conn!.socket.pause();
           return;
         }
         case State.Done:
@@ -349,6 +366,8 @@ export class Http1Upstream {
   readonly host: string;
   readonly port: number;
   private readonly idle: AppConnection[] = [];
+  /** Shared by every connection of the pool: reads are parsed synchronously on this one thread. */
+  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
@@ -385,9 +404,9 @@ export class Http1Upstream {
         if (!conn.socket.destroyed) return conn;
       }
     }
-    const socket = net.connect({ host: this.host, port: this.port, noDelay: true });
-    if (this.closed) socket.destroy();
-    return new AppConnection(socket, this);
+    const conn = new AppConnection(this, this.readBuffer);
+    if (this.closed) conn.socket.destroy();
+    return conn;
   }
 
   release(conn: AppConnection): void {

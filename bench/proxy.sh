@@ -3,7 +3,8 @@
 # against the app reached directly. Run after `make build`:   bash bench/proxy.sh
 # It installs what it needs (nginx, haproxy, wrk from Debian; libssl-dev for the preload library),
 # builds bench/preload/clientcert.c into bench/work/, runs bench/proxy/main.ts (compiled to
-# dist/bench/proxy/main.js) pinned to core 0, and writes bench/results/proxy-latest.md plus a dated copy.
+# dist/bench/proxy/main.js) pinned to core 0 (it pins each proxy itself; the 2-worker case is not pinned), and
+# writes bench/results/proxy-latest.md plus a dated copy (to $BENCH_RESULTS_DIR instead when set: short trial runs).
 # Knobs (environment): BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=50 BENCH_HANDSHAKE_CONNECTIONS=16
 # BENCH_PACED_RATE=1000 BENCH_PACED_SECONDS=5 BENCH_IDLE_CONNECTIONS=1000 BENCH_ROTATIONS=20
 # BENCH_ROTATION_CERTS=5 BENCH_RSA_CLIENT_KEY=ec-p256 BENCH_PORT_BASE=24000 BENCH_RESULTS_DIR=bench/results
@@ -79,7 +80,7 @@ fi
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-say "running (about 5 minutes; the whole run is bounded at 15)"
+say "running (about 7 minutes; the whole run is bounded at 15)"
 cd "$ROOT"
 timeout -s TERM 15m taskset -c 0 node dist/bench/proxy/main.js &
 RUNNER_PID=$!

@@ -1,7 +1,8 @@
 // The proxy benchmark (issue 6, item 1): meshward against nginx and HAProxy as mTLS-terminating proxies,
 // and against the app reached directly, on 127.0.0.1 with the same load generator (wrk), backend (nginx
 // returning 2 bytes) and certificates for every case. Each proxy is pinned alone to core 1; wrk, the
-// backend and this script share core 0. Rounds are interleaved (every case once per round, order
+// backend and this script share core 0 (the 2-worker case runs separate 2-worker instances on both cores,
+// not pinned). Rounds are interleaved (every case once per round, order
 // rotated) and the median round is reported. Run through bench/proxy.sh, which installs the tools and
 // builds the LD_PRELOAD library first. Prints one markdown table and writes bench/results/proxy-latest.md
 // plus a dated copy.
@@ -17,12 +18,12 @@ import { busyPercent, readCoreTimes } from './cpu.js';
 import { openIdleConnections } from './idle.js';
 import { pacedLatency } from './paced.js';
 import {
-  aloneOnCore, cpuTicks, killAllNow, sampleRss, setPidFile, sleep, stopAll, TICKS_PER_SECOND, workerRssMb, type Tracked,
+  ALL_CORES, aloneOnCore, cpuTicks, killAllNow, sampleRss, setPidFile, sleep, stop, stopAll, TICKS_PER_SECOND, workerRssMb, type Tracked,
 } from './processes.js';
 import { renderReport, type CaseName, type Figures, type LoadRun } from './report.js';
 import {
-  assertPortsFree, BACKEND_PORT, benchPorts, CLIENT_CORE, PROXIES, PROXY_CORE, proxyPort, REQUEST_PATH, startBackend, startHaproxy, startMeshward, startNginx,
-  writeIdentity, type ProxyName, type RunningProxy,
+  assertPortsFree, BACKEND_PORT, benchPorts, CLIENT_CORE, meshwardLogFile, PROXIES, PROXY_CORE, proxyPort, REQUEST_PATH, startBackend, startHaproxy,
+  startMeshward, startNginx, writeIdentity, type ProxyName, type RunningProxy,
 } from './servers.js';
 import { failures, requestsPerSecond, runWrk, type WrkResult } from './wrk.js';
 
@@ -48,6 +49,8 @@ const settings = {
   rotationIntervalMs: num('BENCH_ROTATION_INTERVAL_MS', 750),
   deadlineMinutes: num('BENCH_DEADLINE_MINUTES', 14),
   rsaClientKey: rsaClientKeyType(process.env.BENCH_RSA_CLIENT_KEY),
+  // The 2-worker case is not pinned: wrk gets a thread per core like the proxies.
+  twoWorkerWrkThreads: 2,
 };
 
 function rsaClientKeyType(v: string | undefined): BenchKeyType {
@@ -83,6 +86,8 @@ interface LoadOptions {
   cert?: { crt: string; key: string };
   noResume?: boolean;
   keyType?: BenchKeyType;          // which listener (meshward runs one process per identity)
+  clientCores?: number | string;   // where wrk runs (CLIENT_CORE unless given)
+  threads?: number;                // wrk -t (1 unless given)
 }
 
 /** A wrk run against one proxy (or the backend), with the proxy's CPU time and RSS measured around it. */
@@ -103,7 +108,7 @@ async function measuredWrkAlone(pid: number | undefined, url: string, opts: Load
   const ticks0 = pid !== undefined ? cpuTicks(pid) : 0;
   const cores0 = readCoreTimes();
   const wrk = await runWrk({
-    url, connections: opts.connections, seconds: opts.seconds, core: CLIENT_CORE, script: luaScript,
+    url, connections: opts.connections, seconds: opts.seconds, core: opts.clientCores ?? CLIENT_CORE, threads: opts.threads, script: luaScript,
     headers: opts.headers, noResume: opts.noResume,
     clientCert: opts.cert ? { ...opts.cert, preload } : undefined,
   });
@@ -119,13 +124,15 @@ async function measuredWrkAlone(pid: number | undefined, url: string, opts: Load
   };
 }
 
-function describeRun(r: LoadRun, withCpu = true): string {
+function describeRun(r: LoadRun, withCpu = true, notPinned = false): string {
   const w = r.wrk;
   const errs = failures(w);
   return `${Math.round(requestsPerSecond(w))} req/s, p50 ${(w.p50_us / 1000).toFixed(3)} ms, p99 ${(w.p99_us / 1000).toFixed(3)} ms` +
     (withCpu && r.cpuUsPerRequest !== undefined ? `, ${r.cpuUsPerRequest.toFixed(1)} µs CPU/req` : '') +
     (errs > 0 ? `, ${errs} errors (connect ${w.connect_errors}, read ${w.read_errors}, write ${w.write_errors}, status ${w.status_errors}, timeout ${w.timeouts})` : '') +
-    `; client core ${r.clientCoreBusy.toFixed(0)}% busy, proxy core ${r.proxyCoreBusy.toFixed(0)}%`;
+    (notPinned
+      ? `; core ${CLIENT_CORE} ${r.clientCoreBusy.toFixed(0)}% busy, core ${PROXY_CORE} ${r.proxyCoreBusy.toFixed(0)}% (proxy, wrk and backend on both)`
+      : `; client core ${r.clientCoreBusy.toFixed(0)}% busy, proxy core ${r.proxyCoreBusy.toFixed(0)}%`);
 }
 
 /** The served certificate's fingerprint, to check that a rotation really reached new handshakes. */
@@ -164,7 +171,7 @@ async function main(): Promise<void> {
 
   const figures: Figures = {
     startedAt, settings, notes: [], rounds: [],
-    keepAlive: {}, handshakes: { 'ec-p256': {}, 'rsa-2048': {} }, paced: {}, rss: {}, rotation: {},
+    keepAlive: {}, twoWorkers: { keepAlive: {}, rss: {}, problems: {} }, handshakes: { 'ec-p256': {}, 'rsa-2048': {} }, paced: {}, rss: {}, rotation: {},
     environment: {
       cpu: os.cpus()[0]?.model ?? '?', cores: os.cpus().length, node: process.version,
       nginx: version('nginx', ['-v'], /nginx\/(\S+)/), haproxy: version('haproxy', ['-v'], /version (\S+)/),
@@ -206,7 +213,7 @@ async function main(): Promise<void> {
   for (const p of running()) {
     const probe = await measuredWrk(proxies.get(p), urlOf(p), { connections: 1, seconds: 1, cert: clientEc });
     if (probe.wrk.requests === 0 || failures(probe.wrk) > 0) {
-      const why = `probe request failed: ${describeRun(probe)} (see ${work}/${p === 'meshward' ? 'meshward-ec-p256' : p}.log)`;
+      const why = `probe request failed: ${describeRun(probe)} (see ${p === 'meshward' ? meshwardLogFile(work, 'ec-p256') : `${work}/${p}*.log`})`;
       if (p === 'meshward') {
         meshwardProblem = why;
         log(`meshward: n/a (${why})`);
@@ -236,6 +243,9 @@ async function main(): Promise<void> {
       (figures.keepAlive[c] ??= []).push(run);
     }
   }
+
+  // ---- keep-alive HTTP/1.1 throughput with 2 workers (separate instances, not pinned) ----
+  await twoWorkerCase(figures, certs, clientEc);
 
   // ---- full handshakes ----
   for (let r = 0; r < settings.rounds; r++) {
@@ -343,7 +353,71 @@ async function main(): Promise<void> {
   const stamp = `${d.getUTCFullYear()}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())}-${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}`;
   fs.writeFileSync(path.join(results, 'proxy-latest.md'), `${report}\n`);
   fs.writeFileSync(path.join(results, `proxy-${stamp}.md`), `${report}\n`);
-  log(`written: ${path.relative(root, results) || '.'}/proxy-latest.md and proxy-${stamp}.md beside it`);
+  const shown = results.startsWith(`${root}${path.sep}`) ? path.relative(root, results) : results;
+  log(`written: ${shown}/proxy-latest.md and proxy-${stamp}.md beside it`);
+}
+
+/**
+ * The keep-alive case with 2 workers: nginx `worker_processes 2`, HAProxy `nbthread 2` and meshward
+ * `workers: 2`, each a separate instance on its own port, started before the case's rounds, frozen like
+ * the other proxies while another one is measured, and stopped after it. Not pinned: the proxy, wrk
+ * (a thread per core) and the backend share both cores. An instance that does not start or answer is
+ * reported n/a with the reason; the rest of the run goes on.
+ */
+async function twoWorkerCase(figures: Figures, certs: BenchCertificates, clientEc: { crt: string; key: string }): Promise<void> {
+  const tw = figures.twoWorkers;
+  const instances = new Map<ProxyName, RunningProxy>();
+  for (const p of PROXIES) {
+    log(`starting ${p} with 2 workers`);
+    try {
+      const rp = p === 'nginx' ? await startNginx(work, certs, 2)
+        : p === 'haproxy' ? await startHaproxy(work, certs, 2)
+          : await startMeshward(meshwardBin, work, certs, CLIENT_ID, 2);
+      instances.set(p, rp);
+      proxyProcesses.push(...rp.processes);
+    } catch (err) {
+      tw.problems[p] = `did not start: ${(err as Error).message}`;
+      for (const t of (err as { processes?: Tracked[] }).processes ?? []) await stop(t, 1000);
+      log(`${p} with 2 workers: n/a (${tw.problems[p]})`);
+    }
+  }
+  const url = (p: ProxyName) => `https://127.0.0.1:${proxyPort(p, 'ec-p256', 2)}${REQUEST_PATH}`;
+  const load = (seconds: number, connections = settings.connections): LoadOptions =>
+    ({ connections, seconds, cert: clientEc, clientCores: ALL_CORES, threads: settings.twoWorkerWrkThreads });
+  try {
+    for (const [p, rp] of instances) {
+      const probe = await measuredWrk(rp, url(p), { ...load(1, 2) });
+      if (probe.wrk.requests === 0 || failures(probe.wrk) > 0) {
+        tw.problems[p] = `probe request failed: ${describeRun(probe, true, true)} (see ${p === 'meshward' ? meshwardLogFile(work, 'ec-p256', 2) : path.join(work, p === 'nginx' ? 'nginx-proxy-2w.error.log' : 'haproxy-2w.log')})`;
+        log(`${p} with 2 workers: n/a (${tw.problems[p]})`);
+      }
+    }
+    const live = PROXIES.filter((p) => instances.has(p) && tw.problems[p] === undefined);
+    await sleep(1000);
+    for (const p of live) tw.rss[p] = { idleMb: workerRssMb(instances.get(p)!.main.pid) };
+    log(`warm-up with 2 workers (2 s each): ${live.join(', ')}`);
+    for (const p of live) await measuredWrk(instances.get(p), url(p), load(2));
+    for (let r = 0; r < settings.rounds; r++) {
+      for (const p of rotated(live, r)) {
+        const run = await measuredWrk(instances.get(p), url(p), load(settings.seconds));
+        const line = `keep-alive 2 workers round ${r + 1} ${p}: ${describeRun(run, true, true)}`;
+        log(line);
+        figures.rounds.push(line);
+        (tw.keepAlive[p] ??= []).push(run);
+      }
+    }
+    for (const p of live) tw.rss[p]!.loadMb = Math.max(...(tw.keepAlive[p] ?? []).map((run) => run.maxRssMb ?? 0));
+  } finally {
+    // Only this case uses them: stop them so they take no memory or wake-ups from the rest of the run.
+    for (const rp of instances.values()) {
+      for (const t of rp.processes) {
+        const i = proxyProcesses.indexOf(t);
+        if (i >= 0) proxyProcesses.splice(i, 1);
+      }
+      await Promise.all(rp.processes.map((t) => stop(t)));
+    }
+  }
+  for (const [p, why] of Object.entries(tw.problems)) figures.notes.push(`${p} with 2 workers: n/a (${why})`);
 }
 
 // Whatever happens, every process this run started is stopped.

@@ -4,6 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+
+/** Every core, as taskset's list ("0-1" here): for what is deliberately not pinned (the 2-worker case). */
+export const ALL_CORES = `0-${Math.max(0, os.cpus().length - 1)}`;
 
 export interface Tracked {
   readonly name: string;
@@ -23,7 +27,7 @@ export function setPidFile(file: string): void {
 }
 
 export interface StartOptions {
-  core: number;                  // taskset -c core
+  core: number | string;         // taskset -c core (a number, or a list such as ALL_CORES)
   logFile: string;               // stdout and stderr
   env?: NodeJS.ProcessEnv;
   cwd?: string;

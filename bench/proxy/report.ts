@@ -16,6 +16,13 @@ export interface LoadRun {
   proxyCoreBusy: number;           // % of core 1 (the proxy) busy
 }
 
+/** The keep-alive case with 2 workers per proxy (separate instances, not pinned). */
+export interface TwoWorkerFigures {
+  keepAlive: Partial<Record<ProxyName, LoadRun[]>>;
+  rss: Partial<Record<ProxyName, { idleMb?: number; loadMb?: number }>>;   // the largest worker
+  problems: Partial<Record<ProxyName, string>>;                           // why an instance is n/a
+}
+
 export interface RssFigures { idleMb?: number; idleConnectionsMb?: number; idleOpened?: number; idleFailed?: number; loadMb?: number }
 export interface RotationFigures { rotations: number; failed: number; requests: number; servesLast: boolean; error?: string }
 
@@ -24,13 +31,14 @@ export interface Figures {
   settings: {
     rounds: number; seconds: number; connections: number; handshakeConnections: number; pacedRate: number;
     pacedSeconds: number; idleConnections: number; rotations: number; rotationCerts: number; rotationIntervalMs: number;
-    rsaClientKey: BenchKeyType;
+    rsaClientKey: BenchKeyType; twoWorkerWrkThreads: number;
   };
   environment: {
     cpu: string; cores: number; node: string; nginx: string; haproxy: string; wrk: string; openssl: string;
     certificates: string; backend: string;
   };
   keepAlive: Partial<Record<CaseName, LoadRun[]>>;
+  twoWorkers: TwoWorkerFigures;
   handshakes: Record<BenchKeyType, Partial<Record<ProxyName, LoadRun[]>>>;
   paced: Partial<Record<CaseName, PacedResult[]>>;
   rss: Partial<Record<ProxyName, RssFigures>>;
@@ -63,15 +71,15 @@ export function renderReport(f: Figures): string {
   const s = f.settings;
   const rows: string[] = [];
   const unavailable = (c: CaseName) => c === 'meshward' && f.meshwardProblem !== undefined;
-  const row = (label: string, digits: number, get: (c: CaseName) => Cell, withRatio = true) => {
+  const row = (label: string, digits: number, get: (c: CaseName) => Cell, withRatio = true, na: (c: CaseName) => boolean = unavailable) => {
     const cells = COLUMNS.map((c) => {
-      if (unavailable(c)) return 'n/a';
+      if (na(c)) return 'n/a';
       const cell = get(c);
       return cell === undefined ? '—' : (cell.text ?? fmt(cell.value, digits));
     });
     const nginx = get('nginx');
     const ratios = withRatio
-      ? [unavailable('haproxy') ? 'n/a' : ratio(get('haproxy'), nginx), unavailable('meshward') ? 'n/a' : ratio(get('meshward'), nginx)]
+      ? [na('haproxy') || na('nginx') ? 'n/a' : ratio(get('haproxy'), nginx), na('meshward') || na('nginx') ? 'n/a' : ratio(get('meshward'), nginx)]
       : ['—', '—'];
     rows.push(`| ${label} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
   };
@@ -87,10 +95,34 @@ export function renderReport(f: Figures): string {
   row('keep-alive latency p50 (ms)', 3, (c) => ka(c, (r) => r.wrk.p50_us / 1000));
   row('keep-alive latency p99 (ms)', 3, (c) => ka(c, (r) => r.wrk.p99_us / 1000));
   row('proxy CPU per request (µs, utime+stime)', 1, (c) => (proxyOnly(c) ? ka(c, (r) => r.cpuUsPerRequest) : undefined));
+
+  // The 2-worker instances: the columns are nginx with 2 workers, HAProxy with 2 threads, meshward `workers: 2`.
+  const tw = f.twoWorkers;
+  const twNa = (c: CaseName) => proxyOnly(c) && tw.problems[c] !== undefined;
+  const ka2 = (c: CaseName, pick: (r: LoadRun) => number | undefined): Cell => {
+    const runs = proxyOnly(c) ? tw.keepAlive[c] : undefined;
+    if (!runs || runs.length === 0) return undefined;
+    const v = median(runs.map((r) => pick(r) ?? NaN));
+    return Number.isFinite(v) ? { value: v } : undefined;
+  };
+  row(`keep-alive HTTP/1.1 req/s with 2 workers (${s.connections} connections, not pinned)`, 0, (c) => ka2(c, (r) => requestsPerSecond(r.wrk)), true, twNa);
+  row('2 workers: keep-alive latency p50 (ms)', 3, (c) => ka2(c, (r) => r.wrk.p50_us / 1000), true, twNa);
+  row('2 workers: keep-alive latency p99 (ms)', 3, (c) => ka2(c, (r) => r.wrk.p99_us / 1000), true, twNa);
+  row('2 workers: proxy CPU per request (µs, whole process tree)', 1, (c) => ka2(c, (r) => r.cpuUsPerRequest), true, twNa);
+
   for (const [kt, label] of [['ec-p256', 'EC P-256'], ['rsa-2048', 'RSA-2048']] as const) {
-    row(`full mTLS handshakes/s, ${label} (no resumption)`, 0, (c) => {
+    const hs = (c: CaseName, pick: (r: LoadRun) => number | undefined): Cell => {
       const runs = proxyOnly(c) ? f.handshakes[kt][c] : undefined;
-      return runs && runs.length > 0 ? { value: median(runs.map((r) => requestsPerSecond(r.wrk))) } : undefined;
+      if (!runs || runs.length === 0) return undefined;
+      const v = median(runs.map((r) => pick(r) ?? NaN));
+      return Number.isFinite(v) ? { value: v } : undefined;
+    };
+    row(`full mTLS handshakes/s, ${label} (no resumption)`, 0, (c) => hs(c, (r) => requestsPerSecond(r.wrk)));
+    const cpu = (c: CaseName) => hs(c, (r) => r.cpuUsPerRequest);
+    row(`proxy CPU per full handshake, ${label} (µs)`, 0, cpu);
+    row(`handshake capacity on one core, ${label} (1e6 ÷ CPU µs per handshake, /s)`, 0, (c) => {
+      const v = cpu(c);
+      return v && v.value > 0 ? { value: 1e6 / v.value } : undefined;
     });
   }
   const paced = (c: CaseName, pick: (r: PacedResult) => number): Cell => {
@@ -122,6 +154,13 @@ export function renderReport(f: Figures): string {
     return { value: cell.value, text: `${cell.value.toFixed(1)}${delta}${short}` };
   });
   row('RSS under load (MB, max during keep-alive runs)', 1, (c) => rss(c, (r) => r.loadMb));
+  const rss2 = (c: CaseName, pick: (r: { idleMb?: number; loadMb?: number }) => number | undefined): Cell => {
+    const v = proxyOnly(c) ? tw.rss[c] : undefined;
+    const n = v ? pick(v) : undefined;
+    return n !== undefined && Number.isFinite(n) ? { value: n } : undefined;
+  };
+  row('2 workers: RSS idle (MB, largest worker)', 1, (c) => rss2(c, (r) => r.idleMb), true, twNa);
+  row('2 workers: RSS under load (MB, largest worker, max during the runs)', 1, (c) => rss2(c, (r) => r.loadMb), true, twNa);
   row(`failed requests during ${s.rotations} certificate rotations under load`, 0, (c) => {
     const r = proxyOnly(c) ? f.rotation[c] : undefined;
     if (!r) return undefined;
@@ -140,13 +179,14 @@ export function renderReport(f: Figures): string {
     ...rows,
     '',
     `Medians of ${s.rounds} interleaved rounds (every case once per round, order rotated), ${s.seconds} s per run. ` +
-      'Ratio = value ÷ nginx\'s value: for req/s and handshakes higher is better; for latency, CPU and RSS lower is better.',
+      'Ratio = value ÷ nginx\'s value (the 2-worker rows: ÷ nginx with 2 workers): for req/s, handshakes and capacity ' +
+      'higher is better; for latency, CPU and RSS lower is better.',
     ...(f.notes.length > 0 ? ['', ...f.notes.map((n) => `**${n}**`)] : []),
     '',
     '## How it was measured',
     `- Machine: ${e.cores} × ${e.cpu}; Node ${e.node}, nginx ${e.nginx}, HAProxy ${e.haproxy}, wrk ${e.wrk}, OpenSSL ${e.openssl}.`,
     '- Each proxy runs alone on core 1 (`taskset -c 1`: nginx 1 worker, HAProxy 1 thread, meshward 1 process); ' +
-      'wrk, the backend and the benchmark script share core 0. All on 127.0.0.1, TLS 1.3, no access logs anywhere ' +
+      'wrk, the backend and the benchmark script share core 0 (except in the 2-worker case, below). All on 127.0.0.1, TLS 1.3, no access logs anywhere ' +
       '(meshward logs allowed requests at debug, level info).',
     `- Backend: ${e.backend}; "direct" is wrk → backend over plain HTTP. Proxies keep upstream connections alive ` +
       '(nginx `keepalive 64`, HAProxy `http-reuse always`, meshward its pool) and pass the client identity in a header.',
@@ -155,14 +195,31 @@ export function renderReport(f: Figures): string {
     `- Keep-alive: \`wrk -t1 -c${s.connections}\` through bench/preload/clientcert.so (an LD_PRELOAD wrapper of ` +
       '`SSL_CTX_new` that loads the client certificate). CPU per request = the proxy process tree\'s utime+stime from ' +
       '/proc/PID/stat before and after the run ÷ requests.',
+    `- 2 workers: each proxy runs a second instance on its own port, started for this case only and frozen ` +
+      '(SIGSTOP) like the others while another case runs: nginx `worker_processes 2`, HAProxy `nbthread 2`, meshward ' +
+      '`workers: 2` (a node:cluster primary that runs the admin server and forks 2 workers; scheduling policy none unless ' +
+      'NODE_CLUSTER_SCHED_POLICY is set). This case is NOT pinned to one core: the proxy, wrk ' +
+      `(\`wrk -t${s.twoWorkerWrkThreads} -c${s.connections}\`, both cores) and the backend (core 0) share both cores, so the ` +
+      'proxies compete with the client for CPU and req/s is what the whole machine gives; CPU per request is the utime+stime ' +
+      'of the whole process tree (nginx master + workers, HAProxy master + worker, meshward primary + workers) ÷ requests. ' +
+      'The issue\'s target (≥ 0.65× nginx with 2 workers) is read on the req/s row. RSS is the largest worker\'s (the ' +
+      'targets are per worker); the rounds list shows both cores\' busy %.',
     `- meshward policy: 10 grants, 20 routes; the request GET /api/v1/orders/12345 is matched by routes[18] (enforce mode).`,
-    `- Full handshakes: \`wrk -t1 -c${s.handshakeConnections} -H 'Connection: close'\` with MESHWARD_BENCH_NO_RESUME=1 ` +
-      '(the preload turns tickets and the client session cache off), so every request is a new TCP connection and ' +
-      'a full mTLS handshake. EC P-256: server and client keys EC P-256 under an EC P-256 CA. RSA-2048: the CA and ' +
+    `- Full handshakes: \`wrk -t1 -c${s.handshakeConnections} -H 'Connection: close'\` with MESHWARD_BENCH_NO_RESUME=1, ` +
+      'so every request is a new TCP connection and a full mTLS handshake. Resumption is off in the client: the preload ' +
+      'sets SSL_OP_NO_TICKET, turns the client session cache off and, because wrk reuses its SSL objects with SSL_clear() ' +
+      '(which keeps the last session), drops the session (SSL_set_session(ssl, NULL)) in its SSL_connect/SSL_do_handshake ' +
+      'wrappers before every handshake. EC P-256: server and client keys EC P-256 under an EC P-256 CA. RSA-2048: the CA and ' +
       `the server key RSA-2048, the client key ${s.rsaClientKey === 'rsa-2048' ? 'RSA-2048 too' : 'EC P-256 (issued by the RSA CA: an ' +
       'RSA client signs as slowly as the server and would make wrk\'s core the bottleneck; BENCH_RSA_CLIENT_KEY=rsa-2048 changes it)'}. ` +
       'Each proxy sends TLS 1.3 session tickets as it does by default; the client ignores them. ' +
-      'The rounds list shows how busy each core was: core 1 near 100% means the proxy was the limit.',
+      'The rounds list shows how busy each core was: core 1 near 100% means the proxy was the limit. ' +
+      'CPU per full handshake = the proxy\'s utime+stime ÷ handshakes (each with its one proxied request); capacity = ' +
+      '1e6 ÷ that, the handshakes/s the proxy would do with its core to itself. Without resumption the single wrk thread ' +
+      '(on core 0 with the backend) can be the limit rather than the proxy (core 0 near 100%, core 1 below): then ' +
+      'handshakes/s measures the client, and the issue\'s ≥ 0.85× target is compared on capacity. ' +
+      `Connections: ${s.handshakeConnections} (BENCH_HANDSHAKE_CONNECTIONS; the default 16 loaded the proxies as much as 32 or 64 ` +
+      'did in a quick interleaved trial: the same handshakes/s and proxy CPU within noise, so it was kept).',
     `- Added latency: a paced Node client (bench/proxy/paced.ts) sends ${s.pacedRate} req/s on a keep-alive pool for ` +
       `${s.pacedSeconds} s (after 1 s of warm-up at the same rate), timing each request from write to the end of the response; ` +
       'the same client measures the direct case (plain HTTP), whose median and p99 are subtracted.',

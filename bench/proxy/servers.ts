@@ -2,13 +2,15 @@
 // nginx and HAProxy as mTLS-terminating reverse proxies, and the meshward sidecar with a realistic
 // policy (10 grants, 20 routes, the benchmark's path matched by routes[18]). Every proxy listens twice,
 // once with the EC P-256 identity and once with the RSA-2048 one, so the handshake cases need no restart.
+// Each proxy also exists as a second instance with 2 workers (EC P-256 only, on its own port, not
+// pinned), started for the 2-worker keep-alive case only.
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { BenchCertificates, BenchKeyType, WorkloadFiles } from './certs.js';
 import { writeGeneration } from './identity-dir.js';
-import { start, waitForPort, type Tracked } from './processes.js';
+import { ALL_CORES, start, waitForPort, type Tracked } from './processes.js';
 
 export const PROXY_CORE = 1;
 export const CLIENT_CORE = 0;
@@ -22,13 +24,32 @@ export const PROXIES: readonly ProxyName[] = ['nginx', 'haproxy', 'meshward'];
 
 const BASE_PORT: Record<ProxyName, number> = { nginx: PORT_BASE + 443, haproxy: PORT_BASE + 444, meshward: PORT_BASE + 445 };
 
-/** The mTLS port of a proxy for a key type: base+44x for EC P-256, base+45x for RSA-2048. */
-export function proxyPort(proxy: ProxyName, kt: BenchKeyType): number {
+/** Worker processes (nginx), threads (HAProxy) or node:cluster workers (meshward) of an instance. */
+export type Workers = 1 | 2;
+
+/**
+ * The mTLS port of a proxy for a key type: base+44x for EC P-256, base+45x for RSA-2048 (one worker);
+ * the 2-worker instances listen on base+46x, EC P-256 only.
+ */
+export function proxyPort(proxy: ProxyName, kt: BenchKeyType, workers: Workers = 1): number {
+  if (workers === 2) return BASE_PORT[proxy] + 20;
   return BASE_PORT[proxy] + (kt === 'rsa-2048' ? 10 : 0);
 }
 
+/** The key types an instance listens with: both for one worker, EC P-256 for the 2-worker case. */
+function keyTypesOf(workers: Workers): readonly BenchKeyType[] {
+  return workers === 1 ? ['ec-p256', 'rsa-2048'] : ['ec-p256'];
+}
+
+/** File-name suffix of an instance ('' or '-2w'), so the two instances of a proxy share nothing. */
+const tagOf = (workers: Workers) => (workers === 1 ? '' : '-2w');
+
+/** One worker: alone on the proxy core. Two workers: not pinned (every core). */
+const coresOf = (workers: Workers): number | string => (workers === 1 ? PROXY_CORE : ALL_CORES);
+
 export interface RunningProxy {
   name: ProxyName;
+  workers: Workers;
   /** The process whose tree is measured (CPU) and whose workers' RSS is reported; EC instance for meshward. */
   main: Tracked;
   /** The process serving each key type's listener (meshward runs one sidecar per identity). */
@@ -56,10 +77,10 @@ export function writeIdentity(proxy: ProxyName, dir: string, w: WorkloadFiles): 
   writeGeneration(dir, identityFiles(w, proxy === 'haproxy'));
 }
 
-function makeIdentityDirs(proxy: ProxyName, work: string, certs: BenchCertificates): Record<BenchKeyType, string> {
+function makeIdentityDirs(proxy: ProxyName, work: string, certs: BenchCertificates, workers: Workers = 1): Record<BenchKeyType, string> {
   const dirs = {} as Record<BenchKeyType, string>;
   for (const kt of ['ec-p256', 'rsa-2048'] as const) {
-    dirs[kt] = path.join(work, 'identity', `${proxy}-${kt}`);
+    dirs[kt] = path.join(work, 'identity', `${proxy}${tagOf(workers)}-${kt}`);
     fs.rmSync(dirs[kt], { recursive: true, force: true });
     writeIdentity(proxy, dirs[kt], certs.server[kt]);
   }
@@ -101,10 +122,11 @@ ${nginxTempPaths(path.join(work, 'backend-nginx-tmp'))}
 
 // ---- nginx ------------------------------------------------------------------------------------------
 
-export async function startNginx(work: string, certs: BenchCertificates): Promise<RunningProxy> {
-  const dirs = makeIdentityDirs('nginx', work, certs);
+export async function startNginx(work: string, certs: BenchCertificates, workers: Workers = 1): Promise<RunningProxy> {
+  const dirs = makeIdentityDirs('nginx', work, certs, workers);
+  const tag = tagOf(workers);
   const server = (kt: BenchKeyType) => `  server {
-    listen 127.0.0.1:${proxyPort('nginx', kt)} ssl backlog=4096;
+    listen 127.0.0.1:${proxyPort('nginx', kt, workers)} ssl backlog=4096;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate ${dirs[kt]}/tls.crt;
     ssl_certificate_key ${dirs[kt]}/tls.key;
@@ -118,15 +140,15 @@ export async function startNginx(work: string, certs: BenchCertificates): Promis
       proxy_set_header X-Forwarded-Client-Cert "Hash=$ssl_client_fingerprint;Subject=\\"$ssl_client_s_dn\\"";
     }
   }`;
-  const conf = path.join(work, 'nginx-proxy.conf');
-  fs.writeFileSync(conf, `# nginx as an mTLS-terminating reverse proxy: one worker, upstream keep-alive, no access log.
-worker_processes 1;
-pid ${path.join(work, 'nginx-proxy.pid')};
-error_log ${path.join(work, 'nginx-proxy.error.log')} warn;
+  const conf = path.join(work, `nginx-proxy${tag}.conf`);
+  fs.writeFileSync(conf, `# nginx as an mTLS-terminating reverse proxy: ${workers} worker(s), upstream keep-alive, no access log.
+worker_processes ${workers};
+pid ${path.join(work, `nginx-proxy${tag}.pid`)};
+error_log ${path.join(work, `nginx-proxy${tag}.error.log`)} warn;
 worker_rlimit_nofile 20000;
 events { worker_connections 8192; }
 http {
-${nginxTempPaths(path.join(work, 'nginx-proxy-tmp'))}
+${nginxTempPaths(path.join(work, `nginx-proxy${tag}-tmp`))}
   access_log off;
   keepalive_timeout 300s;
   keepalive_requests 100000000;
@@ -136,29 +158,29 @@ ${nginxTempPaths(path.join(work, 'nginx-proxy-tmp'))}
     keepalive_requests 100000000;
     keepalive_timeout 300s;
   }
-${server('ec-p256')}
-${server('rsa-2048')}
+${keyTypesOf(workers).map(server).join('\n')}
 }
 `);
-  const t = start('nginx', 'nginx', ['-e', path.join(work, 'nginx-proxy.error.log'), '-c', conf, '-g', 'daemon off;'],
-    { core: PROXY_CORE, logFile: path.join(work, 'nginx-proxy.log') });
-  await waitForPort(proxyPort('nginx', 'ec-p256'), 10_000, () => !t.exited);
-  return { name: 'nginx', main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGHUP') };
+  const t = start(`nginx${tag}`, 'nginx', ['-e', path.join(work, `nginx-proxy${tag}.error.log`), '-c', conf, '-g', 'daemon off;'],
+    { core: coresOf(workers), logFile: path.join(work, `nginx-proxy${tag}.log`) });
+  await waitForPort(proxyPort('nginx', 'ec-p256', workers), 10_000, () => !t.exited);
+  return { name: 'nginx', workers, main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGHUP') };
 }
 
 // ---- HAProxy ----------------------------------------------------------------------------------------
 
-export async function startHaproxy(work: string, certs: BenchCertificates): Promise<RunningProxy> {
-  const dirs = makeIdentityDirs('haproxy', work, certs);
+export async function startHaproxy(work: string, certs: BenchCertificates, workers: Workers = 1): Promise<RunningProxy> {
+  const dirs = makeIdentityDirs('haproxy', work, certs, workers);
+  const tag = tagOf(workers);
   const frontend = (kt: BenchKeyType) => `frontend mtls_${kt.replace('-', '_')}
-  bind 127.0.0.1:${proxyPort('haproxy', kt)} ssl crt ${dirs[kt]}/haproxy.pem ca-file ${dirs[kt]}/ca.crt verify required
+  bind 127.0.0.1:${proxyPort('haproxy', kt, workers)} ssl crt ${dirs[kt]}/haproxy.pem ca-file ${dirs[kt]}/ca.crt verify required
   http-request set-header X-Forwarded-Client-Cert "Hash=%[ssl_c_sha1,hex];Subject=%[ssl_c_s_dn]"
   default_backend app
 `;
-  const conf = path.join(work, 'haproxy.cfg');
-  fs.writeFileSync(conf, `# HAProxy as an mTLS-terminating reverse proxy: one thread, connection reuse to the app, no logging.
+  const conf = path.join(work, `haproxy${tag}.cfg`);
+  fs.writeFileSync(conf, `# HAProxy as an mTLS-terminating reverse proxy: ${workers} thread(s), connection reuse to the app, no logging.
 global
-  nbthread 1
+  nbthread ${workers}
   maxconn 8000
   hard-stop-after 30s
   tune.ssl.default-dh-param 2048
@@ -172,15 +194,14 @@ defaults
   timeout server 300s
   timeout http-keep-alive 300s
 
-${frontend('ec-p256')}
-${frontend('rsa-2048')}
+${keyTypesOf(workers).map(frontend).join('\n')}
 backend app
   server app 127.0.0.1:${BACKEND_PORT}
 `);
   // -W: master-worker, so a rotation can reload with SIGUSR2 like a systemd reload does.
-  const t = start('haproxy', 'haproxy', ['-W', '-db', '-f', conf], { core: PROXY_CORE, logFile: path.join(work, 'haproxy.log') });
-  await waitForPort(proxyPort('haproxy', 'ec-p256'), 10_000, () => !t.exited);
-  return { name: 'haproxy', main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGUSR2') };
+  const t = start(`haproxy${tag}`, 'haproxy', ['-W', '-db', '-f', conf], { core: coresOf(workers), logFile: path.join(work, `haproxy${tag}.log`) });
+  await waitForPort(proxyPort('haproxy', 'ec-p256', workers), 10_000, () => !t.exited);
+  return { name: 'haproxy', workers, main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGUSR2') };
 }
 
 // ---- meshward ---------------------------------------------------------------------------------------
@@ -218,11 +239,15 @@ limits:
 }
 
 export const MESHWARD_ADMIN_PORT: Record<BenchKeyType, number> = { 'ec-p256': PORT_BASE + 446, 'rsa-2048': PORT_BASE + 456 };
+/** The admin port of the 2-worker meshward (served by its cluster primary). */
+export const MESHWARD_2W_ADMIN_PORT = PORT_BASE + 466;
+
+const meshwardAdminPort = (kt: BenchKeyType, workers: Workers) => (workers === 2 ? MESHWARD_2W_ADMIN_PORT : MESHWARD_ADMIN_PORT[kt]);
 
 /** Every port the benchmark listens on. */
 export function benchPorts(): number[] {
-  const ports = [BACKEND_PORT, ...Object.values(MESHWARD_ADMIN_PORT)];
-  for (const p of PROXIES) ports.push(proxyPort(p, 'ec-p256'), proxyPort(p, 'rsa-2048'));
+  const ports = [BACKEND_PORT, ...Object.values(MESHWARD_ADMIN_PORT), MESHWARD_2W_ADMIN_PORT];
+  for (const p of PROXIES) ports.push(proxyPort(p, 'ec-p256'), proxyPort(p, 'rsa-2048'), proxyPort(p, 'ec-p256', 2));
   return ports;
 }
 
@@ -279,34 +304,40 @@ function failureLines(file: string): string {
   }
 }
 
-export async function startMeshward(meshwardBin: string, work: string, certs: BenchCertificates, clientId: string): Promise<RunningProxy> {
-  const dirs = makeIdentityDirs('meshward', work, certs);
+/** The sidecar's log file for an instance and key type (the probe's failure message names it). */
+export function meshwardLogFile(work: string, kt: BenchKeyType, workers: Workers = 1): string {
+  return path.join(work, `meshward${tagOf(workers)}-${kt}.log`);
+}
+
+export async function startMeshward(meshwardBin: string, work: string, certs: BenchCertificates, clientId: string, workers: Workers = 1): Promise<RunningProxy> {
+  const dirs = makeIdentityDirs('meshward', work, certs, workers);
+  const tag = tagOf(workers);
   const policy = path.join(work, 'meshward-policy.yaml');
   fs.writeFileSync(policy, benchPolicyYaml(clientId));
   const processes: Tracked[] = [];
-  for (const kt of ['ec-p256', 'rsa-2048'] as const) {
-    const config = path.join(work, `meshward-${kt}.yaml`);
+  for (const kt of keyTypesOf(workers)) {
+    const config = path.join(work, `meshward${tag}-${kt}.yaml`);
     fs.writeFileSync(config, `# meshward sidecar under benchmark (${kt} identity). Allowed requests are logged at debug,
 # the level is info: like nginx and HAProxy here, no per-request access log.
-identity:
+${workers > 1 ? `# ${workers} node:cluster workers serve the inbound port; the primary runs the admin server.\nworkers: ${workers}\n` : ''}identity:
   dir: ${dirs[kt]}
 inbound:
-  listen: 127.0.0.1:${proxyPort('meshward', kt)}
+  listen: 127.0.0.1:${proxyPort('meshward', kt, workers)}
   app: http://127.0.0.1:${BACKEND_PORT}
 policy: ${policy}
 admin:
-  listen: 127.0.0.1:${MESHWARD_ADMIN_PORT[kt]}
+  listen: 127.0.0.1:${meshwardAdminPort(kt, workers)}
 log:
   level: info
   allowed: debug
 `);
-    const logFile = path.join(work, `meshward-${kt}.log`);
-    const t = start(`meshward-${kt}`, 'node', [meshwardBin, 'sidecar', '--config', config],
-      { core: PROXY_CORE, logFile });
+    const logFile = meshwardLogFile(work, kt, workers);
+    const t = start(`meshward${tag}-${kt}`, 'node', [meshwardBin, 'sidecar', '--config', config],
+      { core: coresOf(workers), logFile });
     processes.push(t);
     try {
-      await waitForReady(MESHWARD_ADMIN_PORT[kt], 20_000, () => !t.exited);
-      await waitForPort(proxyPort('meshward', kt), 5_000, () => !t.exited);
+      await waitForReady(meshwardAdminPort(kt, workers), 20_000, () => !t.exited);
+      await waitForPort(proxyPort('meshward', kt, workers), 5_000, () => !t.exited);
     } catch (err) {
       const tail = failureLines(logFile);
       const e = new Error(`${(err as Error).message}${tail ? `; log: ${tail}` : ''}`);
@@ -315,5 +346,6 @@ log:
     }
   }
   return {
-    name: 'meshward', main: processes[0]!, processFor: { 'ec-p256': processes[0]!, 'rsa-2048': processes[1]! }, processes, identityDirs: dirs, reload: () => undefined };
+    name: 'meshward', workers, main: processes[0]!, processFor: { 'ec-p256': processes[0]!, 'rsa-2048': processes[1] ?? processes[0]! },
+    processes, identityDirs: dirs, reload: () => undefined };
 }

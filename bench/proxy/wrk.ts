@@ -22,7 +22,8 @@ export interface WrkOptions {
   url: string;
   connections: number;
   seconds: number;
-  core: number;
+  core: number | string;          // taskset -c: one core, or a list (ALL_CORES)
+  threads?: number;               // wrk -t (1 unless given)
   script: string;                 // report.lua
   headers?: string[];             // e.g. "Connection: close"
   clientCert?: { crt: string; key: string; preload: string };
@@ -38,7 +39,7 @@ export function failures(r: WrkResult): number {
 }
 
 export function runWrk(o: WrkOptions): Promise<WrkResult> {
-  const args = ['-c', String(o.core), 'wrk', '-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', o.script];
+  const args = ['-c', String(o.core), 'wrk', `-t${o.threads ?? 1}`, `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', o.script];
   for (const h of o.headers ?? []) args.push('-H', h);
   args.push(o.url);
   const env: NodeJS.ProcessEnv = { ...process.env };

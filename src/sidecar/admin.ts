@@ -1,19 +1,26 @@
 // The admin HTTP server: /healthz (the process is alive), /readyz (503 with a JSON reason until
 // credentials are loaded and listeners are up, and again when the leaf has expired or we are draining),
 // /metrics (Prometheus text). Readiness is computed at request time, so an expiry needs no timer.
+// Both sources are passed in: a single sidecar answers from its own state and Registry, a cluster
+// primary (cluster.ts) by asking its workers over IPC, hence the promises.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from './config.js';
-import type { SidecarMetrics } from './metrics.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
+
+/** What /metrics serves: a prom-client Registry fits, as does a cluster aggregation. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
 
 export class AdminServer {
   readonly server: Server;
   private readonly listenOn: HostPort;
 
-  constructor(listen: HostPort, metrics: SidecarMetrics, readiness: (now: Date) => Readiness) {
+  constructor(listen: HostPort, metrics: MetricsSource, readiness: (now: Date) => Readiness | Promise<Readiness>) {
     this.listenOn = listen;
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -24,11 +31,13 @@ export class AdminServer {
       if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}\n');
       } else if (path === '/readyz') {
-        const r = readiness(new Date());
-        res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(r)}\n`);
+        Promise.resolve(readiness(new Date())).then(
+          (r) => res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(r)}\n`),
+          (err: Error) => res.writeHead(503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ ready: false, reason: err.message })}\n`),
+        );
       } else if (path === '/metrics') {
-        metrics.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        metrics.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
           (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${err.message}\n`),
         );
       } else {

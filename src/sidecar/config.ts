@@ -2,6 +2,7 @@
 // so a typo cannot silently change behaviour) and turned into typed values. Every refusal is one line
 // naming the file and the field: "sidecar.yaml: inbound.app: must be http://, h2c:// or tcp:// HOST:PORT".
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -70,6 +71,8 @@ export interface SidecarConfig {
   admin: HostPort;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; allowed: 'info' | 'debug' | 'silent' };
   limits: Limits;
+  /** Processes serving traffic: 1 = this process alone; more = a node:cluster primary and N workers. */
+  workers: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -135,6 +138,28 @@ const duration = z
       return z.NEVER;
     }
   });
+
+export const WORKERS_MESSAGE = 'must be a positive integer or "auto"';
+
+/**
+ * `workers`: a positive integer, or "auto" for one per core. Digit strings are accepted too, because
+ * the CLI override arrives as text and YAML users often quote numbers. Undefined when not valid.
+ */
+export function parseWorkers(value: unknown): number | undefined {
+  if (value === 'auto') return availableParallelism();
+  if (typeof value === 'string' && /^[1-9][0-9]*$/.test(value.trim())) value = Number(value.trim());
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) return value;
+  return undefined;
+}
+
+const workers = z.unknown().transform((v, ctx) => {
+  const n = parseWorkers(v);
+  if (n === undefined) {
+    ctx.issues.push({ code: 'custom', message: WORKERS_MESSAGE, input: v });
+    return z.NEVER;
+  }
+  return n;
+});
 
 const positiveInt = z.number({ error: 'must be a positive whole number' }).int('must be a positive whole number').positive('must be a positive whole number');
 
@@ -240,6 +265,7 @@ const schema = z.strictObject(
         { error: 'must be a mapping' },
       )
       .optional(),
+    workers: workers.optional(),
   },
   { error: 'must be a YAML mapping' },
 );
@@ -288,6 +314,7 @@ export function parseSidecarConfig(doc: unknown, source: string): SidecarConfig 
       maxHeaderSize: c.limits?.maxHeaderSize ?? DEFAULT_LIMITS.maxHeaderSize,
       drainTimeoutMs: c.limits?.drainTimeout ?? DEFAULT_LIMITS.drainTimeoutMs,
     },
+    workers: c.workers ?? 1,
   };
   const p = c.identity.provision;
   if (p) {
@@ -310,15 +337,27 @@ export function parseSidecarConfig(doc: unknown, source: string): SidecarConfig 
   return config;
 }
 
-/** Reads and validates the config file; every problem is a 'usage' MeshwardError (exit 2). */
-export function loadSidecarConfig(path: string): SidecarConfig {
-  let text: string;
+/** Reads the config file's text; a missing or unreadable file is a 'usage' MeshwardError (exit 2). */
+export function readSidecarConfigText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new MeshwardError('usage', `${path}: cannot read the config file (${code ?? (err as Error).message}): pass an existing file to --config`);
   }
+}
+
+/** Reads and validates the config file; every problem is a 'usage' MeshwardError (exit 2). */
+export function loadSidecarConfig(path: string): SidecarConfig {
+  return parseSidecarConfigText(readSidecarConfigText(path), path);
+}
+
+/**
+ * Validates config text read earlier: cluster workers parse the exact text the primary read, so every
+ * worker (including one re-forked later, after the file was edited) runs the configuration the primary
+ * validated at start.
+ */
+export function parseSidecarConfigText(text: string, path: string): SidecarConfig {
   let doc: unknown;
   try {
     doc = parseYaml(text);

@@ -1,5 +1,8 @@
 // Prometheus metrics of one sidecar (prom-client). One Registry per sidecar so tests and embedders can
 // run several in one process; the names below are the contract dashboards and alerts rely on.
+// `aggregator` says how the cluster primary (workers > 1, see cluster.ts) combines the workers' values:
+// counters and histograms add up (prom-client's default), so do open connections; the certificate
+// expiry is the earliest any worker serves, the one an alert must see.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class SidecarMetrics {
@@ -36,6 +39,7 @@ export class SidecarMetrics {
     this.openConnections = new Gauge({
       name: 'meshward_open_connections',
       help: 'Inbound connections currently open.',
+      aggregator: 'sum',
       registers: [registry],
     });
     this.reloads = new Counter({
@@ -47,6 +51,7 @@ export class SidecarMetrics {
     this.certificateNotAfter = new Gauge({
       name: 'meshward_certificate_not_after_seconds',
       help: "Expiry of the sidecar's own leaf certificate, in Unix seconds.",
+      aggregator: 'min',
       registers: [registry],
     });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });

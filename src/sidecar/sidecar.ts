@@ -29,6 +29,11 @@ import type { DirectoryWatch } from './watch.js';
 /** How often identity.dir is polled while the sidecar is still waiting for its first valid credentials. */
 const WAITING_POLL_MS = 500;
 
+export interface SidecarOptions {
+  /** false: no admin listener (a cluster worker: the primary serves admin.listen for all of them). */
+  admin?: boolean;
+}
+
 function address(a: AddressInfo): string {
   return formatHostPort({ host: a.address, port: a.port });
 }
@@ -59,8 +64,11 @@ export class Sidecar {
   adminAddress?: AddressInfo;
   inboundAddress?: AddressInfo;
 
-  constructor(config: SidecarConfig, logger?: Logger) {
+  private readonly options: SidecarOptions;
+
+  constructor(config: SidecarConfig, logger?: Logger, options: SidecarOptions = {}) {
     this.config = config;
+    this.options = options;
     this.logger = logger ?? createLogger(config.log.level);
     this.credentialsProblem = `waiting for credentials in ${config.identity.dir}`;
     this.done = new Promise((resolve) => (this.finished = resolve));
@@ -70,13 +78,15 @@ export class Sidecar {
   async start(): Promise<void> {
     const { config, logger } = this;
     if (config.policy) this.policy = this.loadInitialPolicy();
-    this.admin = new AdminServer(config.admin, this.metrics, (now) => this.readiness(now));
-    try {
-      this.adminAddress = await this.admin.listen();
-    } catch (err) {
-      throw new MeshwardError('unavailable', `admin.listen ${formatHostPort(config.admin)}: ${(err as Error).message}`);
+    if (this.options.admin !== false) {
+      this.admin = new AdminServer(config.admin, this.metrics.registry, (now) => this.readiness(now));
+      try {
+        this.adminAddress = await this.admin.listen();
+      } catch (err) {
+        throw new MeshwardError('unavailable', `admin.listen ${formatHostPort(config.admin)}: ${(err as Error).message}`);
+      }
+      logger.info({ event: 'admin_listening', address: address(this.adminAddress) }, 'admin server listening');
     }
-    logger.info({ event: 'admin_listening', address: address(this.adminAddress) }, 'admin server listening');
 
     this.watches.push(
       watchDirectory(config.identity.dir, () => this.reloadCredentials(), {

@@ -1,0 +1,315 @@
+// The cluster primary of `workers: N` (N > 1). It serves no traffic: it forks N workers (worker.ts,
+// each an ordinary Sidecar sharing the inbound and outbound ports through node:cluster), serves the one
+// admin listener (readiness = every worker ready, asked over IPC; metrics = every worker's Registry
+// summed), re-forks a worker that dies (with backoff), and on SIGTERM has every worker drain.
+import cluster from 'node:cluster';
+import type { Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { MeshwardError } from '../errors.js';
+import { AdminServer } from './admin.js';
+import type { Readiness } from './admin.js';
+import { formatHostPort } from './config.js';
+import type { SidecarConfig } from './config.js';
+import { WORKER_CONFIG_ENV, WORKER_SLOT_ENV, isFromWorker } from './worker.js';
+import type { FromWorker, ToWorker, WorkerMetrics } from './worker.js';
+
+/** A kubelet readiness probe times out after 1 s by default: a later answer would be useless anyway. */
+const READINESS_TIMEOUT_MS = 1_000;
+/** Prometheus scrapes time out after 10 s by default; a worker slower than this is left out of one scrape. */
+const METRICS_TIMEOUT_MS = 3_000;
+/** Beyond limits.drainTimeout, time for a worker to close its watchers and exit before it is killed. */
+const DRAIN_MARGIN_MS = 5_000;
+const KILL_WAIT_MS = 5_000;
+const RESTART_BASE_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+/** A worker that lived this long was not crash-looping: its next exit restarts after the base delay. */
+const STABLE_AFTER_MS = 30_000;
+
+/** Delay before re-forking after the n-th consecutive unexpected exit (1 s, 2 s, 4 s … capped at 30 s). */
+export function restartDelayMs(consecutiveExits: number): number {
+  return Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** Math.max(0, consecutiveExits - 1));
+}
+
+/** One of the N places a worker occupies; its number survives re-forks (slot 1 runs the agent). */
+interface Slot {
+  n: number;
+  worker?: Worker;
+  pid?: number;
+  /** The worker answers IPC (its message handler is installed). */
+  online: boolean;
+  forkedAt: number;
+  consecutiveExits: number;
+  restartTimer?: NodeJS.Timeout;
+  lastExit?: string;
+  exited?: Promise<void>;
+}
+
+interface Pending {
+  slot: Slot;
+  resolve: (msg: FromWorker) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class SidecarCluster {
+  readonly config: SidecarConfig;
+  readonly logger: Logger;
+  /** The primary's own series; the workers' are added to them at scrape time. */
+  readonly registry = new Registry();
+  adminAddress?: AddressInfo;
+  /** Resolves when shutdown() has finished. */
+  readonly done: Promise<void>;
+  private finished!: () => void;
+  private readonly configText: string;
+  private readonly slots: Slot[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private admin?: AdminServer;
+  private stopping?: Promise<void>;
+  /** Settled by the first worker start outcome that decides start(): all started, or one failed. */
+  private initial?: { waiting: Set<number>; resolve: () => void; reject: (err: Error) => void };
+  private readonly restarts: Counter<'worker'>;
+
+  constructor(config: SidecarConfig, configText: string, logger: Logger) {
+    this.config = config;
+    this.configText = configText;
+    this.logger = logger;
+    this.done = new Promise((resolve) => (this.finished = resolve));
+    const slots = this.slots;
+    new Gauge({
+      name: 'meshward_workers',
+      help: 'Worker processes alive and answering the primary (workers > 1).',
+      registers: [this.registry],
+      collect() {
+        this.set(slots.filter((s) => s.online).length);
+      },
+    });
+    this.restarts = new Counter({
+      name: 'meshward_worker_restarts_total',
+      help: 'Workers re-forked after an unexpected exit, by worker number.',
+      labelNames: ['worker'],
+      registers: [this.registry],
+    });
+  }
+
+  /** Starts the admin server, forks every worker and resolves once all have started. */
+  async start(): Promise<void> {
+    const { config, logger } = this;
+    // Round-robin (node's default on Linux) accepts every connection in the primary and hands its file
+    // descriptor to a worker over IPC: an extra hop, and primary CPU, per connection. With SCHED_NONE
+    // the workers accept from the shared socket themselves; the issue author measured more full
+    // handshakes per second that way on this 2-core machine. The price: the kernel may spread a light
+    // load unevenly. A user who sets NODE_CLUSTER_SCHED_POLICY keeps their choice.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
+    this.admin = new AdminServer(config.admin, { contentType: this.registry.contentType, metrics: () => this.metricsText() }, (now) => this.readiness(now));
+    try {
+      this.adminAddress = await this.admin.listen();
+    } catch (err) {
+      throw new MeshwardError('unavailable', `admin.listen ${formatHostPort(config.admin)}: ${(err as Error).message}`);
+    }
+    logger.info({ event: 'admin_listening', address: formatHostPort({ host: this.adminAddress.address, port: this.adminAddress.port }) }, 'admin server listening');
+    if (this.stopping) return; // a signal arrived while the admin server was starting
+    const scheduling = cluster.schedulingPolicy === cluster.SCHED_NONE ? 'none' : 'rr';
+    logger.info({ event: 'workers_starting', workers: config.workers, scheduling }, `starting ${config.workers} workers`);
+
+    const started = new Promise<void>((resolve, reject) => {
+      this.initial = { waiting: new Set(), resolve, reject };
+    });
+    for (let n = 1; n <= config.workers; n++) {
+      const slot: Slot = { n, online: false, forkedAt: 0, consecutiveExits: 0 };
+      this.slots.push(slot);
+      this.initial!.waiting.add(n);
+      this.fork(slot);
+    }
+    try {
+      await started;
+    } catch (err) {
+      await this.shutdown('a worker failed to start');
+      throw err;
+    } finally {
+      this.initial = undefined;
+    }
+  }
+
+  private fork(slot: Slot): void {
+    slot.restartTimer = undefined;
+    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.n), [WORKER_CONFIG_ENV]: this.configText });
+    slot.worker = worker;
+    slot.pid = worker.process.pid;
+    slot.online = false;
+    slot.forkedAt = Date.now();
+    slot.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    worker.on('message', (msg: unknown) => {
+      if (isFromWorker(msg)) this.onMessage(slot, worker, msg);
+    });
+    worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onExit(slot, worker, code, signal));
+    // An IPC send to a worker that just died reports here; its exit is handled by 'exit'.
+    worker.on('error', (err: Error) => this.logger.debug({ event: 'worker_ipc_error', worker: slot.n, error: err.message }, 'worker IPC error'));
+    this.logger.info({ event: 'worker_forked', worker: slot.n, pid: slot.pid }, `worker ${slot.n} forked (pid ${slot.pid})`);
+  }
+
+  private onMessage(slot: Slot, worker: Worker, msg: FromWorker): void {
+    if (slot.worker !== worker) return;
+    switch (msg.type) {
+      case 'meshward:online':
+        slot.online = true;
+        break;
+      case 'meshward:started':
+        this.logger.info({ event: 'worker_started', worker: slot.n, pid: slot.pid }, `worker ${slot.n} started (pid ${slot.pid})`);
+        this.initial?.waiting.delete(slot.n);
+        if (this.initial?.waiting.size === 0) this.initial.resolve();
+        break;
+      case 'meshward:start-failed':
+        this.logger.error({ event: 'worker_start_failed', worker: slot.n, pid: slot.pid, error: msg.message }, `worker ${slot.n} failed to start: ${msg.message}`);
+        // At start the worker's error is the sidecar's error (a bad policy file is still exit 2).
+        this.initial?.reject(new MeshwardError(msg.code, msg.message));
+        break;
+      case 'meshward:answer': {
+        const p = this.pending.get(msg.id);
+        if (!p) return; // answered after its timeout
+        this.pending.delete(msg.id);
+        clearTimeout(p.timer);
+        p.resolve(msg);
+        break;
+      }
+    }
+  }
+
+  private onExit(slot: Slot, worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    if (slot.worker !== worker) return;
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    slot.worker = undefined;
+    slot.online = false;
+    slot.lastExit = how;
+    for (const [id, p] of this.pending) {
+      if (p.slot !== slot) continue;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new Error(`worker ${slot.n} (pid ${slot.pid}) exited (${how})`));
+    }
+    if (this.stopping) {
+      this.logger.info({ event: 'worker_exited', worker: slot.n, pid: slot.pid, code, signal }, `worker ${slot.n} exited (${how})`);
+      return;
+    }
+    if (this.initial) {
+      this.initial.reject(new MeshwardError('unavailable', `worker ${slot.n} exited during start (${how}); see its log lines above`));
+      return;
+    }
+    if (Date.now() - slot.forkedAt >= STABLE_AFTER_MS) slot.consecutiveExits = 0;
+    slot.consecutiveExits++;
+    const delay = restartDelayMs(slot.consecutiveExits);
+    this.restarts.inc({ worker: String(slot.n) });
+    this.logger.warn(
+      { event: 'worker_exited', worker: slot.n, pid: slot.pid, code, signal, restartInMs: delay },
+      `worker ${slot.n} (pid ${slot.pid}) exited unexpectedly (${how}); forking a new one in ${delay} ms`,
+    );
+    slot.restartTimer = setTimeout(() => this.fork(slot), delay);
+  }
+
+  /** Sends `msg` to the slot's worker and resolves with its answer, or rejects after timeoutMs. */
+  private ask(slot: Slot, msg: { what: 'readiness'; now: number } | { what: 'metrics' }, timeoutMs: number): Promise<FromWorker> {
+    const worker = slot.worker;
+    return new Promise((resolve, reject) => {
+      if (!worker?.isConnected()) {
+        reject(new Error(`worker ${slot.n} is not running`));
+        return;
+      }
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`worker ${slot.n} (pid ${slot.pid}) did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { slot, resolve, reject, timer });
+      worker.send({ type: 'meshward:ask', id, ...msg } satisfies ToWorker, undefined, (err) => {
+        if (!err || !this.pending.delete(id)) return;
+        clearTimeout(timer);
+        reject(new Error(`worker ${slot.n} (pid ${slot.pid}) cannot be asked: ${err.message}`));
+      });
+    });
+  }
+
+  /** Ready only when every worker is alive and says it is ready; otherwise the reason names the worker. */
+  async readiness(now: Date): Promise<Readiness> {
+    if (this.stopping) return { ready: false, reason: 'draining: shutting down' };
+    const absent = this.slots.filter((s) => !s.online);
+    if (absent.length > 0) {
+      const s = absent[0]!;
+      const why = s.restartTimer ? `is restarting after it exited (${s.lastExit})` : 'is starting';
+      return { ready: false, reason: `${this.slots.length - absent.length} of ${this.slots.length} workers alive: worker ${s.n} ${why}` };
+    }
+    const problems = await Promise.all(
+      this.slots.map((s) =>
+        this.ask(s, { what: 'readiness', now: now.getTime() }, READINESS_TIMEOUT_MS).then(
+          (msg) => {
+            const r = 'readiness' in msg ? msg.readiness : { ready: false as const, reason: 'answered something else' };
+            return r.ready ? undefined : `worker ${s.n}: ${r.reason}`;
+          },
+          (err: Error) => err.message,
+        ),
+      ),
+    );
+    const problem = problems.find((p) => p !== undefined);
+    if (problem !== undefined) return { ready: false, reason: problem };
+    return { ready: true };
+  }
+
+  /** Every live worker's metrics plus the primary's, combined by each metric's aggregator (metrics.ts). */
+  async metricsText(): Promise<string> {
+    const live = this.slots.filter((s) => s.online);
+    const answers = await Promise.all(
+      live.map((s) =>
+        this.ask(s, { what: 'metrics' }, METRICS_TIMEOUT_MS).then(
+          (msg) => ('metrics' in msg ? msg.metrics : undefined),
+          (err: Error) => {
+            this.logger.warn({ event: 'worker_metrics_missing', worker: s.n, error: err.message }, `metrics of worker ${s.n} left out: ${err.message}`);
+            return undefined;
+          },
+        ),
+      ),
+    );
+    const all: WorkerMetrics[] = answers.filter((a): a is WorkerMetrics => a !== undefined);
+    all.push(await this.registry.getMetricsAsJSON());
+    return AggregatorRegistry.aggregate(all).metrics();
+  }
+
+  /** Has every worker drain (up to limits.drainTimeout), kills stragglers, closes the admin server. */
+  shutdown(reason: string): Promise<void> {
+    this.stopping ??= this.drainAndClose(reason);
+    return this.stopping;
+  }
+
+  private async drainAndClose(reason: string): Promise<void> {
+    const timeoutMs = this.config.limits.drainTimeoutMs;
+    const running = this.slots.filter((s) => s.worker);
+    this.logger.info({ event: 'draining', reason, workers: running.length, timeoutMs }, `draining ${running.length} workers: ${reason}`);
+    for (const s of this.slots) if (s.restartTimer) clearTimeout(s.restartTimer);
+    // Stopped while still starting (SIGTERM at start): start() is done, there is nothing left to wait for.
+    this.initial?.resolve();
+    for (const s of running) s.worker!.send({ type: 'meshward:drain', reason } satisfies ToWorker, undefined, () => undefined);
+    const allExited = () => Promise.all(running.map((s) => s.exited));
+    if (!(await within(allExited(), timeoutMs + DRAIN_MARGIN_MS))) {
+      for (const s of running) {
+        if (!s.worker) continue;
+        this.logger.warn({ event: 'worker_killed', worker: s.n, pid: s.pid }, `worker ${s.n} (pid ${s.pid}) did not finish draining in time; killing it`);
+        s.worker.process.kill('SIGKILL');
+      }
+      await within(allExited(), KILL_WAIT_MS);
+    }
+    await this.admin?.close();
+    this.logger.info({ event: 'stopped' }, 'sidecar stopped');
+    this.finished();
+  }
+}
+
+/** True if `p` settled within ms. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

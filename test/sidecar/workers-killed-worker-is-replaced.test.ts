@@ -1,0 +1,66 @@
+// workers: 2 — a worker killed with SIGKILL is replaced: the primary logs the exit with its signal, forks
+// a new worker in the same place (new pid, again a child of the primary), counts the restart, requests
+// keep succeeding throughout, and /readyz returns to 200.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, metricValue, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet, parentPid, startedWorkers } from '../helpers/workers.js';
+
+let app: EchoHttpApp;
+let scenario: Scenario;
+let port: number;
+let sidecar: SidecarProcess | undefined;
+const pidsSeen = new Set<number>();
+
+before(async () => {
+  app = await startEchoHttpApp();
+  ({ scenario, port } = await makeWorkersScenario(app.url, 2));
+  sidecar = await startSidecarProcess(scenario.configPath);
+  await sidecar.waitUntilReady(30_000);
+});
+
+after(async () => {
+  await sidecar?.stop();
+  // Belt and braces: no worker outlives the test even if the primary misbehaved.
+  for (const pid of pidsSeen) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await app?.close();
+  scenario?.cleanup();
+});
+
+test('SIGKILL of worker 2: logged, re-forked, requests keep succeeding, /readyz back to 200', async () => {
+  const s = sidecar!;
+  const client = frontendLeaf(scenario.pki);
+  const before = await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
+  for (const pid of before.values()) pidsSeen.add(pid);
+  const victim = before.get(2)!;
+
+  process.kill(victim, 'SIGKILL');
+  const exit = await s.waitForLog((l) => l.event === 'worker_exited' && l.pid === victim, 'the primary to log the exit');
+  assert.equal(exit.worker, 2);
+  assert.equal(exit.signal, 'SIGKILL');
+  assert.equal(exit.level, 40, 'logged as a warning');
+
+  // The surviving worker serves alone until the replacement is up.
+  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/${i}`)).status, 200);
+
+  const replacement = await eventually('a new worker 2', () => {
+    const pid = startedWorkers(s).get(2);
+    return pid !== undefined && pid !== victim ? pid : undefined;
+  }, 30_000);
+  pidsSeen.add(replacement);
+  assert.equal(parentPid(replacement), s.child.pid, 'the replacement is a child of the primary');
+  assert.equal(startedWorkers(s).get(1), before.get(1), 'worker 1 was left alone');
+  await s.waitUntilReady(30_000);
+  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/after/${i}`)).status, 200);
+
+  const metrics = await s.metrics();
+  assert.equal(metricValue(metrics, 'meshward_worker_restarts_total', { worker: '2' }), 1);
+  assert.equal(metricValue(metrics, 'meshward_workers'), 2);
+});

@@ -1,0 +1,53 @@
+// workers: 2 — /readyz asks every worker over IPC with a bounded wait: a worker that cannot answer (here
+// stopped with SIGSTOP) makes /readyz 503 with a reason naming that worker, /healthz stays 200 and
+// /metrics still answers from the others; after SIGCONT /readyz is 200 again.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, httpGet, metricValue, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { makeWorkersScenario, startedWorkers } from '../helpers/workers.js';
+
+let app: EchoHttpApp;
+let scenario: Scenario;
+let sidecar: SidecarProcess | undefined;
+let stopped: number | undefined;
+
+before(async () => {
+  app = await startEchoHttpApp();
+  ({ scenario } = await makeWorkersScenario(app.url, 2));
+  sidecar = await startSidecarProcess(scenario.configPath);
+  await sidecar.waitUntilReady(30_000);
+});
+
+after(async () => {
+  if (stopped !== undefined) {
+    try {
+      process.kill(stopped, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  }
+  await sidecar?.stop();
+  await app?.close();
+  scenario?.cleanup();
+});
+
+test('a worker that does not answer makes /readyz 503 naming it; it is ready again once it answers', async () => {
+  const s = sidecar!;
+  const workers = await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
+  stopped = workers.get(1)!;
+  process.kill(stopped, 'SIGSTOP');
+
+  const r = await s.readyz();
+  assert.equal(r.status, 503);
+  assert.match(r.body.reason ?? '', new RegExp(`^worker 1 \\(pid ${stopped}\\) did not answer within \\d+ ms$`));
+  assert.equal((await httpGet(`${s.adminUrl}/healthz`)).status, 200, '/healthz: the primary lives');
+  const metrics = await s.metrics();
+  assert.ok(metricValue(metrics, 'meshward_certificate_not_after_seconds') > Date.now() / 1000, 'the answering worker still reports');
+  assert.equal(metricValue(metrics, 'meshward_workers'), 2, 'a stopped worker is still alive');
+  await s.waitForLog((l) => l.event === 'worker_metrics_missing' && l.worker === 1, 'the primary to say whose metrics are missing');
+
+  process.kill(stopped, 'SIGCONT');
+  stopped = undefined;
+  await s.waitUntilReady(30_000);
+});

@@ -1,0 +1,75 @@
+// workers: 2 — a hot reload reaches every worker: after a Kubernetes-style credentials swap (new
+// `..data` folder, one symlink rename) every worker logs the new serial and 20 new connections all get
+// the new certificate; after a policy edit that allows a denied route, 20 new connections are all
+// allowed. Round-robin scheduling is forced (NODE_CLUSTER_SCHED_POLICY=rr) so the new connections
+// alternate between the two workers instead of possibly all landing on one.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { renameSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { DEFAULT_POLICY, eventually, serverLeaf, startEchoHttpApp, startSidecarProcess, writeKubernetesIdentity } from '../helpers/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet } from '../helpers/workers.js';
+
+const CONNECTIONS = 20;
+let app: EchoHttpApp;
+let scenario: Scenario;
+let port: number;
+let sidecar: SidecarProcess | undefined;
+
+before(async () => {
+  process.env.NODE_CLUSTER_SCHED_POLICY = 'rr';
+  app = await startEchoHttpApp();
+  ({ scenario, port } = await makeWorkersScenario(app.url, 2, { layout: 'kubernetes' }));
+  sidecar = await startSidecarProcess(scenario.configPath);
+  await sidecar.waitUntilReady(30_000);
+});
+
+after(async () => {
+  await sidecar?.stop();
+  await app?.close();
+  scenario?.cleanup();
+  delete process.env.NODE_CLUSTER_SCHED_POLICY;
+});
+
+/** Worker numbers that logged `event` matching `pred`. */
+function workersThatLogged(s: SidecarProcess, event: string, pred: (l: Record<string, unknown>) => boolean = () => true): number[] {
+  return [...new Set(s.logs.filter((l) => l.event === event && pred(l)).map((l) => Number(l.worker)))].sort();
+}
+
+test('a ..data credentials swap reaches both workers: every new connection gets the new certificate', async () => {
+  const s = sidecar!;
+  const client = frontendLeaf(scenario.pki);
+  assert.equal((await mtlsGet(scenario.pki, client, port, '/orders/1')).serverSerial, scenario.server.cert.serialHex);
+
+  const next = serverLeaf(scenario.pki);
+  writeKubernetesIdentity(scenario.identityDir, next, scenario.pki);
+  await eventually(
+    'both workers to reload the new serial',
+    () => (workersThatLogged(s, 'credentials_reloaded', (l) => l.serial === next.cert.serialHex).length === 2 ? true : undefined),
+    30_000,
+  );
+  const serials = [];
+  for (let i = 0; i < CONNECTIONS; i++) {
+    const r = await mtlsGet(scenario.pki, client, port, `/orders/${i}`);
+    assert.equal(r.status, 200, r.body);
+    serials.push(r.serverSerial);
+  }
+  assert.deepEqual(new Set(serials), new Set([next.cert.serialHex]), 'all new connections present the new certificate');
+});
+
+test('a policy edit reaches both workers: a denied route becomes allowed on every new connection', async () => {
+  const s = sidecar!;
+  const client = frontendLeaf(scenario.pki);
+  assert.equal((await mtlsGet(scenario.pki, client, port, '/reports/daily')).status, 403, 'no route: denied');
+
+  const widened = { ...DEFAULT_POLICY, routes: [...DEFAULT_POLICY.routes, { match: { methods: ['GET'], path: '/reports/*' }, scope: 'orders:read' }] };
+  const tmp = `${scenario.policyPath}.tmp`;
+  writeFileSync(tmp, stringify(widened));
+  renameSync(tmp, scenario.policyPath);
+  await eventually('both workers to reload the policy', () => (workersThatLogged(s, 'policy_reloaded').length === 2 ? true : undefined), 30_000);
+  for (let i = 0; i < CONNECTIONS; i++) {
+    const r = await mtlsGet(scenario.pki, client, port, '/reports/daily');
+    assert.equal(r.status, 200, `connection ${i}: ${r.body}`);
+  }
+});

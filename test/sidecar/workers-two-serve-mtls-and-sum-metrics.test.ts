@@ -1,0 +1,67 @@
+// workers: 2 — two worker processes (children of the primary, which serves no traffic) share the inbound
+// port; mTLS requests over many connections succeed; /readyz is 200; /metrics adds both workers'
+// meshward_requests_total up to exactly the requests made. Round-robin scheduling is forced here
+// (NODE_CLUSTER_SCHED_POLICY=rr, which the primary respects) so both workers certainly serve some.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { eventually, metricValue, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet, parentPid, startedWorkers } from '../helpers/workers.js';
+
+let app: EchoHttpApp;
+let scenario: Scenario;
+let port: number;
+let sidecar: SidecarProcess | undefined;
+
+before(async () => {
+  process.env.NODE_CLUSTER_SCHED_POLICY = 'rr'; // inherited by the spawned sidecar
+  app = await startEchoHttpApp();
+  ({ scenario, port } = await makeWorkersScenario(app.url, 2));
+  sidecar = await startSidecarProcess(scenario.configPath);
+  await sidecar.waitUntilReady(30_000);
+});
+
+after(async () => {
+  await sidecar?.stop();
+  await app?.close();
+  scenario?.cleanup();
+  delete process.env.NODE_CLUSTER_SCHED_POLICY;
+});
+
+test('two workers, children of the primary, serve mTLS; /metrics sums their requests', async () => {
+  const s = sidecar!;
+  const primaryPid = s.child.pid!;
+  const workers = await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
+  const pids = [...workers.values()];
+  assert.equal(new Set(pids).size, 2, 'two distinct worker pids');
+  for (const pid of pids) {
+    assert.notEqual(pid, primaryPid);
+    assert.equal(parentPid(pid), primaryPid, `worker ${pid} is a child of the primary`);
+  }
+  assert.ok(s.logs.some((l) => l.event === 'workers_starting' && l.scheduling === 'rr'), 'the user-set scheduling policy is kept');
+  assert.equal((await s.readyz()).status, 200);
+
+  const client = frontendLeaf(scenario.pki);
+  const requests = 30;
+  for (let i = 0; i < requests; i++) {
+    const r = await mtlsGet(scenario.pki, client, port, `/orders/${i}`);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.serverSerial, scenario.server.cert.serialHex);
+    assert.equal((JSON.parse(r.body) as { url: string }).url, `/orders/${i}`);
+  }
+  // Which worker served each request, from the workers' own log lines (they carry `worker`).
+  const served = await eventually('a log line per request', () => {
+    const lines = s.logs.filter((l) => l.event === 'request');
+    return lines.length >= requests ? lines : undefined;
+  });
+  const perWorker = new Map<number, number>();
+  for (const l of served) perWorker.set(Number(l.worker), (perWorker.get(Number(l.worker)) ?? 0) + 1);
+  assert.deepEqual([...perWorker.keys()].sort(), [1, 2], `both workers served requests: ${JSON.stringify([...perWorker])}`);
+
+  const metrics = await s.metrics();
+  assert.equal(metricValue(metrics, 'meshward_requests_total', { decision: 'allow' }), requests, 'summed over both workers');
+  assert.equal(metricValue(metrics, 'meshward_request_duration_seconds_count', { decision: 'allow' }), requests);
+  assert.equal(metricValue(metrics, 'meshward_workers'), 2);
+  assert.equal(metricValue(metrics, 'meshward_reloads_total', { kind: 'credentials', result: 'success' }), 2, 'each worker loaded the credentials once');
+  assert.ok(metricValue(metrics, 'meshward_certificate_not_after_seconds') > Date.now() / 1000);
+});

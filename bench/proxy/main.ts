@@ -5,7 +5,9 @@
 // not pinned). Rounds are interleaved (every case once per round, order
 // rotated) and the median round is reported. Run through bench/proxy.sh, which installs the tools and
 // builds the LD_PRELOAD library first. Prints one markdown table and writes bench/results/proxy-latest.md
-// plus a dated copy.
+// plus a dated copy (BENCH_RESULTS_NAME=effects: effects-<stamp>.md only).
+// BENCH_CASES picks the parts that run; BENCH_MESHWARD_VARIANTS adds other meshward builds as columns,
+// measured in the keep-alive (1 worker) and handshake parts in the same rounds (bench/effects.sh).
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
@@ -20,10 +22,11 @@ import { pacedLatency } from './paced.js';
 import {
   ALL_CORES, aloneOnCore, cpuTicks, killAllNow, sampleRss, setPidFile, sleep, stop, stopAll, TICKS_PER_SECOND, workerRssMb, type Tracked,
 } from './processes.js';
-import { renderReport, type CaseName, type Figures, type LoadRun } from './report.js';
+import { renderReport, variantColumn, type CaseName, type Figures, type LoadRun, type Measured, type VariantColumn } from './report.js';
+import { parseCases, parseVariants, type BenchCase } from './selection.js';
 import {
-  assertPortsFree, BACKEND_PORT, benchPorts, CLIENT_CORE, meshwardLogFile, PROXIES, PROXY_CORE, proxyPort, REQUEST_PATH, startBackend, startHaproxy,
-  startMeshward, startNginx, writeIdentity, type ProxyName, type RunningProxy,
+  assertPortsFree, BACKEND_PORT, benchPorts, CLIENT_CORE, PROXIES, PROXY_CORE, proxyPort, REQUEST_PATH, startBackend, startHaproxy,
+  startMeshward, startMeshwardVariant, startNginx, writeIdentity, type ProxyName, type RunningProxy,
 } from './servers.js';
 import { failures, requestsPerSecond, runWrk, type WrkResult } from './wrk.js';
 
@@ -51,7 +54,9 @@ const settings = {
   rsaClientKey: rsaClientKeyType(process.env.BENCH_RSA_CLIENT_KEY),
   // The 2-worker case is not pinned: wrk gets a thread per core like the proxies.
   twoWorkerWrkThreads: 2,
+  cases: parseCases(process.env.BENCH_CASES),
 };
+const ran = (c: BenchCase) => settings.cases.includes(c);
 
 function rsaClientKeyType(v: string | undefined): BenchKeyType {
   if (v === undefined || v === '' || v === 'ec-p256') return 'ec-p256';
@@ -65,6 +70,8 @@ const preload = path.join(root, 'bench', 'work', 'clientcert.so');
 const luaScript = path.join(root, 'bench', 'proxy', 'report.lua');
 // Another build can be measured against the same baselines, e.g. to record the effect of a change.
 const meshwardBin = path.resolve(process.env.BENCH_MESHWARD_BIN ?? path.join(root, 'bin', 'meshward.js'));
+// Other builds measured beside it, a column each (keep-alive and handshake cases only): bench/effects.sh.
+const variants = parseVariants(process.env.BENCH_MESHWARD_VARIANTS);
 
 function log(message: string): void {
   process.stderr.write(`[proxy-bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -162,15 +169,50 @@ function version(cmd: string, args: string[], pattern: RegExp): string {
   return pattern.exec(`${r.stdout ?? ''}${r.stderr ?? ''}`)?.[1] ?? '?';
 }
 
+/** What the parts of a run share: the figures being filled in, the certificates and every started instance. */
+interface Run {
+  figures: Figures;
+  certs: BenchCertificates;
+  clientEc: { crt: string; key: string };
+  proxies: Map<Measured, RunningProxy>;
+}
+
+const isVariant = (c: CaseName): c is VariantColumn => c.startsWith('meshward (');
+
+/** The one-worker instances that started and answered: the baselines, then the variants. */
+function running(run: Run): Measured[] {
+  const all: Measured[] = [...PROXIES, ...variants.map((v) => variantColumn(v.label))];
+  return all.filter((p) => run.proxies.has(p) && run.figures.problems[p] === undefined);
+}
+
+/** nginx, HAProxy and meshward: the parts that variants take no part in measure only these. */
+const baselines = (run: Run): ProxyName[] => running(run).filter((p): p is ProxyName => !isVariant(p));
+
+function urlOf(run: Run, c: CaseName, kt: BenchKeyType = 'ec-p256'): string {
+  return c === 'direct' ? `http://127.0.0.1:${BACKEND_PORT}${REQUEST_PATH}` : `https://127.0.0.1:${run.proxies.get(c)!.ports[kt]}${REQUEST_PATH}`;
+}
+
+/** Logs a round's line and keeps it for the report. */
+function roundLine(run: Run, line: string): void {
+  log(line);
+  run.figures.rounds.push(line);
+}
+
+/** The node binary's version ("?" when it does not run): the report says what ran each variant. */
+function nodeVersion(node: string): string {
+  return version(node, ['--version'], /v(\S+)/);
+}
+
 async function main(): Promise<void> {
   const startedAt = new Date();
-  await assertPortsFree(benchPorts());
+  await assertPortsFree(benchPorts(variants.length));
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(work, { recursive: true });
   setPidFile(path.join(root, 'bench', 'work', 'proxy-pids'));
 
   const figures: Figures = {
-    startedAt, settings, notes: [], rounds: [],
+    startedAt, settings, notes: [], rounds: [], problems: {},
+    variants: variants.map((v) => ({ column: variantColumn(v.label), bin: v.bin, node: v.node, nodeVersion: nodeVersion(v.node) })),
     keepAlive: {}, twoWorkers: { keepAlive: {}, rss: {}, problems: {} }, handshakes: { 'ec-p256': {}, 'rsa-2048': {} }, paced: {}, rss: {}, rotation: {},
     environment: {
       cpu: os.cpus()[0]?.model ?? '?', cores: os.cpus().length, node: process.version,
@@ -179,130 +221,159 @@ async function main(): Promise<void> {
       certificates: '', backend: 'nginx (1 worker on core 0) answering every path with a fixed 2-byte body',
     },
   };
+  log(`parts: ${settings.cases.join(', ')}` + (variants.length > 0 ? `; variants: ${figures.variants.map((v) => v.column).join(', ')}` : ''));
 
   log('making certificates');
   const certs: BenchCertificates = await makeCertificates(root, work, Math.max(2, Math.min(settings.rotationCerts, settings.rotations)), settings.rsaClientKey);
   figures.environment.certificates = certs.source;
   log(`certificates: ${certs.source}`);
-  const clientEc = { crt: certs.client['ec-p256'].crt, key: certs.client['ec-p256'].key };
+  const run: Run = { figures, certs, clientEc: { crt: certs.client['ec-p256'].crt, key: certs.client['ec-p256'].key }, proxies: new Map() };
 
   log('starting the backend, nginx and HAProxy');
   await startBackend(work);
-  const proxies = new Map<ProxyName, RunningProxy>();
-  proxies.set('nginx', await startNginx(work, certs));
-  proxies.set('haproxy', await startHaproxy(work, certs));
-  let meshwardProblem: string | undefined;
-  log('starting meshward');
-  try {
-    proxies.set('meshward', await startMeshward(meshwardBin, work, certs, CLIENT_ID));
-  } catch (err) {
-    meshwardProblem = `sidecar failed to start: ${(err as Error).message}`;
-    const procs = (err as { processes?: { pid: number }[] }).processes ?? [];
-    for (const p of procs) {
-      try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    log(`meshward: n/a (${meshwardProblem})`);
-  }
-  for (const p of proxies.values()) proxyProcesses.push(...p.processes);
-  const na = (p: ProxyName): string | undefined => (p === 'meshward' ? meshwardProblem : undefined);
-  const running = () => PROXIES.filter((p) => proxies.has(p) && na(p) === undefined);
-  const urlOf = (c: CaseName, kt: BenchKeyType = 'ec-p256') =>
-    c === 'direct' ? `http://127.0.0.1:${BACKEND_PORT}${REQUEST_PATH}` : `https://127.0.0.1:${proxyPort(c, kt)}${REQUEST_PATH}`;
-
-  // A sidecar that started but answers wrongly is not measured either: the check says why.
-  for (const p of running()) {
-    const probe = await measuredWrk(proxies.get(p), urlOf(p), { connections: 1, seconds: 1, cert: clientEc });
-    if (probe.wrk.requests === 0 || failures(probe.wrk) > 0) {
-      const why = `probe request failed: ${describeRun(probe)} (see ${p === 'meshward' ? meshwardLogFile(work, 'ec-p256') : `${work}/${p}*.log`})`;
-      if (p === 'meshward') {
-        meshwardProblem = why;
-        log(`meshward: n/a (${why})`);
-      } else {
-        throw new Error(`${p}: ${why}`);
-      }
-    }
-  }
+  run.proxies.set('nginx', await startNginx(work, certs));
+  run.proxies.set('haproxy', await startHaproxy(work, certs));
+  await startMeshwards(run);
+  for (const p of run.proxies.values()) proxyProcesses.push(...p.processes);
+  await probeAll(run);
 
   await sleep(1000);
-  for (const p of running()) figures.rss[p] = { idleMb: workerRssMb(proxies.get(p)!.main.pid) };
+  for (const p of running(run)) figures.rss[p] = { idleMb: workerRssMb(run.proxies.get(p)!.main.pid) };
 
-  const cases: CaseName[] = ['direct', ...running()];
+  const cases: CaseName[] = ['direct', ...running(run)];
   log(`warm-up (2 s per case): ${cases.join(', ')}`);
   for (const c of cases) {
-    await measuredWrk(proxies.get(c as ProxyName), urlOf(c), { connections: settings.connections, seconds: 2, cert: c === 'direct' ? undefined : clientEc });
+    await measuredWrk(run.proxies.get(c as Measured), urlOf(run, c), { connections: settings.connections, seconds: 2, cert: c === 'direct' ? undefined : run.clientEc });
   }
 
-  // ---- keep-alive HTTP/1.1 throughput ----
-  for (let r = 0; r < settings.rounds; r++) {
-    for (const c of rotated(cases, r)) {
-      const run = await measuredWrk(proxies.get(c as ProxyName), urlOf(c), {
-        connections: settings.connections, seconds: settings.seconds, cert: c === 'direct' ? undefined : clientEc,
-      });
-      log(`keep-alive round ${r + 1} ${c}: ${describeRun(run)}`);
-      figures.rounds.push(`keep-alive round ${r + 1} ${c}: ${describeRun(run)}`);
-      (figures.keepAlive[c] ??= []).push(run);
+  if (ran('keepalive')) await keepAliveRounds(run, cases);
+  if (ran('2workers')) await twoWorkerCase(figures, certs, run.clientEc);
+  if (ran('handshakes')) await handshakeRounds(run);
+  if (ran('paced')) await pacedRounds(run, ['direct', ...baselines(run)]);
+  if (ran('idle')) await idleConnectionsRss(run);
+  if (ran('keepalive')) {
+    for (const p of running(run)) {
+      figures.rss[p]!.loadMb = Math.max(...(figures.keepAlive[p] ?? []).map((r) => r.maxRssMb ?? 0));
     }
   }
+  if (ran('rotations')) await rotationCase(run);
 
-  // ---- keep-alive HTTP/1.1 throughput with 2 workers (separate instances, not pinned) ----
-  await twoWorkerCase(figures, certs, clientEc);
+  for (const [p, why] of Object.entries(figures.problems)) figures.notes.push(`${p}: n/a (${why})`);
+  await stopAll();
 
-  // ---- full handshakes ----
+  const report = renderReport(figures);
+  process.stdout.write(`${report}\n`);
+  writeResults(report, startedAt);
+}
+
+/**
+ * The main meshward and every variant, one worker each. One that does not start is n/a with the reason
+ * (its processes stopped); the rest of the run goes on.
+ */
+async function startMeshwards(run: Run): Promise<void> {
+  const instances: { column: Measured; bin: string; start: () => Promise<RunningProxy> }[] = [
+    { column: 'meshward', bin: meshwardBin, start: () => startMeshward(meshwardBin, work, run.certs, CLIENT_ID) },
+    ...variants.map((v, slot) => ({
+      column: variantColumn(v.label), bin: v.bin, start: () => startMeshwardVariant(v, slot, work, run.certs, CLIENT_ID),
+    })),
+  ];
+  for (const inst of instances) {
+    log(`starting ${inst.column}`);
+    try {
+      // A missing build is the likeliest mistake with variants: say so rather than "the sidecar exited".
+      if (!fs.existsSync(inst.bin)) throw new Error(`${inst.bin} does not exist`);
+      run.proxies.set(inst.column, await inst.start());
+    } catch (err) {
+      run.figures.problems[inst.column] = `sidecar failed to start: ${(err as Error).message}`;
+      for (const t of (err as { processes?: Tracked[] }).processes ?? []) await stop(t, 1000);
+      log(`${inst.column}: n/a (${run.figures.problems[inst.column]})`);
+    }
+  }
+}
+
+/** A proxy that started but answers wrongly is not measured either: the check says why. nginx or HAProxy failing stops the run. */
+async function probeAll(run: Run): Promise<void> {
+  for (const p of running(run)) {
+    const rp = run.proxies.get(p)!;
+    const probe = await measuredWrk(rp, urlOf(run, p), { connections: 1, seconds: 1, cert: run.clientEc });
+    if (probe.wrk.requests > 0 && failures(probe.wrk) === 0) continue;
+    const why = `probe request failed: ${describeRun(probe)} (see ${rp.logFile})`;
+    if (p === 'nginx' || p === 'haproxy') throw new Error(`${p}: ${why}`);
+    run.figures.problems[p] = why;
+    log(`${p}: n/a (${why})`);
+  }
+}
+
+/** Keep-alive HTTP/1.1 throughput, one worker: direct, the baselines and the variants, interleaved. */
+async function keepAliveRounds(run: Run, cases: readonly CaseName[]): Promise<void> {
+  for (let r = 0; r < settings.rounds; r++) {
+    for (const c of rotated(cases, r)) {
+      const res = await measuredWrk(run.proxies.get(c as Measured), urlOf(run, c), {
+        connections: settings.connections, seconds: settings.seconds, cert: c === 'direct' ? undefined : run.clientEc,
+      });
+      roundLine(run, `keep-alive round ${r + 1} ${c}: ${describeRun(res)}`);
+      (run.figures.keepAlive[c] ??= []).push(res);
+    }
+  }
+}
+
+/** Full mTLS handshakes (no resumption), EC P-256 and RSA-2048: the baselines and the variants, interleaved. */
+async function handshakeRounds(run: Run): Promise<void> {
   for (let r = 0; r < settings.rounds; r++) {
     for (const kt of ['ec-p256', 'rsa-2048'] as const) {
-      for (const p of rotated(running(), r)) {
-        const run = await measuredWrk(proxies.get(p), urlOf(p, kt), {
+      for (const p of rotated(running(run), r)) {
+        const res = await measuredWrk(run.proxies.get(p), urlOf(run, p, kt), {
           connections: settings.handshakeConnections, seconds: settings.seconds, headers: ['Connection: close'],
-          cert: { crt: certs.client[kt].crt, key: certs.client[kt].key }, noResume: true, keyType: kt,
+          cert: { crt: run.certs.client[kt].crt, key: run.certs.client[kt].key }, noResume: true, keyType: kt,
         });
-        log(`handshakes round ${r + 1} ${kt} ${p}: ${describeRun(run)}`);
-        figures.rounds.push(`handshakes round ${r + 1} ${kt} ${p}: ${describeRun(run)}`);
-        (figures.handshakes[kt][p] ??= []).push(run);
+        roundLine(run, `handshakes round ${r + 1} ${kt} ${p}: ${describeRun(res)}`);
+        (run.figures.handshakes[kt][p] ??= []).push(res);
       }
     }
   }
+}
 
-  // ---- latency at a fixed rate ----
+/** Latency at a fixed rate (the paced client), direct and the baselines. */
+async function pacedRounds(run: Run, cases: readonly CaseName[]): Promise<void> {
   for (let r = 0; r < settings.rounds; r++) {
     for (const c of rotated(cases, r)) {
-      const thaw = aloneOnCore(proxyProcesses, proxies.get(c as ProxyName)?.main);
+      const thaw = aloneOnCore(proxyProcesses, run.proxies.get(c as Measured)?.main);
       const res = await pacedLatency({
-        port: c === 'direct' ? BACKEND_PORT : proxyPort(c, 'ec-p256'), path: REQUEST_PATH, rate: settings.pacedRate,
-        seconds: settings.pacedSeconds, warmupSeconds: 1, tls: c === 'direct' ? undefined : clientEc,
+        port: c === 'direct' ? BACKEND_PORT : run.proxies.get(c)!.ports['ec-p256'], path: REQUEST_PATH, rate: settings.pacedRate,
+        seconds: settings.pacedSeconds, warmupSeconds: 1, tls: c === 'direct' ? undefined : run.clientEc,
       }).finally(thaw);
-      const line = `paced ${settings.pacedRate} req/s round ${r + 1} ${c}: p50 ${(res.p50Us / 1000).toFixed(3)} ms, ` +
-        `p99 ${(res.p99Us / 1000).toFixed(3)} ms, ${res.recorded} recorded, ${res.errors} errors, achieved ${Math.round(res.achievedRate)} req/s`;
-      log(line);
-      figures.rounds.push(line);
-      (figures.paced[c] ??= []).push(res);
+      roundLine(run, `paced ${settings.pacedRate} req/s round ${r + 1} ${c}: p50 ${(res.p50Us / 1000).toFixed(3)} ms, ` +
+        `p99 ${(res.p99Us / 1000).toFixed(3)} ms, ${res.recorded} recorded, ${res.errors} errors, achieved ${Math.round(res.achievedRate)} req/s`);
+      (run.figures.paced[c] ??= []).push(res);
     }
   }
+}
 
-  // ---- RSS with idle keep-alive mTLS connections ----
-  for (const p of running()) {
-    const thaw = aloneOnCore(proxyProcesses, proxies.get(p)!.main);
-    const conns = await openIdleConnections(proxyPort(p, 'ec-p256'), REQUEST_PATH, settings.idleConnections, 50, clientEc);
+/** RSS with idle keep-alive mTLS connections, the baselines. */
+async function idleConnectionsRss(run: Run): Promise<void> {
+  for (const p of baselines(run)) {
+    const rp = run.proxies.get(p)!;
+    const thaw = aloneOnCore(proxyProcesses, rp.main);
+    const conns = await openIdleConnections(rp.ports['ec-p256'], REQUEST_PATH, settings.idleConnections, 50, run.clientEc);
     await sleep(1500);
-    const rss = workerRssMb(proxies.get(p)!.main.pid);
+    const rss = workerRssMb(rp.main.pid);
     conns.close();
     thaw();
-    figures.rss[p] = { ...figures.rss[p]!, idleConnectionsMb: rss, idleOpened: conns.opened, idleFailed: conns.failed };
-    const line = `idle connections ${p}: ${conns.opened} open (${conns.failed} failed${conns.firstError ? `: ${conns.firstError}` : ''}), RSS ${rss.toFixed(1)} MB`;
-    log(line);
-    figures.rounds.push(line);
+    run.figures.rss[p] = { ...run.figures.rss[p]!, idleConnectionsMb: rss, idleOpened: conns.opened, idleFailed: conns.failed };
+    roundLine(run, `idle connections ${p}: ${conns.opened} open (${conns.failed} failed${conns.firstError ? `: ${conns.firstError}` : ''}), RSS ${rss.toFixed(1)} MB`);
     await sleep(1000);
   }
-  for (const p of running()) {
-    figures.rss[p]!.loadMb = Math.max(...(figures.keepAlive[p] ?? []).map((run) => run.maxRssMb ?? 0));
-  }
+}
 
-  // ---- certificate rotations under load ----
-  for (const p of running()) {
-    const proxy = proxies.get(p)!;
+/** Certificate rotations under load, the baselines. */
+async function rotationCase(run: Run): Promise<void> {
+  const { certs, clientEc } = run;
+  for (const p of baselines(run)) {
+    const proxy = run.proxies.get(p)!;
     const seconds = Math.ceil((2000 + settings.rotations * settings.rotationIntervalMs + 2000) / 1000);
-    const keepAlive = measuredWrk(proxy, urlOf(p), { connections: 20, seconds, cert: clientEc });
+    const keepAlive = measuredWrk(proxy, urlOf(run, p), { connections: 20, seconds, cert: clientEc });
     const closing = runWrk({
-      url: urlOf(p), connections: 2, seconds, core: CLIENT_CORE, script: luaScript, headers: ['Connection: close'],
+      url: urlOf(run, p), connections: 2, seconds, core: CLIENT_CORE, script: luaScript, headers: ['Connection: close'],
       clientCert: { ...clientEc, preload }, noResume: true,
     });
     await sleep(2000);
@@ -325,36 +396,43 @@ async function main(): Promise<void> {
     let served = '';
     for (let attempt = 0; attempt < 20 && served !== expected; attempt++) {
       if (attempt > 0) await sleep(250);
-      served = await servedFingerprint(proxyPort(p, 'ec-p256'), clientEc);
+      served = await servedFingerprint(proxy.ports['ec-p256'], clientEc);
     }
     const failed = failures(ka.wrk) + failures(cl);
-    figures.rotation[p] = {
+    run.figures.rotation[p] = {
       rotations: rotated, failed, requests: ka.wrk.requests + cl.requests, servesLast: served === expected,
       error: rotationError,
     };
-    const line = `rotations ${p}: ${rotated} rotations, ${failed} failed of ${ka.wrk.requests + cl.requests} requests ` +
+    roundLine(run, `rotations ${p}: ${rotated} rotations, ${failed} failed of ${ka.wrk.requests + cl.requests} requests ` +
       `(keep-alive: ${describeRun(ka, false)}; new connection per request: ${Math.round(requestsPerSecond(cl))} req/s, ${failures(cl)} errors), ` +
       `serves the last certificate afterwards: ${served === expected ? 'yes' : `no (${served.slice(0, 30)})`}` +
-      (rotationError ? `; rotation error: ${rotationError}` : '');
-    log(line);
-    figures.rounds.push(line);
+      (rotationError ? `; rotation error: ${rotationError}` : ''));
   }
+}
 
-  if (meshwardProblem) figures.notes.push(`meshward: n/a (${meshwardProblem})`);
-  figures.meshwardProblem = meshwardProblem;
-  await stopAll();
-
-  const report = renderReport(figures);
-  process.stdout.write(`${report}\n`);
+/**
+ * Writes the report to BENCH_RESULTS_DIR (default bench/results) as <name>-<UTC stamp>.md, name being
+ * BENCH_RESULTS_NAME (default proxy). Only the default name also writes proxy-latest.md, which
+ * bench/run.sh reads: an effects run (bench/effects.sh) must not replace the latest full results.
+ */
+function writeResults(report: string, startedAt: Date): void {
   const results = path.resolve(process.env.BENCH_RESULTS_DIR ?? path.join(root, 'bench', 'results'));
+  const name = resultsName(process.env.BENCH_RESULTS_NAME);
   fs.mkdirSync(results, { recursive: true });
   const p2 = (n: number) => String(n).padStart(2, '0');
   const d = startedAt;
   const stamp = `${d.getUTCFullYear()}-${p2(d.getUTCMonth() + 1)}-${p2(d.getUTCDate())}-${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}`;
-  fs.writeFileSync(path.join(results, 'proxy-latest.md'), `${report}\n`);
-  fs.writeFileSync(path.join(results, `proxy-${stamp}.md`), `${report}\n`);
+  const written = [`${name}-${stamp}.md`];
+  if (name === 'proxy') written.unshift('proxy-latest.md');
+  for (const file of written) fs.writeFileSync(path.join(results, file), `${report}\n`);
   const shown = results.startsWith(`${root}${path.sep}`) ? path.relative(root, results) : results;
-  log(`written: ${shown}/proxy-latest.md and proxy-${stamp}.md beside it`);
+  log(`written: ${written.map((f) => `${shown}/${f}`).join(' and ')}`);
+}
+
+function resultsName(v: string | undefined): string {
+  if (v === undefined || v === '') return 'proxy';
+  if (!/^[A-Za-z0-9_-]+$/.test(v)) throw new Error(`BENCH_RESULTS_NAME must be letters, digits, - or _, got ${v}`);
+  return v;
 }
 
 /**
@@ -388,7 +466,7 @@ async function twoWorkerCase(figures: Figures, certs: BenchCertificates, clientE
     for (const [p, rp] of instances) {
       const probe = await measuredWrk(rp, url(p), { ...load(1, 2) });
       if (probe.wrk.requests === 0 || failures(probe.wrk) > 0) {
-        tw.problems[p] = `probe request failed: ${describeRun(probe, true, true)} (see ${p === 'meshward' ? meshwardLogFile(work, 'ec-p256', 2) : path.join(work, p === 'nginx' ? 'nginx-proxy-2w.error.log' : 'haproxy-2w.log')})`;
+        tw.problems[p] = `probe request failed: ${describeRun(probe, true, true)} (see ${rp.logFile})`;
         log(`${p} with 2 workers: n/a (${tw.problems[p]})`);
       }
     }

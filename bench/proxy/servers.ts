@@ -3,7 +3,8 @@
 // policy (10 grants, 20 routes, the benchmark's path matched by routes[18]). Every proxy listens twice,
 // once with the EC P-256 identity and once with the RSA-2048 one, so the handshake cases need no restart.
 // Each proxy also exists as a second instance with 2 workers (EC P-256 only, on its own port, not
-// pinned), started for the 2-worker keep-alive case only.
+// pinned), started for the 2-worker keep-alive case only. Other meshward builds (variants, see
+// selection.ts) run like the main meshward, each on its own ports and files.
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import type { BenchCertificates, BenchKeyType, WorkloadFiles } from './certs.js';
 import { writeGeneration } from './identity-dir.js';
 import { ALL_CORES, start, waitForPort, type Tracked } from './processes.js';
+import type { MeshwardVariant } from './selection.js';
 
 export const PROXY_CORE = 1;
 export const CLIENT_CORE = 0;
@@ -36,6 +38,19 @@ export function proxyPort(proxy: ProxyName, kt: BenchKeyType, workers: Workers =
   return BASE_PORT[proxy] + (kt === 'rsa-2048' ? 10 : 0);
 }
 
+/** proxyPort for both key types of an instance. */
+const portsOf = (proxy: ProxyName, workers: Workers): Record<BenchKeyType, number> =>
+  ({ 'ec-p256': proxyPort(proxy, 'ec-p256', workers), 'rsa-2048': proxyPort(proxy, 'rsa-2048', workers) });
+
+/**
+ * The ports of meshward variant number `slot` (0-based), clear of the baselines' 44x-46x:
+ * base+500+10·slot (EC P-256), +1 (RSA-2048); admin +2 (EC P-256) and +3 (RSA-2048).
+ */
+export function variantPorts(slot: number): { listen: Record<BenchKeyType, number>; admin: Record<BenchKeyType, number> } {
+  const first = PORT_BASE + 500 + 10 * slot;
+  return { listen: { 'ec-p256': first, 'rsa-2048': first + 1 }, admin: { 'ec-p256': first + 2, 'rsa-2048': first + 3 } };
+}
+
 /** The key types an instance listens with: both for one worker, EC P-256 for the 2-worker case. */
 function keyTypesOf(workers: Workers): readonly BenchKeyType[] {
   return workers === 1 ? ['ec-p256', 'rsa-2048'] : ['ec-p256'];
@@ -44,12 +59,19 @@ function keyTypesOf(workers: Workers): readonly BenchKeyType[] {
 /** File-name suffix of an instance ('' or '-2w'), so the two instances of a proxy share nothing. */
 const tagOf = (workers: Workers) => (workers === 1 ? '' : '-2w');
 
+/** File-name suffix of a meshward variant: its label, so its files say which build they belong to. */
+const variantTag = (v: MeshwardVariant) => `-v-${v.fileTag}`;
+
 /** One worker: alone on the proxy core. Two workers: not pinned (every core). */
 const coresOf = (workers: Workers): number | string => (workers === 1 ? PROXY_CORE : ALL_CORES);
 
 export interface RunningProxy {
   name: ProxyName;
   workers: Workers;
+  /** The mTLS port of each key type's listener (the 2-worker instances: EC P-256 only, both entries alike). */
+  ports: Record<BenchKeyType, number>;
+  /** Where to look when the instance answers wrongly (its error log). */
+  logFile: string;
   /** The process whose tree is measured (CPU) and whose workers' RSS is reported; EC instance for meshward. */
   main: Tracked;
   /** The process serving each key type's listener (meshward runs one sidecar per identity). */
@@ -77,10 +99,10 @@ export function writeIdentity(proxy: ProxyName, dir: string, w: WorkloadFiles): 
   writeGeneration(dir, identityFiles(w, proxy === 'haproxy'));
 }
 
-function makeIdentityDirs(proxy: ProxyName, work: string, certs: BenchCertificates, workers: Workers = 1): Record<BenchKeyType, string> {
+function makeIdentityDirs(proxy: ProxyName, work: string, certs: BenchCertificates, tag: string): Record<BenchKeyType, string> {
   const dirs = {} as Record<BenchKeyType, string>;
   for (const kt of ['ec-p256', 'rsa-2048'] as const) {
-    dirs[kt] = path.join(work, 'identity', `${proxy}${tagOf(workers)}-${kt}`);
+    dirs[kt] = path.join(work, 'identity', `${proxy}${tag}-${kt}`);
     fs.rmSync(dirs[kt], { recursive: true, force: true });
     writeIdentity(proxy, dirs[kt], certs.server[kt]);
   }
@@ -123,7 +145,7 @@ ${nginxTempPaths(path.join(work, 'backend-nginx-tmp'))}
 // ---- nginx ------------------------------------------------------------------------------------------
 
 export async function startNginx(work: string, certs: BenchCertificates, workers: Workers = 1): Promise<RunningProxy> {
-  const dirs = makeIdentityDirs('nginx', work, certs, workers);
+  const dirs = makeIdentityDirs('nginx', work, certs, tagOf(workers));
   const tag = tagOf(workers);
   const server = (kt: BenchKeyType) => `  server {
     listen 127.0.0.1:${proxyPort('nginx', kt, workers)} ssl backlog=4096;
@@ -164,13 +186,16 @@ ${keyTypesOf(workers).map(server).join('\n')}
   const t = start(`nginx${tag}`, 'nginx', ['-e', path.join(work, `nginx-proxy${tag}.error.log`), '-c', conf, '-g', 'daemon off;'],
     { core: coresOf(workers), logFile: path.join(work, `nginx-proxy${tag}.log`) });
   await waitForPort(proxyPort('nginx', 'ec-p256', workers), 10_000, () => !t.exited);
-  return { name: 'nginx', workers, main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGHUP') };
+  return {
+    name: 'nginx', workers, ports: portsOf('nginx', workers), logFile: path.join(work, `nginx-proxy${tag}.error.log`),
+    main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGHUP'),
+  };
 }
 
 // ---- HAProxy ----------------------------------------------------------------------------------------
 
 export async function startHaproxy(work: string, certs: BenchCertificates, workers: Workers = 1): Promise<RunningProxy> {
-  const dirs = makeIdentityDirs('haproxy', work, certs, workers);
+  const dirs = makeIdentityDirs('haproxy', work, certs, tagOf(workers));
   const tag = tagOf(workers);
   const frontend = (kt: BenchKeyType) => `frontend mtls_${kt.replace('-', '_')}
   bind 127.0.0.1:${proxyPort('haproxy', kt, workers)} ssl crt ${dirs[kt]}/haproxy.pem ca-file ${dirs[kt]}/ca.crt verify required
@@ -201,7 +226,10 @@ backend app
   // -W: master-worker, so a rotation can reload with SIGUSR2 like a systemd reload does.
   const t = start(`haproxy${tag}`, 'haproxy', ['-W', '-db', '-f', conf], { core: coresOf(workers), logFile: path.join(work, `haproxy${tag}.log`) });
   await waitForPort(proxyPort('haproxy', 'ec-p256', workers), 10_000, () => !t.exited);
-  return { name: 'haproxy', workers, main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGUSR2') };
+  return {
+    name: 'haproxy', workers, ports: portsOf('haproxy', workers), logFile: path.join(work, `haproxy${tag}.log`),
+    main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGUSR2'),
+  };
 }
 
 // ---- meshward ---------------------------------------------------------------------------------------
@@ -244,10 +272,14 @@ export const MESHWARD_2W_ADMIN_PORT = PORT_BASE + 466;
 
 const meshwardAdminPort = (kt: BenchKeyType, workers: Workers) => (workers === 2 ? MESHWARD_2W_ADMIN_PORT : MESHWARD_ADMIN_PORT[kt]);
 
-/** Every port the benchmark listens on. */
-export function benchPorts(): number[] {
+/** Every port the benchmark listens on, with `variants` meshward variants. */
+export function benchPorts(variants = 0): number[] {
   const ports = [BACKEND_PORT, ...Object.values(MESHWARD_ADMIN_PORT), MESHWARD_2W_ADMIN_PORT];
   for (const p of PROXIES) ports.push(proxyPort(p, 'ec-p256'), proxyPort(p, 'rsa-2048'), proxyPort(p, 'ec-p256', 2));
+  for (let slot = 0; slot < variants; slot++) {
+    const v = variantPorts(slot);
+    ports.push(...Object.values(v.listen), ...Object.values(v.admin));
+  }
   return ports;
 }
 
@@ -304,16 +336,47 @@ function failureLines(file: string): string {
   }
 }
 
-/** The sidecar's log file for an instance and key type (the probe's failure message names it). */
-export function meshwardLogFile(work: string, kt: BenchKeyType, workers: Workers = 1): string {
-  return path.join(work, `meshward${tagOf(workers)}-${kt}.log`);
+/** The sidecar's log file for an instance (by its file-name tag) and key type. */
+function meshwardLogFile(work: string, kt: BenchKeyType, tag: string): string {
+  return path.join(work, `meshward${tag}-${kt}.log`);
 }
 
-export async function startMeshward(meshwardBin: string, work: string, certs: BenchCertificates, clientId: string, workers: Workers = 1): Promise<RunningProxy> {
-  const dirs = makeIdentityDirs('meshward', work, certs, workers);
-  const tag = tagOf(workers);
+/** One meshward instance to start: which build, run by which node, where, with how many workers. */
+interface MeshwardInstance {
+  bin: string;
+  node: string;
+  tag: string;                                   // file-name suffix: '', '-2w' or a variant's
+  workers: Workers;
+  listen: Record<BenchKeyType, number>;          // only the key types of keyTypesOf(workers) are used
+  admin: Record<BenchKeyType, number>;
+}
+
+/** The main meshward build (BENCH_MESHWARD_BIN), 1 or 2 workers, on the meshward ports. */
+export function startMeshward(meshwardBin: string, work: string, certs: BenchCertificates, clientId: string, workers: Workers = 1): Promise<RunningProxy> {
+  return launchMeshward({
+    bin: meshwardBin, node: 'node', tag: tagOf(workers), workers, listen: portsOf('meshward', workers),
+    admin: { 'ec-p256': meshwardAdminPort('ec-p256', workers), 'rsa-2048': meshwardAdminPort('rsa-2048', workers) },
+  }, work, certs, clientId);
+}
+
+/** Another meshward build (a variant), one worker, EC and RSA listeners like the main one, on its slot's ports. */
+export function startMeshwardVariant(v: MeshwardVariant, slot: number, work: string, certs: BenchCertificates, clientId: string): Promise<RunningProxy> {
+  const ports = variantPorts(slot);
+  return launchMeshward({ bin: v.bin, node: v.node, tag: variantTag(v), workers: 1, listen: ports.listen, admin: ports.admin }, work, certs, clientId);
+}
+
+/** Writes a file unless it already holds exactly this text: a running sidecar watching it would reload for nothing. */
+function writeIfChanged(file: string, text: string): void {
+  const current = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined;
+  if (current !== text) fs.writeFileSync(file, text);
+}
+
+async function launchMeshward(inst: MeshwardInstance, work: string, certs: BenchCertificates, clientId: string): Promise<RunningProxy> {
+  const { tag, workers } = inst;
+  const dirs = makeIdentityDirs('meshward', work, certs, tag);
+  // One policy file for every instance: the same policy is measured everywhere.
   const policy = path.join(work, 'meshward-policy.yaml');
-  fs.writeFileSync(policy, benchPolicyYaml(clientId));
+  writeIfChanged(policy, benchPolicyYaml(clientId));
   const processes: Tracked[] = [];
   for (const kt of keyTypesOf(workers)) {
     const config = path.join(work, `meshward${tag}-${kt}.yaml`);
@@ -322,22 +385,22 @@ export async function startMeshward(meshwardBin: string, work: string, certs: Be
 ${workers > 1 ? `# ${workers} node:cluster workers serve the inbound port; the primary runs the admin server.\nworkers: ${workers}\n` : ''}identity:
   dir: ${dirs[kt]}
 inbound:
-  listen: 127.0.0.1:${proxyPort('meshward', kt, workers)}
+  listen: 127.0.0.1:${inst.listen[kt]}
   app: http://127.0.0.1:${BACKEND_PORT}
 policy: ${policy}
 admin:
-  listen: 127.0.0.1:${meshwardAdminPort(kt, workers)}
+  listen: 127.0.0.1:${inst.admin[kt]}
 log:
   level: info
   allowed: debug
 `);
-    const logFile = meshwardLogFile(work, kt, workers);
-    const t = start(`meshward${tag}-${kt}`, 'node', [meshwardBin, 'sidecar', '--config', config],
+    const logFile = meshwardLogFile(work, kt, tag);
+    const t = start(`meshward${tag}-${kt}`, inst.node, [inst.bin, 'sidecar', '--config', config],
       { core: coresOf(workers), logFile });
     processes.push(t);
     try {
-      await waitForReady(meshwardAdminPort(kt, workers), 20_000, () => !t.exited);
-      await waitForPort(proxyPort('meshward', kt, workers), 5_000, () => !t.exited);
+      await waitForReady(inst.admin[kt], 20_000, () => !t.exited);
+      await waitForPort(inst.listen[kt], 5_000, () => !t.exited);
     } catch (err) {
       const tail = failureLines(logFile);
       const e = new Error(`${(err as Error).message}${tail ? `; log: ${tail}` : ''}`);
@@ -345,7 +408,8 @@ log:
       throw e;
     }
   }
+  const ports = workers === 1 ? inst.listen : { 'ec-p256': inst.listen['ec-p256'], 'rsa-2048': inst.listen['ec-p256'] };
   return {
-    name: 'meshward', workers, main: processes[0]!, processFor: { 'ec-p256': processes[0]!, 'rsa-2048': processes[1] ?? processes[0]! },
+    name: 'meshward', workers, ports, logFile: meshwardLogFile(work, 'ec-p256', tag), main: processes[0]!, processFor: { 'ec-p256': processes[0]!, 'rsa-2048': processes[1] ?? processes[0]! },
     processes, identityDirs: dirs, reload: () => undefined };
 }

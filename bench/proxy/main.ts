@@ -83,18 +83,6 @@ function rotated<T>(items: readonly T[], round: number): T[] {
   return [...items.slice(k), ...items.slice(0, k)];
 }
 
-/**
- * "Idle" RSS is read once a started process has been left alone for IDLE_SETTLE_MS. Node grows V8's young
- * generation while it loads and compiles at start, and hands the memory back on its own about 10-20 s
- * later (measured: a meshward sidecar at 79 MB 5 s after start, 68 MB from 10-20 s on, then flat).
- * nginx and HAProxy do not change over that time; the steady state is what a sidecar costs its pod.
- */
-const IDLE_SETTLE_MS = 30_000;
-
-async function settleIdle(startedAtMs: number): Promise<void> {
-  await sleep(Math.max(1000, IDLE_SETTLE_MS - (Date.now() - startedAtMs)));
-}
-
 /** Every process of every proxy: all but the measured one are frozen during a measurement. */
 const proxyProcesses: Tracked[] = [];
 
@@ -242,7 +230,6 @@ async function main(): Promise<void> {
   const run: Run = { figures, certs, clientEc: { crt: certs.client['ec-p256'].crt, key: certs.client['ec-p256'].key }, proxies: new Map() };
 
   log('starting the backend, nginx and HAProxy');
-  const proxiesStarted = Date.now();
   await startBackend(work);
   run.proxies.set('nginx', await startNginx(work, certs));
   run.proxies.set('haproxy', await startHaproxy(work, certs));
@@ -250,7 +237,7 @@ async function main(): Promise<void> {
   for (const p of run.proxies.values()) proxyProcesses.push(...p.processes);
   await probeAll(run);
 
-  await settleIdle(proxiesStarted);
+  await sleep(1000);
   for (const p of running(run)) figures.rss[p] = { idleMb: workerRssMb(run.proxies.get(p)!.main.pid) };
 
   const cases: CaseName[] = ['direct', ...running(run)];
@@ -458,7 +445,6 @@ function resultsName(v: string | undefined): string {
 async function twoWorkerCase(figures: Figures, certs: BenchCertificates, clientEc: { crt: string; key: string }): Promise<void> {
   const tw = figures.twoWorkers;
   const instances = new Map<ProxyName, RunningProxy>();
-  const twoStarted = Date.now();
   for (const p of PROXIES) {
     log(`starting ${p} with 2 workers`);
     try {
@@ -485,7 +471,7 @@ async function twoWorkerCase(figures: Figures, certs: BenchCertificates, clientE
       }
     }
     const live = PROXIES.filter((p) => instances.has(p) && tw.problems[p] === undefined);
-    await settleIdle(twoStarted);
+    await sleep(1000);
     for (const p of live) tw.rss[p] = { idleMb: workerRssMb(instances.get(p)!.main.pid) };
     log(`warm-up with 2 workers (2 s each): ${live.join(', ')}`);
     for (const p of live) await measuredWrk(instances.get(p), url(p), load(2));

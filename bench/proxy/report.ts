@@ -275,8 +275,7 @@ export function renderReport(f: Figures): string {
       `${s.pacedSeconds} s (after 1 s of warm-up at the same rate), timing each request from write to the end of the response; ` +
       'the same client measures the direct case (plain HTTP), whose median and p99 are subtracted.'),
     '- RSS: VmRSS of the serving process (nginx and HAProxy: the worker; meshward: the node process, the largest worker ' +
-      'with several), idle 30 s after start (Node returns its start-up memory on its own within about 20 s; read earlier, meshward ' +
-      'shows about 11 MB more)' +
+      'with several), idle after start' +
       (ran('idle') ? `, with ${s.idleConnections} idle keep-alive mTLS connections (each did a handshake and one ` +
         'request, opened by the benchmark script)' : '') +
       (ran('keepalive') ? ', and the maximum sampled every 250 ms during the keep-alive runs' : '') + '.',

@@ -43,6 +43,8 @@ interface Slot {
   consecutiveExits: number;
   restartTimer?: NodeJS.Timeout;
   lastExit?: string;
+  /** The counters and histograms of this slot's current worker at its last answered scrape. */
+  lastMonotonic?: WorkerMetrics;
   exited?: Promise<void>;
 }
 
@@ -68,9 +70,18 @@ export class SidecarCluster {
   private nextId = 1;
   private admin?: AdminServer;
   private stopping?: Promise<void>;
+  private stopReason = 'shutting down';
   /** Settled by the first worker start outcome that decides start(): all started, or one failed. */
   private initial?: { waiting: Set<number>; resolve: () => void; reject: (err: Error) => void };
   private readonly restarts: Counter<'worker'>;
+  /**
+   * Counters and histograms of workers that exited, as of their last scrape. They stay in every later
+   * sum: a replacement worker starts from 0, and a summed counter that went down would read as a
+   * counter reset to Prometheus (rate() would count the whole remaining total as new).
+   */
+  private retired: WorkerMetrics[] = [];
+  /** Folding an exited worker into `retired` is asynchronous; a scrape waits for it. */
+  private retiring: Promise<void> = Promise.resolve();
 
   constructor(config: SidecarConfig, configText: string, logger: Logger) {
     this.config = config;
@@ -135,7 +146,21 @@ export class SidecarCluster {
 
   private fork(slot: Slot): void {
     slot.restartTimer = undefined;
-    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.n), [WORKER_CONFIG_ENV]: this.configText });
+    let worker: Worker;
+    try {
+      worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.n), [WORKER_CONFIG_ENV]: this.configText });
+    } catch (err) {
+      // The configuration travels in the worker's environment, where one variable is limited to 128 KiB.
+      const code = (err as NodeJS.ErrnoException).code;
+      const message =
+        code === 'E2BIG'
+          ? `${this.config.source}: too large to hand to a worker (${this.configText.length} bytes; the limit is 128 KiB): move the inline policy into a policy file`
+          : `cannot fork worker ${slot.n}: ${(err as Error).message}`;
+      this.logger.error({ event: 'worker_fork_failed', worker: slot.n, error: message }, message);
+      if (this.initial) this.initial.reject(new MeshwardError(code === 'E2BIG' ? 'usage' : 'unavailable', message));
+      else if (!this.stopping) slot.restartTimer = setTimeout(() => this.fork(slot), restartDelayMs(++slot.consecutiveExits));
+      return;
+    }
     slot.worker = worker;
     slot.pid = worker.process.pid;
     slot.online = false;
@@ -155,6 +180,8 @@ export class SidecarCluster {
     switch (msg.type) {
       case 'meshward:online':
         slot.online = true;
+        // Forked before a shutdown began and told to stop by signal, or just now: its drain handler exists now.
+        if (this.stopping) worker.send({ type: 'meshward:drain', reason: this.stopReason } satisfies ToWorker, undefined, () => undefined);
         break;
       case 'meshward:started':
         this.logger.info({ event: 'worker_started', worker: slot.n, pid: slot.pid }, `worker ${slot.n} started (pid ${slot.pid})`);
@@ -197,6 +224,7 @@ export class SidecarCluster {
       this.initial.reject(new MeshwardError('unavailable', `worker ${slot.n} exited during start (${how}); see its log lines above`));
       return;
     }
+    this.retire(slot);
     if (Date.now() - slot.forkedAt >= STABLE_AFTER_MS) slot.consecutiveExits = 0;
     slot.consecutiveExits++;
     const delay = restartDelayMs(slot.consecutiveExits);
@@ -255,23 +283,41 @@ export class SidecarCluster {
     return { ready: true };
   }
 
-  /** Every live worker's metrics plus the primary's, combined by each metric's aggregator (metrics.ts). */
+  /**
+   * Every live worker's metrics plus the primary's, combined by each metric's aggregator (metrics.ts),
+   * plus the counters of workers that exited. A worker that does not answer fails the whole scrape (500):
+   * a gap in the series is honest, a sum without that worker would look like a counter reset.
+   */
   async metricsText(): Promise<string> {
+    await this.retiring;
     const live = this.slots.filter((s) => s.online);
     const answers = await Promise.all(
-      live.map((s) =>
-        this.ask(s, { what: 'metrics' }, METRICS_TIMEOUT_MS).then(
-          (msg) => ('metrics' in msg ? msg.metrics : undefined),
-          (err: Error) => {
-            this.logger.warn({ event: 'worker_metrics_missing', worker: s.n, error: err.message }, `metrics of worker ${s.n} left out: ${err.message}`);
-            return undefined;
-          },
-        ),
-      ),
+      live.map(async (s) => {
+        let msg: FromWorker;
+        try {
+          msg = await this.ask(s, { what: 'metrics' }, METRICS_TIMEOUT_MS);
+          if (!('metrics' in msg)) throw new Error(`worker ${s.n} answered something else`);
+        } catch (err) {
+          const message = (err as Error).message;
+          this.logger.warn({ event: 'worker_metrics_missing', worker: s.n, error: message }, `metrics scrape failed: ${message}`);
+          throw err;
+        }
+        s.lastMonotonic = monotonicOnly(msg.metrics);
+        return withoutUnsetExpiry(msg.metrics);
+      }),
     );
-    const all: WorkerMetrics[] = answers.filter((a): a is WorkerMetrics => a !== undefined);
-    all.push(await this.registry.getMetricsAsJSON());
+    const all: WorkerMetrics[] = [...answers, ...this.retired, await this.registry.getMetricsAsJSON()];
     return AggregatorRegistry.aggregate(all).metrics();
+  }
+
+  /** Keeps an exited worker's counters in the sums (see `retired`), folded into one entry. */
+  private retire(slot: Slot): void {
+    const last = slot.lastMonotonic;
+    slot.lastMonotonic = undefined;
+    if (last === undefined) return;
+    this.retiring = this.retiring.then(async () => {
+      this.retired = [await AggregatorRegistry.aggregate([...this.retired, last]).getMetricsAsJSON()];
+    });
   }
 
   /** Has every worker drain (up to limits.drainTimeout), kills stragglers, closes the admin server. */
@@ -287,7 +333,13 @@ export class SidecarCluster {
     for (const s of this.slots) if (s.restartTimer) clearTimeout(s.restartTimer);
     // Stopped while still starting (SIGTERM at start): start() is done, there is nothing left to wait for.
     this.initial?.resolve();
-    for (const s of running) s.worker!.send({ type: 'meshward:drain', reason } satisfies ToWorker, undefined, () => undefined);
+    this.stopReason = reason;
+    for (const s of running) {
+      // A worker that is not online yet has no message handler (IPC messages before it are dropped): a
+      // signal either kills it before its handlers exist (it never served) or reaches its drain handler.
+      if (s.online) s.worker!.send({ type: 'meshward:drain', reason } satisfies ToWorker, undefined, () => undefined);
+      else s.worker!.process.kill('SIGTERM');
+    }
     const allExited = () => Promise.all(running.map((s) => s.exited));
     if (!(await within(allExited(), timeoutMs + DRAIN_MARGIN_MS))) {
       for (const s of running) {
@@ -312,4 +364,21 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Counters and histograms only: what must keep adding up after a worker is gone (gauges describe the present). */
+function monotonicOnly(metrics: WorkerMetrics): WorkerMetrics {
+  // prom-client's typings declare `type` as a numeric enum, but at run time it is the string
+  // ('counter', 'gauge', 'histogram', 'summary') that getMetricsAsJSON() returns.
+  return metrics.filter((m) => String(m.type) === 'counter' || String(m.type) === 'histogram');
+}
+
+/**
+ * A worker that has not loaded credentials yet reports its expiry gauge as 0 (prom-client's value for an
+ * unset gauge); under the `min` aggregator that 0 would win and fire every expiry alert.
+ */
+function withoutUnsetExpiry(metrics: WorkerMetrics): WorkerMetrics {
+  return metrics.map((m) =>
+    m.name === 'meshward_certificate_not_after_seconds' ? { ...m, values: m.values.filter((v) => v.value !== 0) } : m,
+  );
 }

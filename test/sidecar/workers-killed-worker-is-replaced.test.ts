@@ -1,6 +1,8 @@
 // workers: 2 — a worker killed with SIGKILL is replaced: the primary logs the exit with its signal, forks
 // a new worker in the same place (new pid, again a child of the primary), counts the restart, requests
-// keep succeeding throughout, and /readyz returns to 200.
+// keep succeeding throughout, and /readyz returns to 200. The summed request counter does not go down
+// when the killed worker's own count goes with it (Prometheus would read a drop as a counter reset).
+// Round-robin scheduling is forced so that worker 2 certainly served some of the first requests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, metricValue, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
@@ -13,10 +15,22 @@ let port: number;
 let sidecar: SidecarProcess | undefined;
 const pidsSeen = new Set<number>();
 
+/** Sum of meshward_requests_total over all its series. */
+function requestsTotal(metrics: string): number {
+  let sum = 0;
+  for (const m of metrics.matchAll(/^meshward_requests_total\{[^}]*\} (\d+)$/gm)) sum += Number(m[1]);
+  return sum;
+}
+
 before(async () => {
   app = await startEchoHttpApp();
   ({ scenario, port } = await makeWorkersScenario(app.url, 2));
-  sidecar = await startSidecarProcess(scenario.configPath);
+  process.env.NODE_CLUSTER_SCHED_POLICY = 'rr';
+  try {
+    sidecar = await startSidecarProcess(scenario.configPath);
+  } finally {
+    delete process.env.NODE_CLUSTER_SCHED_POLICY;
+  }
   await sidecar.waitUntilReady(30_000);
 });
 
@@ -40,6 +54,9 @@ test('SIGKILL of worker 2: logged, re-forked, requests keep succeeding, /readyz 
   const before = await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
   for (const pid of before.values()) pidsSeen.add(pid);
   const victim = before.get(2)!;
+  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/before/${i}`)).status, 200);
+  const servedBefore = requestsTotal(await s.metrics());
+  assert.equal(servedBefore, 10);
 
   process.kill(victim, 'SIGKILL');
   const exit = await s.waitForLog((l) => l.event === 'worker_exited' && l.pid === victim, 'the primary to log the exit');
@@ -61,6 +78,7 @@ test('SIGKILL of worker 2: logged, re-forked, requests keep succeeding, /readyz 
   for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/after/${i}`)).status, 200);
 
   const metrics = await s.metrics();
+  assert.equal(requestsTotal(metrics), servedBefore + 20, 'the killed worker\'s requests are still in the sum');
   assert.equal(metricValue(metrics, 'meshward_worker_restarts_total', { worker: '2' }), 1);
   assert.equal(metricValue(metrics, 'meshward_workers'), 2);
 });

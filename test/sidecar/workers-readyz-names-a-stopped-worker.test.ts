@@ -32,7 +32,7 @@ after(async () => {
   scenario?.cleanup();
 });
 
-test('a worker that does not answer makes /readyz 503 naming it; it is ready again once it answers', async () => {
+test('a worker that does not answer makes /readyz 503 and /metrics 500 naming it; both recover once it answers', async () => {
   const s = sidecar!;
   const workers = await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
   stopped = workers.get(1)!;
@@ -42,12 +42,17 @@ test('a worker that does not answer makes /readyz 503 naming it; it is ready aga
   assert.equal(r.status, 503);
   assert.match(r.body.reason ?? '', new RegExp(`^worker 1 \\(pid ${stopped}\\) did not answer within \\d+ ms$`));
   assert.equal((await httpGet(`${s.adminUrl}/healthz`)).status, 200, '/healthz: the primary lives');
-  const metrics = await s.metrics();
-  assert.ok(metricValue(metrics, 'meshward_certificate_not_after_seconds') > Date.now() / 1000, 'the answering worker still reports');
-  assert.equal(metricValue(metrics, 'meshward_workers'), 2, 'a stopped worker is still alive');
+  // A sum without the silent worker would make the summed counters drop, which Prometheus reads as a
+  // counter reset: the scrape fails instead, and says whose metrics are missing.
+  const scrape = await httpGet(`${s.adminUrl}/metrics`, 10_000);
+  assert.equal(scrape.status, 500);
+  assert.match(scrape.body, new RegExp(`worker 1 \\(pid ${stopped}\\) did not answer`));
   await s.waitForLog((l) => l.event === 'worker_metrics_missing' && l.worker === 1, 'the primary to say whose metrics are missing');
 
   process.kill(stopped, 'SIGCONT');
   stopped = undefined;
   await s.waitUntilReady(30_000);
+  const metrics = await s.metrics();
+  assert.ok(metricValue(metrics, 'meshward_certificate_not_after_seconds') > Date.now() / 1000, 'both workers report again');
+  assert.equal(metricValue(metrics, 'meshward_workers'), 2);
 });

@@ -12,7 +12,7 @@ import { AdminServer } from './admin.js';
 import type { Readiness } from './admin.js';
 import { formatHostPort } from './config.js';
 import type { SidecarConfig } from './config.js';
-import { WORKER_CONFIG_ENV, WORKER_SLOT_ENV, isFromWorker } from './worker.js';
+import { WORKER_SLOT_ENV, isFromWorker } from './worker.js';
 import type { FromWorker, ToWorker, WorkerMetrics } from './worker.js';
 
 /** A kubelet readiness probe times out after 1 s by default: a later answer would be useless anyway. */
@@ -146,21 +146,7 @@ export class SidecarCluster {
 
   private fork(slot: Slot): void {
     slot.restartTimer = undefined;
-    let worker: Worker;
-    try {
-      worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.n), [WORKER_CONFIG_ENV]: this.configText });
-    } catch (err) {
-      // The configuration travels in the worker's environment, where one variable is limited to 128 KiB.
-      const code = (err as NodeJS.ErrnoException).code;
-      const message =
-        code === 'E2BIG'
-          ? `${this.config.source}: too large to hand to a worker (${this.configText.length} bytes; the limit is 128 KiB): move the inline policy into a policy file`
-          : `cannot fork worker ${slot.n}: ${(err as Error).message}`;
-      this.logger.error({ event: 'worker_fork_failed', worker: slot.n, error: message }, message);
-      if (this.initial) this.initial.reject(new MeshwardError(code === 'E2BIG' ? 'usage' : 'unavailable', message));
-      else if (!this.stopping) slot.restartTimer = setTimeout(() => this.fork(slot), restartDelayMs(++slot.consecutiveExits));
-      return;
-    }
+    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.n) });
     slot.worker = worker;
     slot.pid = worker.process.pid;
     slot.online = false;
@@ -178,6 +164,11 @@ export class SidecarCluster {
   private onMessage(slot: Slot, worker: Worker, msg: FromWorker): void {
     if (slot.worker !== worker) return;
     switch (msg.type) {
+      case 'meshward:hello':
+        // A worker forked before a shutdown began has already been signalled; it gets nothing to start with.
+        if (this.stopping) worker.process.kill('SIGTERM');
+        else worker.send({ type: 'meshward:config', text: this.configText } satisfies ToWorker, undefined, () => undefined);
+        break;
       case 'meshward:online':
         slot.online = true;
         // Forked before a shutdown began and told to stop by signal, or just now: its drain handler exists now.

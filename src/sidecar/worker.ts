@@ -1,5 +1,6 @@
 // One cluster worker of `workers: N` (N > 1): runs the ordinary Sidecar without an admin listener and
-// answers the primary (cluster.ts) over the cluster IPC channel: its readiness, its metrics, "drain".
+// talks to the primary (cluster.ts) over the cluster IPC channel: it asks for its configuration, and
+// answers for its readiness and metrics and to "drain".
 // Everything else (credentials and policy reload, draining) is the Sidecar's own behaviour, per process.
 import type { Registry } from 'prom-client';
 import { isMeshwardError } from '../errors.js';
@@ -10,19 +11,20 @@ import { createLogger } from './log.js';
 
 /** Environment the primary forks each worker with. */
 export const WORKER_SLOT_ENV = 'MESHWARD_WORKER_SLOT';
-export const WORKER_CONFIG_ENV = 'MESHWARD_WORKER_CONFIG';
 
 /** One registry's getMetricsAsJSON(), what AggregatorRegistry.aggregate() combines. */
 export type WorkerMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 /** Primary → worker. */
 export type ToWorker =
+  | { type: 'meshward:config'; text: string }
   | { type: 'meshward:ask'; id: number; what: 'readiness'; now: number }
   | { type: 'meshward:ask'; id: number; what: 'metrics' }
   | { type: 'meshward:drain'; reason: string };
 
 /** Worker → primary. */
 export type FromWorker =
+  | { type: 'meshward:hello' }
   | { type: 'meshward:online' }
   | { type: 'meshward:started' }
   | { type: 'meshward:start-failed'; code: ErrorCode | 'internal'; message: string }
@@ -54,9 +56,7 @@ export function isSidecarWorker(): boolean {
  */
 export async function runWorker(configPath: string): Promise<never> {
   const slot = Number(process.env[WORKER_SLOT_ENV]);
-  const config = parseSidecarConfigText(process.env[WORKER_CONFIG_ENV] ?? '', configPath);
-  // The text may hold an inline bootstrap token: keep it out of anything that later reads the environment.
-  delete process.env[WORKER_CONFIG_ENV];
+  const config = parseSidecarConfigText(await configFromPrimary(), configPath);
   // The renewal agent writes identity.dir for everyone (atomically, ..data swap); the other workers
   // pick its result up through their own watchers. Two agents would each keep their own key.
   if (slot !== 1) delete config.identity.provision;
@@ -93,4 +93,22 @@ export async function runWorker(configPath: string): Promise<never> {
   }
   await sidecar.done;
   process.exit(Number(process.exitCode ?? 0));
+}
+
+/**
+ * The configuration text the primary validated, asked for over IPC. Not through the environment: an
+ * inline bootstrap token would stay readable in /proc/<pid>/environ for the worker's whole life, and one
+ * environment variable holds at most 128 KiB. If the primary goes away first, node:cluster ends this
+ * worker on 'disconnect'.
+ */
+function configFromPrimary(): Promise<string> {
+  return new Promise((resolve) => {
+    const onMessage = (msg: ToWorker) => {
+      if (msg?.type !== 'meshward:config') return;
+      process.off('message', onMessage);
+      resolve(msg.text);
+    };
+    process.on('message', onMessage);
+    void send({ type: 'meshward:hello' });
+  });
 }

@@ -22,14 +22,11 @@ async function runUntilSignalled(target: { shutdown(reason: string): Promise<voi
   process.on('SIGINT', onSignal);
   try {
     await start?.();
-  } catch (err) {
+    await target.done;
+  } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-    throw err;
   }
-  await target.done;
-  process.off('SIGTERM', onSignal);
-  process.off('SIGINT', onSignal);
   // Everything is closed; a handle some library keeps (a pooled socket, a timer) must not keep the
   // process from exiting after a completed drain.
   setTimeout(() => process.exit(), 2000).unref();

@@ -347,11 +347,6 @@ export function readSidecarConfigText(path: string): string {
   }
 }
 
-/** Reads and validates the config file; every problem is a 'usage' MeshwardError (exit 2). */
-export function loadSidecarConfig(path: string): SidecarConfig {
-  return parseSidecarConfigText(readSidecarConfigText(path), path);
-}
-
 /**
  * Validates config text read earlier: cluster workers parse the exact text the primary read, so every
  * worker (including one re-forked later, after the file was edited) runs the configuration the primary

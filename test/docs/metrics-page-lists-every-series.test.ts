@@ -1,0 +1,166 @@
+// docs/metrics.md lists every meshward_* series a real sidecar exports, with its labels and their values.
+// Two real sidecars are started (one process, and `workers: 2`, whose cluster primary adds its own series),
+// traffic that moves every label is sent (allowed, denied, malformed path, a client without a certificate,
+// a policy reload), /metrics is scraped, and every family, label name and label value seen must appear in
+// the page's section for that series. A series added to the code without a line in the page fails here.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { DEFAULT_POLICY, REPO_ROOT, clientTlsOptions, eventually, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, tlsOpen } from '../helpers/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet, startedWorkers } from '../helpers/workers.js';
+
+const PAGE = join(REPO_ROOT, 'docs', 'metrics.md');
+
+/**
+ * Labels whose values depend on the deployment (a caller's SPIFFE ID, a rule index, a worker number):
+ * the page describes their form, not every value. Every other label's values are a fixed set the page lists.
+ */
+const OPEN_LABELS = new Set(['identity', 'route', 'worker']);
+
+/** Families (`# TYPE name kind`) and, per family, label name → values seen in its samples. */
+function parseExposition(text: string): Map<string, Map<string, Set<string>>> {
+  const families = new Map<string, Map<string, Set<string>>>();
+  for (const line of text.split('\n')) {
+    const type = /^# TYPE (meshward_\w+) \w+$/.exec(line);
+    if (type) families.set(type[1]!, new Map());
+  }
+  for (const line of text.split('\n')) {
+    const sample = /^(meshward_\w+?)(?:_bucket|_sum|_count)?(?:\{(.*)\})? \S+$/.exec(line);
+    if (!sample) continue;
+    // A histogram's samples carry the family name plus a suffix; a counter's name is its family name.
+    const family = families.has(sample[1]!) ? sample[1]! : line.split(/[{ ]/)[0]!;
+    const labels = families.get(family);
+    if (labels === undefined) continue;
+    for (const pair of (sample[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
+      if (pair[1] === 'le') continue; // histogram bucket bound, not a label of the series
+      let values = labels.get(pair[1]!);
+      if (values === undefined) labels.set(pair[1]!, (values = new Set()));
+      values.add(pair[2]!);
+    }
+  }
+  return families;
+}
+
+/** The text of the page's section whose heading names `family` in backticks, up to the next heading of its level or above. */
+function sectionFor(page: string, family: string): string | undefined {
+  const lines = page.split('\n');
+  const start = lines.findIndex((l) => /^#{1,6} /.test(l) && l.includes(`\`${family}\``));
+  if (start < 0) return undefined;
+  const level = /^#+/.exec(lines[start]!)![0].length;
+  let end = start + 1;
+  while (end < lines.length && !(/^#{1,6} /.test(lines[end]!) && /^#+/.exec(lines[end]!)![0].length <= level)) end++;
+  return lines.slice(start, end).join('\n');
+}
+
+/** What the page fails to say about the scraped families, one sentence per omission. */
+function omissions(page: string, scraped: Map<string, Map<string, Set<string>>>): string[] {
+  const missing: string[] = [];
+  for (const [family, labels] of scraped) {
+    const section = sectionFor(page, family);
+    if (section === undefined) {
+      missing.push(`series ${family} has no section (a heading naming \`${family}\`)`);
+      continue;
+    }
+    for (const [label, values] of labels) {
+      if (!section.includes(`\`${label}\``)) missing.push(`${family}: label \`${label}\` is not described`);
+      if (OPEN_LABELS.has(label)) continue;
+      for (const value of values) {
+        if (!section.includes(`\`${value}\``)) missing.push(`${family}{${label}="${value}"}: the value \`${value}\` is not listed`);
+      }
+    }
+  }
+  return missing;
+}
+
+let app: EchoHttpApp;
+let single: Scenario;
+let workers: Scenario;
+let workersPort: number;
+const sidecars: SidecarProcess[] = [];
+
+before(async () => {
+  app = await startEchoHttpApp();
+  single = makeScenario({ app: app.url });
+  ({ scenario: workers, port: workersPort } = await makeWorkersScenario(app.url, 2));
+});
+
+after(async () => {
+  await Promise.all(sidecars.map((s) => s.stop()));
+  await app?.close();
+  single?.cleanup();
+  workers?.cleanup();
+});
+
+test('docs/metrics.md names every meshward_* series, label and label value a sidecar and a cluster primary export', async () => {
+  const page = readFileSync(PAGE, 'utf8');
+
+  // One process: every outcome the inbound side counts.
+  const one = await startSidecarProcess(single.configPath);
+  sidecars.push(one);
+  await one.waitUntilReady(30_000);
+  const port = await one.waitForInbound();
+  const client = frontendLeaf(single.pki);
+  assert.equal((await mtlsGet(single.pki, client, port, '/orders/1')).status, 200);
+  assert.equal((await mtlsGet(single.pki, client, port, '/orders/1', 'DELETE')).status, 403);
+  assert.equal((await mtlsGet(single.pki, client, port, '/orders/a%2Fb')).status, 400);
+  // No client certificate: under TLS 1.3 the client's side completes first; the sidecar then closes it.
+  const anonymous = await tlsOpen(clientTlsOptions(single.pki, undefined, port)).catch(() => undefined);
+  if (anonymous !== undefined) {
+    await new Promise((resolve) => {
+      anonymous.on('error', () => undefined);
+      anonymous.once('close', resolve);
+      anonymous.resume();
+    });
+  }
+  writeFileSync(single.policyPath, stringify({ ...DEFAULT_POLICY, mode: 'audit' }));
+  const text = await eventually(
+    'the refused handshake and the policy reload in /metrics',
+    async () => {
+      const t = await one.metrics();
+      return metricValue(t, 'meshward_handshake_failures_total', { reason: 'no_certificate' }) >= 1 &&
+        metricValue(t, 'meshward_reloads_total', { kind: 'policy', result: 'success' }) >= 1
+        ? t
+        : undefined;
+    },
+    30_000,
+  );
+
+  // Two workers: the cluster primary's own series on top of the summed workers'.
+  const two = await startSidecarProcess(workers.configPath);
+  sidecars.push(two);
+  await two.waitUntilReady(30_000);
+  assert.equal((await mtlsGet(workers.pki, frontendLeaf(workers.pki), workersPort, '/orders/2')).status, 200);
+  // A worker that dies is re-forked and counted by worker number.
+  const worker2 = await eventually('worker 2 started', () => startedWorkers(two).get(2));
+  process.kill(worker2, 'SIGKILL');
+  const clusterText = await eventually(
+    'the restart of worker 2 in /metrics',
+    async () => {
+      const t = await two.metrics();
+      return metricValue(t, 'meshward_worker_restarts_total', { worker: '2' }) >= 1 ? t : undefined;
+    },
+    30_000,
+  );
+
+  const scraped = parseExposition(text);
+  for (const [family, labels] of parseExposition(clusterText)) {
+    const known = scraped.get(family) ?? new Map<string, Set<string>>();
+    for (const [label, values] of labels) known.set(label, new Set([...(known.get(label) ?? []), ...values]));
+    scraped.set(family, known);
+  }
+  // The scrape itself must have worked, or an empty page would pass.
+  for (const family of ['meshward_requests_total', 'meshward_handshake_failures_total', 'meshward_workers']) {
+    assert.ok(scraped.has(family), `${family} is exported (scraped: ${[...scraped.keys()].join(', ')})`);
+  }
+  assert.deepEqual(
+    [...(scraped.get('meshward_requests_total')!.get('decision') ?? [])].sort(),
+    ['allow', 'bad_request', 'deny'],
+    'the traffic above moved allow, deny and bad_request',
+  );
+
+  const missing = omissions(page, scraped);
+  if (missing.length > 0) assert.fail(`docs/metrics.md does not cover what /metrics exports:\n  ${missing.join('\n  ')}`);
+});

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, Loader> = {
   sidecar: async () => (await import('./sidecar.js')).sidecarCommand,
   policy: async () => (await import('./policy.js')).policyCommand,
   inspect: async () => (await import('./inspect.js')).inspectCommand,
+  apikey: async () => (await import('./apikey.js')).apikeyCommand,
 };
 
 /** The command named first on the line, or every command (for --help and for unknown names). */

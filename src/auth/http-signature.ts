@@ -1,0 +1,299 @@
+// RFC 9421 HTTP Message Signatures with `alg="hmac-sha256"` and `keyid` = an API key id
+// (docs/api-credentials.md, "HMAC signing"): parse Signature-Input/Signature, rebuild the signature base
+// from the request, verify in constant time, then the policy: `@method`, `@authority`, `@path`, `@query`
+// (when there is a query) and `content-digest` (when there is a body) must be covered, `created` within
+// ±maxSkew, `expires` honoured, and RFC 9530 Content-Digest equal to the body's SHA-256. The verdict carries a
+// replay key for the sidecar's replay cache (replay-cache.ts), which every worker shares.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { ApiKeySet } from './key-set.js';
+import { statusRefusal } from './key-set.js';
+import { parseDictionary, serializeInnerList, StructuredFieldError, type BareItem, type Dictionary, type InnerList } from './structured-fields.js';
+import { headerValues, refuse, type AuthRequest, type AuthVerdict, type RefusalReason } from './verdict.js';
+
+export const HMAC_ALGORITHM = 'hmac-sha256';
+export const DEFAULT_MAX_SKEW_MS = 300_000;
+
+export interface HmacPolicy {
+  /** How far `created` may be from the sidecar's clock, either way. */
+  maxSkewMs: number;
+}
+
+/** Derived components this verifier knows (RFC 9421 §2.2); `@status` is for responses only. */
+const DERIVED = new Set(['@method', '@authority', '@scheme', '@target-uri', '@request-target', '@path', '@query']);
+/** Signature parameters (RFC 9421 §2.3, the IANA registry); anything else is refused. */
+const PARAMS = new Set(['created', 'expires', 'nonce', 'alg', 'keyid', 'tag']);
+/** Bounds on the work one request can ask for. */
+const MAX_FIELD_LENGTH = 8192;
+const MAX_COMPONENTS = 32;
+const EMPTY_SHA256 = createHash('sha256').digest();
+
+/** What must be covered, and which components cover it (@target-uri and @request-target include others). */
+const MUST_COVER = {
+  method: ['@method'],
+  authority: ['@authority', '@target-uri'],
+  path: ['@path', '@target-uri', '@request-target'],
+  query: ['@query', '@target-uri', '@request-target'],
+  body: ['content-digest'],
+} as const;
+
+class SignatureProblem extends Error {
+  constructor(readonly reason: RefusalReason, message: string) {
+    super(message);
+  }
+}
+
+/** Host as RFC 9421 §2.2.3 wants it: lowercase, without the scheme's default port. */
+function normalizeAuthority(authority: string, scheme: string): string {
+  const a = authority.toLowerCase();
+  if (scheme === 'https' && a.endsWith(':443')) return a.slice(0, -4);
+  if (scheme === 'http' && a.endsWith(':80')) return a.slice(0, -3);
+  return a;
+}
+
+function componentValue(req: AuthRequest, name: string): string {
+  const scheme = req.scheme.toLowerCase();
+  const path = req.path === '' ? '/' : req.path;
+  const query = req.query === undefined ? '' : `?${req.query}`;
+  switch (name) {
+    case '@method':
+      return req.method;
+    case '@scheme':
+      return scheme;
+    case '@authority':
+      return normalizeAuthority(req.authority, scheme);
+    case '@path':
+      return path;
+    case '@query':
+      // §2.2.7: without a query the value is "?" alone.
+      return query === '' ? '?' : query;
+    case '@request-target':
+      return path + query;
+    case '@target-uri':
+      return `${scheme}://${normalizeAuthority(req.authority, scheme)}${path}${query}`;
+    default: {
+      // §2.1: every field line trimmed, joined with ", ".
+      const lines = headerValues(req.headers, name);
+      if (lines.length === 0) throw new SignatureProblem('malformed', `the signature covers "${name}", which the request does not have`);
+      return lines.map((l) => l.trim()).join(', ');
+    }
+  }
+}
+
+/** The covered component names of a Signature-Input inner list, checked. */
+function componentNames(list: InnerList): string[] {
+  if (list.items.length > MAX_COMPONENTS) throw new SignatureProblem('malformed', `the signature covers more than ${MAX_COMPONENTS} components`);
+  const names: string[] = [];
+  for (const item of list.items) {
+    if (item.value.type !== 'string') throw new SignatureProblem('malformed', 'Signature-Input: every covered component must be a quoted string');
+    const name = item.value.value;
+    if (item.params.length > 0) {
+      throw new SignatureProblem('malformed', `Signature-Input: component parameters (${item.params.map(([k]) => `;${k}`).join('')} on "${name}") are not supported: cover the plain component`);
+    }
+    if (name.startsWith('@') ? !DERIVED.has(name) : name !== name.toLowerCase() || name === '' || /[^!#$%&'*+\-.^_`|~0-9a-z]/.test(name)) {
+      throw new SignatureProblem('malformed', `Signature-Input: "${name}" is not a component this verifier knows (lowercase header names and ${[...DERIVED].join(', ')})`);
+    }
+    if (names.includes(name)) throw new SignatureProblem('malformed', `Signature-Input: "${name}" is covered twice`);
+    names.push(name);
+  }
+  return names;
+}
+
+/**
+ * The signature base (RFC 9421 §2.5) of `req` for the covered components and parameters in `list`:
+ * one line per component, then `"@signature-params"` with the serialized list. Deterministic.
+ */
+export function signatureBase(req: AuthRequest, list: InnerList): string {
+  return buildBase(req, componentNames(list), list);
+}
+
+function buildBase(req: AuthRequest, names: readonly string[], list: InnerList): string {
+  let base = '';
+  for (const name of names) {
+    const value = componentValue(req, name);
+    if (/[\r\n]/.test(value)) throw new SignatureProblem('malformed', `the value of "${name}" holds a line break`);
+    base += `"${name}": ${value}\n`;
+  }
+  return `${base}"@signature-params": ${serializeInnerList(list)}`;
+}
+
+interface SignatureParams {
+  keyId: string;
+  created: number;
+  expires?: number;
+}
+
+function signatureParams(list: InnerList): SignatureParams {
+  const get = (key: string): BareItem | undefined => list.params.find(([k]) => k === key)?.[1];
+  for (const [key] of list.params) {
+    if (!PARAMS.has(key)) throw new SignatureProblem('malformed', `Signature-Input: unknown parameter "${key}" (known: ${[...PARAMS].join(', ')})`);
+  }
+  const alg = get('alg');
+  if (alg !== undefined && !(alg.type === 'string' && alg.value === HMAC_ALGORITHM)) {
+    throw new SignatureProblem('algorithm', `Signature-Input: alg must be "${HMAC_ALGORITHM}"`);
+  }
+  const keyId = get('keyid');
+  if (keyId?.type !== 'string') throw new SignatureProblem('malformed', 'Signature-Input: keyid="<API key id>" is required');
+  const created = get('created');
+  if (created?.type !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: created=<unix seconds> is required');
+  const expires = get('expires');
+  if (expires !== undefined && expires.type !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: expires must be unix seconds');
+  for (const key of ['nonce', 'tag']) {
+    const v = get(key);
+    if (v !== undefined && v.type !== 'string') throw new SignatureProblem('malformed', `Signature-Input: ${key} must be a string`);
+  }
+  const params: SignatureParams = { keyId: keyId.value, created: created.value };
+  if (expires !== undefined) params.expires = expires.value;
+  return params;
+}
+
+function joinedField(req: AuthRequest, name: string): string | undefined {
+  const lines = headerValues(req.headers, name);
+  if (lines.length === 0) return undefined;
+  const text = lines.join(', ');
+  if (text.length > MAX_FIELD_LENGTH) throw new SignatureProblem('malformed', `${name} is longer than ${MAX_FIELD_LENGTH} characters`);
+  return text;
+}
+
+/** A dictionary field, or the refusal (with `reason`) saying which field is malformed and where. */
+function dictionaryField(text: string, field: string, reason: RefusalReason): Dictionary {
+  try {
+    return parseDictionary(text);
+  } catch (err) {
+    if (err instanceof StructuredFieldError) throw new SignatureProblem(reason, `${field} is not a valid structured field: ${err.message}`);
+    throw err;
+  }
+}
+
+/** The one signature of the request: its label, covered list and bytes. */
+function theSignature(input: string, signature: string): { list: InnerList; bytes: Buffer } {
+  const inputs = dictionaryField(input, 'Signature-Input', 'malformed');
+  const signatures = dictionaryField(signature, 'Signature', 'malformed');
+  if (inputs.size !== 1 || signatures.size !== 1) {
+    throw new SignatureProblem(inputs.size === 0 || signatures.size === 0 ? 'malformed' : 'ambiguous',
+      `Signature-Input and Signature must each hold exactly one signature (found ${inputs.size} and ${signatures.size})`);
+  }
+  const [label, list] = [...inputs][0]!;
+  const sig = signatures.get(label);
+  if (sig === undefined) throw new SignatureProblem('malformed', `Signature has no "${label}" to match Signature-Input`);
+  if (list.kind !== 'innerList') throw new SignatureProblem('malformed', `Signature-Input: ${label} must be an inner list of components`);
+  if (sig.kind !== 'item' || sig.value.type !== 'bytes') throw new SignatureProblem('malformed', `Signature: ${label} must be a byte sequence (:base64:)`);
+  return { list, bytes: sig.value.value };
+}
+
+function checkCoverage(req: AuthRequest, names: readonly string[]): void {
+  const covers = (alternatives: readonly string[]) => alternatives.some((n) => names.includes(n));
+  const missing: string[] = [];
+  if (!covers(MUST_COVER.method)) missing.push('@method');
+  if (!covers(MUST_COVER.authority)) missing.push('@authority');
+  if (!covers(MUST_COVER.path)) missing.push('@path');
+  if (req.query !== undefined && req.query !== '' && !covers(MUST_COVER.query)) missing.push('@query');
+  if (req.body !== undefined && !covers(MUST_COVER.body)) missing.push('content-digest');
+  if (missing.length > 0) throw new SignatureProblem('not_covered', `the signature must cover ${missing.join(', ')}`);
+}
+
+/** RFC 9530: the sha-256 member of Content-Digest must equal the body's SHA-256 (of nothing, for no body). */
+function checkContentDigest(req: AuthRequest): void {
+  const field = joinedField(req, 'content-digest');
+  if (field === undefined) return;
+  const member = dictionaryField(field, 'Content-Digest', 'digest_mismatch').get('sha-256');
+  if (member === undefined) throw new SignatureProblem('digest_mismatch', 'Content-Digest has no sha-256 member (the only algorithm checked)');
+  if (member.kind !== 'item' || member.value.type !== 'bytes' || member.value.value.length !== 32) {
+    throw new SignatureProblem('digest_mismatch', 'Content-Digest: sha-256 must be a 32-byte byte sequence (:base64:)');
+  }
+  if (!member.value.value.equals(req.body?.sha256 ?? EMPTY_SHA256)) throw new SignatureProblem('digest_mismatch', 'Content-Digest does not match the body: the body was changed or the digest is wrong');
+}
+
+function hmac(secret: Buffer, base: string): Buffer {
+  return createHmac('sha256', secret).update(base).digest();
+}
+
+/**
+ * Verifies the request's HMAC signature against the key set at `now` (ms). On success the verdict's
+ * `replayKey` must be checked against the replay cache before the request goes on.
+ */
+export function verifyHttpSignature(req: AuthRequest, keys: ApiKeySet, now: number, policy: HmacPolicy): AuthVerdict {
+  let keyId: string | undefined;
+  try {
+    const input = joinedField(req, 'signature-input');
+    const signature = joinedField(req, 'signature');
+    if (input === undefined && signature === undefined) {
+      return refuse('hmac', 'missing', 'no HTTP message signature: sign the request (Signature-Input and Signature headers)');
+    }
+    if (input === undefined || signature === undefined) throw new SignatureProblem('malformed', 'Signature-Input and Signature must be sent together');
+    const { list, bytes } = theSignature(input, signature);
+    const params = signatureParams(list);
+    keyId = params.keyId;
+    const entry = keys.get(params.keyId);
+    if (entry === undefined || entry.hmacSecrets.length === 0) {
+      throw new SignatureProblem('unknown_key', entry === undefined ? 'the signature\'s keyid names no key' : `key ${params.keyId} is not an HMAC key (create it with --hmac)`);
+    }
+    const names = componentNames(list);
+    checkCoverage(req, names);
+    const base = buildBase(req, names, list);
+    let matched: 'current' | 'grace' | 'after' | undefined;
+    if (bytes.length === 32) {
+      for (const s of entry.hmacSecrets) {
+        if (!timingSafeEqual(hmac(s.value, base), bytes)) continue;
+        const kind = s.until === undefined ? 'current' : now < s.until ? 'grace' : 'after';
+        if (matched === undefined || matched === 'after') matched = kind;
+      }
+    }
+    if (matched === undefined) throw new SignatureProblem('bad_secret', 'the signature does not match the request (wrong secret, or the request differs from what was signed)');
+    if (matched === 'after') throw new SignatureProblem('rotated', 'the signature was made with a rotated HMAC secret whose grace period ended: use the new secret');
+    const nowS = now / 1000;
+    const skewS = policy.maxSkewMs / 1000;
+    if (Math.abs(nowS - params.created) > skewS) {
+      throw new SignatureProblem('clock_skew', `created=${params.created} is more than ${skewS}s from the sidecar's clock (${Math.floor(nowS)}): sign with the current time`);
+    }
+    if (params.expires !== undefined && nowS >= params.expires) throw new SignatureProblem('expired', `the signature expired (expires=${params.expires})`);
+    checkContentDigest(req);
+    const status = statusRefusal(entry, 'hmac', now, req.peer);
+    if (status !== undefined) return status;
+    return { ...entry.accepted.hmac, replayKey: `${entry.id}:${bytes.toString('base64')}` };
+  } catch (err) {
+    if (err instanceof SignatureProblem) return refuse('hmac', err.reason, err.message, keyId);
+    throw err;
+  }
+}
+
+/** The refusal for a signature the replay cache has seen (or cannot hold). */
+export function replayRefusal(keyId: string, outcome: 'replay' | 'full'): AuthVerdict {
+  return outcome === 'replay'
+    ? refuse('hmac', 'replay', 'this signature was already used: sign every request afresh', keyId)
+    : refuse('hmac', 'replay_cache_full', 'too many signed requests to remember right now: retry shortly', keyId);
+}
+
+/** `Content-Digest` for a body (RFC 9530, sha-256). */
+export function contentDigest(body: Buffer | string): string {
+  return `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
+}
+
+export interface SignOptions {
+  keyId: string;
+  secret: Buffer;
+  /** Unix seconds. */
+  created: number;
+  expires?: number;
+  nonce?: string;
+  label?: string;
+  /** Default: @method @authority @path, @query when there is one, content-digest when there is a body. */
+  components?: string[];
+}
+
+/**
+ * Signs a request the way this verifier checks it (for benchmarks and tooling written in TypeScript; the
+ * tests check the verifier against an independent Python signer). Returns the two header values.
+ */
+export function signRequest(req: AuthRequest, o: SignOptions): { 'signature-input': string; signature: string } {
+  const names = o.components ?? ['@method', '@authority', '@path', ...(req.query ? ['@query'] : []), ...(req.body ? ['content-digest'] : [])];
+  const params: [string, BareItem][] = [['created', { type: 'integer', value: o.created }]];
+  if (o.expires !== undefined) params.push(['expires', { type: 'integer', value: o.expires }]);
+  if (o.nonce !== undefined) params.push(['nonce', { type: 'string', value: o.nonce }]);
+  params.push(['keyid', { type: 'string', value: o.keyId }], ['alg', { type: 'string', value: HMAC_ALGORITHM }]);
+  const list: InnerList = { kind: 'innerList', items: names.map((n) => ({ kind: 'item', value: { type: 'string', value: n }, params: [] })), params };
+  const label = o.label ?? 'sig1';
+  return {
+    'signature-input': `${label}=${serializeInnerList(list)}`,
+    signature: `${label}=:${hmac(o.secret, signatureBase(req, list)).toString('base64')}:`,
+  };
+}

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkApiKey, formatApiKey, generateApiKey, hashSecret } from '../../src/auth/api-key.js';
+import { ApiKeySet, keyEntry } from '../../src/auth/key-set.js';
 import type { AuthRequest, AuthVerdict, RefusalReason } from '../../src/auth/verdict.js';
 import { DAY, expectRefused, keySet, makeKey, NOW, request } from './helpers.js';
 
@@ -101,5 +102,25 @@ describe('API keys: rotation grace', () => {
     const refused = expectRefused(check(bearer(rotating.key.key), until.getTime(), keys), 'rotated');
     assert.match(refused.message, /rotated/);
     assert.ok(check(bearer(newKey), until.getTime(), keys).ok);
+  });
+});
+
+describe('API keys: a repeated key (remembered after its first check)', () => {
+  it('is still refused once it expires, from another identity, and after its grace; remembering is bounded', () => {
+    const k = makeKey({ expires: new Date(NOW + 1000), boundTo: 'spiffe://example.org/ns/partner/*', hmacSecrets: undefined });
+    const keys = keySet(k.record);
+    const partner = { spiffeId: 'spiffe://example.org/ns/partner/a' };
+    assert.ok(check({ ...bearer(k.key.key), peer: partner }, NOW, keys).ok);
+    assert.ok(check({ ...bearer(k.key.key), peer: partner }, NOW + 1, keys).ok);
+    expectRefused(check({ ...bearer(k.key.key), peer: { spiffeId: 'spiffe://example.org/ns/other/a' } }, NOW + 2, keys), 'binding');
+    expectRefused(check({ ...bearer(k.key.key), peer: partner }, NOW + 1000, keys), 'expired');
+    // A wrong secret for a remembered id is still a wrong secret.
+    expectRefused(check({ ...bearer(formatApiKey(k.key.id, generateApiKey().secret)), peer: partner }, NOW, keys), 'bad_secret');
+    assert.equal(keys.provenKeys, 1);
+    const many = [makeKey(), makeKey(), makeKey()];
+    const small = new ApiKeySet(many.map((m) => keyEntry(m.record)), 2);
+    for (const m of many) assert.ok(check(bearer(m.key.key), NOW, small).ok);
+    assert.equal(small.provenKeys, 2);
+    assert.ok(check(bearer(many[0]!.key.key), NOW, small).ok, 'a forgotten key is checked again, not refused');
   });
 });

@@ -5,6 +5,7 @@
 // ±maxSkew, `expires` honoured, and RFC 9530 Content-Digest equal to the body's SHA-256. The verdict carries a
 // replay key for the sidecar's replay cache (replay-cache.ts), which every worker shares.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { KEY_ID_FORMAT } from './api-key.js';
 import type { ApiKeySet } from './key-set.js';
 import { statusRefusal } from './key-set.js';
 import { parseDictionary, serializeInnerList, StructuredFieldError, type BareItem, type Dictionary, type InnerList } from './structured-fields.js';
@@ -222,7 +223,8 @@ export function verifyHttpSignature(req: AuthRequest, keys: ApiKeySet, now: numb
     if (input === undefined || signature === undefined) throw new SignatureProblem('malformed', 'Signature-Input and Signature must be sent together');
     const { list, bytes } = theSignature(input, signature);
     const params = signatureParams(list);
-    keyId = params.keyId;
+    // Only a well-formed id goes into the verdict (audit lines): a keyid is whatever the sender wrote.
+    if (KEY_ID_FORMAT.test(params.keyId)) keyId = params.keyId;
     const entry = keys.get(params.keyId);
     if (entry === undefined || entry.hmacSecrets.length === 0) {
       throw new SignatureProblem('unknown_key', entry === undefined ? 'the signature\'s keyid names no key' : `key ${params.keyId} is not an HMAC key (create it with --hmac)`);

@@ -207,6 +207,8 @@ export class JwtVerifier {
 
   private remember(token: string, entry: CachedToken): void {
     if (token.length > this.maxChars) return;
+    const previous = this.cache.get(token);
+    if (previous !== undefined) this.forget(token, previous);
     while (this.cache.size >= this.maxEntries || this.cacheChars + token.length > this.maxChars) {
       const [oldest, value] = this.cache.entries().next().value as [string, CachedToken];
       this.forget(oldest, value);

@@ -143,6 +143,13 @@ describe('HMAC signatures: refusals', () => {
 });
 
 describe('HMAC signatures: the key\'s state', () => {
+  it('a keyid that is not a key id is never echoed into the verdict (audit lines)', () => {
+    const refused = expectRefused(verifyAt(sign(post(), { keyId: `../${'x'.repeat(5000)}` })), 'unknown_key');
+    assert.equal(refused.keyId, undefined);
+    assert.ok(refused.message.length < 200);
+    assert.equal(expectRefused(verifyAt(sign(post(), { keyId: 'AAAAAAAAAAAA' })), 'unknown_key').keyId, 'AAAAAAAAAAAA');
+  });
+
   it('a revoked key, an expired key, a key bound to another identity', () => {
     const revoked = makeKey({ revoked: new Date(NOW - 1000) });
     const expired = makeKey({ expires: new Date(NOW - 1000) });

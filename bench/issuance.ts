@@ -13,54 +13,50 @@ import { generateKeyPair } from '../src/pki/keys.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const MAX_ITERATIONS = 5_000_000;
 
-/** Calls `fn` in batches until `seconds` have passed; returns operations per second. */
-function rate(seconds: number, fn: () => void): { perSecond: number; count: number } {
-  for (let i = 0; i < 200; i++) fn(); // warm-up (JIT, caches)
+/** Calls (and awaits) `fn` in batches until `seconds` have passed; returns operations per second. */
+async function rate(seconds: number, fn: () => unknown): Promise<{ perSecond: number; count: number }> {
+  for (let i = 0; i < 200; i++) await fn(); // warm-up (JIT, caches)
   const start = process.hrtime.bigint();
   const limit = start + BigInt(Math.round(seconds * 1e9));
   let count = 0;
   let now = start;
   while (now < limit && count < MAX_ITERATIONS) {
-    for (let i = 0; i < 50; i++) fn();
+    for (let i = 0; i < 50; i++) await fn();
     count += 50;
     now = process.hrtime.bigint();
   }
   return { perSecond: count / (Number(now - start) / 1e9), count };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'meshward-bench-'));
   try {
     // Raw signing: a TBSCertificate-sized message, the same curve and hash as a leaf signature.
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     const message = randomBytes(420);
-    const raw = rate(SECONDS, () => {
+    const raw = await rate(SECONDS, () => {
       sign('sha256', message, privateKey);
     });
 
     const now = new Date();
-    const ca = Authority.init(join(dir, 'ca'), { trustDomain: 'bench.example' }, now);
+    const ca = await Authority.init(join(dir, 'ca'), { trustDomain: 'bench.example' }, now);
     try {
       const keys = generateKeyPair('ec-p256');
       const csr = createCsr({ subject: {}, uris: ['spiffe://bench.example/ns/bench/sa/client'] }, keys);
-      const issuance = rate(SECONDS, () => {
-        ca.signCsr(csr, {}, now);
-      });
+      const issuance = await rate(SECONDS, () => ca.signCsr(csr, {}, now));
       const ratio = issuance.perSecond / raw.perSecond;
       // Where the time goes (shorter runs): the parts an issuance cannot skip.
       const part = Math.max(0.5, SECONDS / 3);
       const signature = sign('sha256', message, privateKey);
-      const rawVerify = rate(part, () => {
+      const rawVerify = await rate(part, () => {
         verify('sha256', message, keys.publicKey, signature);
       });
-      const csrParse = rate(part, () => {
+      const csrParse = await rate(part, () => {
         parseCsr(csr);
       });
-      const leaf = ca.signCsr(csr, {}, now).chainDer[0]!;
+      const leaf = (await ca.signCsr(csr, {}, now)).chainDer[0]!;
       let n = 0;
-      const insert = rate(part, () => {
-        ca.store.insertCertificate(`bench${(n++).toString(16).padStart(27, '0')}`, 'spiffe://bench.example/x', 'bench', now, now, leaf);
-      });
+      const insert = await rate(part, () => ca.store.insertCertificate(`bench${(n++).toString(16).padStart(27, '0')}`, 'spiffe://bench.example/x', 'bench', now, now, leaf));
       const us = (r: { perSecond: number }) => (1e6 / r.perSecond).toFixed(0);
       const lines = [
         '## Certificate issuance (EC P-256, one process)',
@@ -84,11 +80,11 @@ function main(): void {
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     } finally {
-      ca.close();
+      await ca.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main();
+await main();

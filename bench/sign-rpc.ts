@@ -31,15 +31,16 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'meshward-bench-'));
   const dir = join(root, 'ca');
-  const authority = Authority.init(dir, { trustDomain: TD }, new Date());
-  const identities = Array.from({ length: CLIENTS }, (_, i) => {
+  const authority = await Authority.init(dir, { trustDomain: TD }, new Date());
+  const identities = [];
+  for (let i = 0; i < CLIENTS; i++) {
     const spiffeId = `spiffe://${TD}/ns/bench/sa/client-${i}`;
-    const issued = authority.issue({ spiffeId, ttlMs: 3_600_000 }, new Date());
+    const issued = await authority.issue({ spiffeId, ttlMs: 3_600_000 }, new Date());
     const keys = generateKeyPair('ec-p256');
-    return { spiffeId, issued, csr: createCsr({ subject: {}, uris: [spiffeId] }, keys) };
-  });
-  const bundle = Buffer.from(authority.trustBundlePem());
-  authority.close();
+    identities.push({ spiffeId, issued, csr: createCsr({ subject: {}, uris: [spiffeId] }, keys) });
+  }
+  const bundle = Buffer.from(await authority.trustBundlePem());
+  await authority.close();
 
   const server = spawn(process.execPath, [join(REPO, 'bin', 'meshward.js'), 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0',
     '--sign-rate', '1000000', '--sign-burst', '1000000'], { stdio: ['ignore', 'pipe', 'inherit'] });

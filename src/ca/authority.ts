@@ -1,8 +1,9 @@
-// The Authority: the rules of issuance for one CA directory (DESIGN.md §1.7) and nothing of transport.
-// It issues (with a key it makes, or by signing a CSR), renews, revokes, publishes CRLs and the trust
-// bundle, and rotates its chain. Every method validates its whole input before it writes anything, so a
-// refusal leaves the CA directory byte-for-byte unchanged. Time is passed in; private keys never appear in
-// an error or a log line.
+// The Authority: the rules of issuance for one CA (docs/ca-operations.md) and nothing of transport. Its
+// keys and settings are files in the CA directory; its state is in a store (./store/: SQLite in D/ca.db or
+// PostgreSQL). It issues (with a key it makes, or by signing a CSR), renews, revokes, publishes CRLs and
+// the trust bundle, rotates its chain and makes bootstrap tokens. Every method validates its whole input
+// before it writes anything, so a refusal leaves the CA directory and the store unchanged. Methods that
+// touch the store are async; time is passed in; private keys never appear in an error or a log line.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { MeshwardError, invalid } from '../errors.js';
@@ -22,8 +23,11 @@ import {
   randomSerial, rootTemplate, serialHexOf,
 } from './profile.js';
 import { IssuanceRules, checkDnsNames, checkIpAddresses, checkSubjectField } from './rules.js';
-import { CaStore, type CaCertificateRow, type CaRole } from './store.js';
 import { keyFilesIn, looseKeyFiles, looseKeyWarning } from '../key-permissions.js';
+import { resolveStore, type StoreSpec } from './store/dsn.js';
+import { openStore } from './store/open-store.js';
+import { isEmptyStore, type CaCertificateRow, type CaRole, type CaStore, type CrlDraft, type CrlWrite, type StoreOps } from './store/store.js';
+import { createBootstrapToken, type CreatedToken } from './tokens.js';
 
 /** CRLs are valid this long; `meshward ca crl` (or the CA service) publishes fresh ones before then. */
 export const CRL_VALIDITY_MS = 7 * 24 * 3_600_000;
@@ -33,8 +37,19 @@ export interface AuthorityInitOptions {
   keyType?: KeyType;
   rootTtlMs?: number;
   intermediateTtlMs?: number;
-  /** Replace an existing CA in the directory (destroys its keys). */
+  /** Replace an existing CA in the directory (destroys its keys) and in the store. */
   force?: boolean;
+  /** --store: a postgres:// URL or `sqlite`; default MESHWARD_STORE, else D/ca.db. */
+  store?: string;
+}
+
+export interface AuthorityOpenOptions {
+  /** Key files others may read (default: a `meshward: warning:` line on stderr). */
+  warn?: (message: string) => void;
+  /** The store's background errors, e.g. an idle PostgreSQL connection dropped (default: like `warn`). */
+  storeWarn?: (message: string) => void;
+  /** --store: overrides MESHWARD_STORE and `store:` in config.yaml. */
+  store?: string;
 }
 
 export interface IssueRequest {
@@ -56,6 +71,8 @@ export interface SignCsrOptions {
    * its own CN/OU, which policies can match on; the CLI turns it on for an operator who holds the CA.
    */
   subjectFromCsr?: boolean;
+  /** Record the certificate in this transaction (the one that redeemed the caller's bootstrap token). */
+  tx?: StoreOps;
 }
 
 export interface IssuedCertificate {
@@ -118,6 +135,9 @@ export interface FinishResult {
   retired: { role: CaRole; serialHex: string }[];
 }
 
+/** How many fresh random serials to try when one is already taken (128 random bits: never in practice). */
+const SERIAL_ATTEMPTS = 3;
+
 const CA_FILES = ['config.yaml', 'ca.db', 'root.crt', 'root.key', 'intermediate.crt', 'intermediate.key', 'bundle.crt', 'issuers'];
 
 function ms(d: Date): number {
@@ -142,8 +162,15 @@ function checkCaDirectory(layout: CaLayout): void {
   } catch {
     throw new MeshwardError('permission_denied', `cannot read the CA directory ${dir}: permission denied (run as its owner or fix its mode)`);
   }
-  if (!existsSync(layout.database)) {
+  if (!existsSync(layout.config) && !existsSync(layout.database)) {
     throw new MeshwardError('not_found', `${dir} is not a CA directory (it has no ca.db): create one with meshward ca init --dir ${dir} --trust-domain DOMAIN`);
+  }
+}
+
+/** The SQLite store of an existing CA must be there: an absent ca.db is never created by a command other than ca init. */
+function checkSqliteStoreExists(layout: CaLayout, spec: StoreSpec): void {
+  if (spec.kind === 'sqlite' && !existsSync(spec.path)) {
+    throw new MeshwardError('not_found', `${layout.dir} is not a CA directory (it has no ca.db): create one with meshward ca init --dir ${layout.dir} --trust-domain DOMAIN; if this CA keeps its state in PostgreSQL, pass --store postgres://… or set MESHWARD_STORE`);
   }
 }
 
@@ -153,11 +180,16 @@ export class Authority {
   private generation: bigint;
   private readonly rules: IssuanceRules;
 
-  private constructor(layout: CaLayout, readonly config: CaConfig, readonly store: CaStore) {
+  private constructor(layout: CaLayout, readonly config: CaConfig, readonly store: CaStore, generation: bigint, issuers: IssuerSet) {
     this.layout = layout;
     this.rules = new IssuanceRules(config);
-    this.generation = store.counter('ca_generation');
-    this.issuers = new IssuerSet(layout, store.caCertificates());
+    this.generation = generation;
+    this.issuers = issuers;
+  }
+
+  private static async load(layout: CaLayout, config: CaConfig, store: CaStore): Promise<Authority> {
+    const generation = await store.counter('ca_generation');
+    return new Authority(layout, config, store, generation, new IssuerSet(layout, await store.caCertificates(), store.description));
   }
 
   get dir(): string {
@@ -168,8 +200,8 @@ export class Authority {
     return this.config.trustDomain;
   }
 
-  /** Creates a new CA (root + intermediate, config, store, bundle, CRLs) in `dir`. */
-  static init(dir: string, opts: AuthorityInitOptions, now: Date): Authority {
+  /** Creates a new CA (root + intermediate, config, store, bundle, CRLs) in `dir` and its store. */
+  static async init(dir: string, opts: AuthorityInitOptions, now: Date): Promise<Authority> {
     const layout = new CaLayout(dir);
     const trustDomain = validateTrustDomain(opts.trustDomain);
     const keyType = parseKeyType(opts.keyType ?? 'ec-p256');
@@ -185,11 +217,30 @@ export class Authority {
       throw invalid(`intermediate TTL ${formatDuration(intermediateTtlMs)} is longer than the root TTL ${formatDuration(rootTtlMs)}: an intermediate cannot outlive its root`);
     }
     Authority.checkInitTarget(layout, opts.force === true);
+    // config.yaml is being written, so only --store and MESHWARD_STORE can name the store.
+    const { spec } = resolveStore(dir, opts.store, undefined);
 
     const config: CaConfig = {
       trustDomain, defaultTtlMs: DEFAULT_TTL_MS, maxTtlMs: DEFAULT_MAX_TTL_MS, keyType, allowedSpiffeIds: [`spiffe://${trustDomain}/**`],
+      // A DSN is recorded only without a password: a secret belongs in MESHWARD_STORE or PGPASSWORD, not in a settings file.
+      ...(spec.kind === 'postgres' && new URL(spec.dsn).password === '' ? { store: spec.dsn } : {}),
     };
     const chain = Authority.makeChain(layout, trustDomain, keyType, undefined, now, rootTtlMs, intermediateTtlMs, now);
+
+    // A database that already holds a CA is refused like a directory that does (before any file is written).
+    let store: CaStore | undefined;
+    if (spec.kind === 'postgres') {
+      store = await openStore(spec);
+      try {
+        const contents = await store.contents();
+        if (!isEmptyStore(contents) && !opts.force) {
+          throw new MeshwardError('already_exists', `${store.description} already holds a CA (${contents.caCertificates} CA certificates, ${contents.certificates} issued certificates, ${contents.tokens} tokens): pass --force to replace it, which forgets every certificate it issued`);
+        }
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+    }
 
     // Everything is computed: from here on, write.
     if (opts.force) {
@@ -197,27 +248,29 @@ export class Authority {
       rmSync(layout.issuersDir, { recursive: true, force: true });
     }
     try {
-      mkdirSync(layout.issuersDir, { recursive: true, mode: 0o700 });
-    } catch (err) {
-      throw new MeshwardError('permission_denied', `cannot create the CA directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    writeFilesAtomic([
-      ...chain.files,
-      { path: layout.config, data: formatCaConfig(config) },
-      ...Authority.currentChainFiles(layout, chain.rootPem, chain.rootKeyPem, chain.intermediatePem, chain.intermediateKeyPem),
-      { path: layout.bundle, data: chain.rootPem },
-    ]);
-    const store = CaStore.create(layout.database);
-    try {
-      store.transaction(() => {
-        for (const row of chain.rows) store.insertCaCertificate(row);
-        store.nextCounter('ca_generation');
+      try {
+        mkdirSync(layout.issuersDir, { recursive: true, mode: 0o700 });
+      } catch (err) {
+        throw new MeshwardError('permission_denied', `cannot create the CA directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      writeFilesAtomic([
+        ...chain.files,
+        { path: layout.config, data: formatCaConfig(config) },
+        ...Authority.currentChainFiles(layout, chain.rootPem, chain.rootKeyPem, chain.intermediatePem, chain.intermediateKeyPem),
+        { path: layout.bundle, data: chain.rootPem },
+      ]);
+      store ??= await openStore(spec, { create: true });
+      const opened = store;
+      await opened.transaction(async (tx) => {
+        if (opts.force) await tx.clear();
+        for (const row of chain.rows) await tx.insertCaCertificate(row);
+        await tx.nextCounter('ca_generation');
       });
-      const authority = new Authority(layout, config, store);
-      authority.writeCrl(now);
+      const authority = await Authority.load(layout, config, opened);
+      await authority.crlPem(now);
       return authority;
     } catch (err) {
-      store.close();
+      await store?.close();
       throw err;
     }
   }
@@ -248,30 +301,44 @@ export class Authority {
    * Opens an existing CA directory. Key files that the group or others may read are used, but each is
    * reported through `opts.warn` (default: a `meshward: warning:` line on stderr).
    */
-  static open(dir: string, opts: { warn?: (message: string) => void } = {}): Authority {
+  static async open(dir: string, opts: AuthorityOpenOptions = {}): Promise<Authority> {
     const layout = new CaLayout(dir);
     checkCaDirectory(layout);
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`meshward: warning: ${m}\n`));
+    const spec = Authority.storeOf(layout, opts.store);
     for (const f of looseKeyFiles([layout.rootKey, layout.intermediateKey, ...keyFilesIn(layout.issuersDir)])) warn(looseKeyWarning(f));
     const config = loadCaConfig(layout.config);
-    const store = CaStore.open(layout.database);
+    const store = await openStore(spec, { warn: opts.storeWarn ?? warn });
     try {
-      return new Authority(layout, config, store);
+      return await Authority.load(layout, config, store);
     } catch (err) {
-      store.close();
+      await store.close();
       throw err;
     }
   }
 
-  close(): void {
-    this.store.close();
+  /** The store an existing CA directory uses: --store, MESHWARD_STORE, `store:` in config.yaml, else D/ca.db (which must exist). */
+  static storeOf(layout: CaLayout, flag: string | undefined): StoreSpec {
+    const configStore = existsSync(layout.config) ? loadCaConfig(layout.config).store : undefined;
+    const { spec } = resolveStore(layout.dir, flag, configStore);
+    checkSqliteStoreExists(layout, spec);
+    return spec;
   }
 
-  /** Re-reads the CA certificates when another process (the CLI beside `ca serve`) rotated or retired some. */
-  refresh(): void {
-    const generation = this.store.counter('ca_generation');
+  /** Where the state is, safe to print (a DSN without its password). */
+  get storeDescription(): string {
+    return this.store.description;
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  /** Re-reads the CA certificates when another process (the CLI beside `ca serve`, another replica) rotated or retired some. */
+  async refresh(db: StoreOps = this.store): Promise<void> {
+    const generation = await db.counter('ca_generation');
     if (generation !== this.generation) {
-      this.issuers = new IssuerSet(this.layout, this.store.caCertificates());
+      this.issuers = new IssuerSet(this.layout, await db.caCertificates(), this.store.description);
       this.generation = generation;
     }
   }
@@ -279,8 +346,8 @@ export class Authority {
   // Issuance
 
   /** Makes a key of the requested type and a certificate for it. */
-  issue(req: IssueRequest, now: Date): IssuedCertificateWithKey {
-    this.refresh();
+  async issue(req: IssueRequest, now: Date): Promise<IssuedCertificateWithKey> {
+    await this.refresh();
     const spiffeId = this.rules.spiffeId(req.spiffeId);
     const dns = checkDnsNames(req.dns ?? []);
     const ips = checkIpAddresses(req.ips ?? []);
@@ -291,13 +358,14 @@ export class Authority {
     const keyType = parseKeyType(req.keyType ?? this.config.keyType);
     this.issuers.signingChain(now); // refuse before making a key when the chain cannot sign
     const keys = generateKeyPair(keyType);
-    const issued = this.sign({ publicKey: keys.publicKey, keyType, spiffeId, dns, ips, subject, ttlMs }, now);
+    const issued = await this.sign({ publicKey: keys.publicKey, keyType, spiffeId, dns, ips, subject, ttlMs }, now);
     return { ...issued, privateKeyPem: exportPrivateKeyPem(keys.privateKey) };
   }
 
   /** Signs a PKCS#10 CSR (DER): identity = its one URI SAN; the CSR's signature proves key possession. */
-  signCsr(csrDer: Buffer, opts: SignCsrOptions, now: Date): IssuedCertificate {
-    this.refresh();
+  async signCsr(csrDer: Buffer, opts: SignCsrOptions, now: Date): Promise<IssuedCertificate> {
+    // Inside the caller's transaction every read goes through it: SQLite's one connection is busy with it.
+    await this.refresh(opts.tx);
     const csr = parseCsr(csrDer);
     if (csr.uris.length !== 1) {
       throw invalid(`the CSR has ${csr.uris.length} URI SANs: it must carry exactly one, the SPIFFE ID (e.g. -addext "subjectAltName=URI:spiffe://${this.trustDomain}/ns/NS/sa/SA")`);
@@ -311,14 +379,14 @@ export class Authority {
     const ips = checkIpAddresses(csr.ips);
     const subject: DistinguishedName = opts.subjectFromCsr ? csr.subject : {};
     const ttlMs = this.rules.ttl(opts.ttlMs);
-    return this.sign({ publicKey: csr.publicKey, keyType, spiffeId, dns, ips, subject, ttlMs }, now);
+    return this.sign({ publicKey: csr.publicKey, keyType, spiffeId, dns, ips, subject, ttlMs }, now, opts.tx);
   }
 
   /** Same identity, names and public key, fresh validity; refused for a certificate revoked, expired or not issued here. */
-  renew(certDer: Buffer, opts: { ttlMs?: number }, now: Date): IssuedCertificate {
-    this.refresh();
+  async renew(certDer: Buffer, opts: { ttlMs?: number }, now: Date): Promise<IssuedCertificate> {
+    await this.refresh();
     const cert = parseCertificate(certDer);
-    const row = this.store.certificate(cert.serialHex);
+    const row = await this.store.certificate(cert.serialHex);
     if (!row || !row.der.equals(cert.der)) {
       throw new MeshwardError('not_found', `certificate ${cert.serialHex} was not issued by this CA (${this.dir}): renew it with the CA that issued it`);
     }
@@ -336,17 +404,26 @@ export class Authority {
     return this.sign({ publicKey: cert.publicKey, keyType, spiffeId, dns: cert.dns, ips: cert.ips, subject: cert.subject, ttlMs }, now);
   }
 
-  /** The common end of every issuance: validity, TBS, signature, store insert. Input is already validated. */
-  private sign(o: {
+  /**
+   * The common end of every issuance: validity, TBS, signature, store insert. Input is already validated.
+   * The certificate is returned only after its row is written (committed, or in the caller's transaction),
+   * so no certificate leaves the CA unrecorded. A serial already taken gets a fresh one and a new signature.
+   */
+  private async sign(o: {
     publicKey: KeyObject; keyType: KeyType; spiffeId: string; dns: string[]; ips: string[]; subject: DistinguishedName; ttlMs: number;
-  }, now: Date): IssuedCertificate {
+  }, now: Date, tx?: StoreOps): Promise<IssuedCertificate> {
     const chain = this.issuers.signingChain(now);
-    this.promoteDue(now);
-    const serial = randomSerial();
-    const serialHex = serialHexOf(serial);
+    await this.promoteDue(now, tx);
     const validity = leafValidity(now, o.ttlMs, chain.intermediate.cert.notAfter);
-    const der = chain.signer.sign(leafTemplate({ serial, publicKey: o.publicKey, keyType: o.keyType, spiffeId: o.spiffeId, dns: o.dns, ips: o.ips, subject: o.subject, validity }));
-    this.store.insertCertificate(serialHex, o.spiffeId, chain.intermediate.row.serialHex, validity.notBefore, validity.notAfter, der);
+    let serialHex = '';
+    let der: Buffer | undefined;
+    for (let attempt = 1; der === undefined; attempt++) {
+      if (attempt > SERIAL_ATTEMPTS) throw new MeshwardError('internal', `${SERIAL_ATTEMPTS} random serials in a row were already taken in ${this.store.description}: the random source or the store is broken; nothing was issued`);
+      const serial = randomSerial();
+      serialHex = serialHexOf(serial);
+      const signed = chain.signer.sign(leafTemplate({ serial, publicKey: o.publicKey, keyType: o.keyType, spiffeId: o.spiffeId, dns: o.dns, ips: o.ips, subject: o.subject, validity }));
+      if (await (tx ?? this.store).insertCertificate(serialHex, o.spiffeId, chain.intermediate.row.serialHex, validity.notBefore, validity.notAfter, signed)) der = signed;
+    }
     const certificatePem = encodePem('CERTIFICATE', der);
     return {
       serialHex,
@@ -362,15 +439,15 @@ export class Authority {
 
   // Revocation
 
-  /** Marks a certificate revoked and rewrites D/crl.pem. */
-  revoke(serialText: string, reason: string, now: Date): Revocation {
-    this.refresh();
+  /** Marks a certificate revoked and, in the same transaction, writes a new current CRL; then rewrites D/crl.pem. */
+  async revoke(serialText: string, reason: string, now: Date): Promise<Revocation> {
+    await this.refresh();
     const serialHex = normalizeSerialHex(serialText);
     if (serialHex === undefined) throw invalid(`"${serialText.slice(0, 60)}" is not a serial number: give it in hex as meshward ca list prints it`);
     if (!(REVOCATION_REASONS as readonly string[]).includes(reason)) {
       throw invalid(`"${reason}" is not a revocation reason: use one of ${REVOCATION_REASONS.join(', ')}`);
     }
-    const row = this.store.certificate(serialHex);
+    const row = await this.store.certificate(serialHex);
     if (!row) {
       if (this.issuers.bySerial(serialHex)) throw invalid(`${serialHex} is one of this CA's own certificates: replace it with meshward ca rotate instead of revoking it`);
       throw new MeshwardError('not_found', `no certificate with serial ${serialHex} was issued by this CA: meshward ca list --dir ${this.dir} shows them`);
@@ -378,63 +455,75 @@ export class Authority {
     if (row.status === 'revoked') {
       throw new MeshwardError('failed_precondition', `certificate ${serialHex} (${row.spiffeId}) is already revoked since ${formatTime(row.revokedAt!)} (${row.reason})`);
     }
-    this.promoteDue(now);
-    const crl = this.store.transaction(() => {
-      this.store.revoke(serialHex, now, reason);
-      return this.buildCrlPem(now);
+    await this.promoteDue(now);
+    const written = await this.store.writeCrl((tx) => this.buildCrl(tx, now), {
+      wait: true,
+      before: async (tx) => {
+        // Someone else revoked it since the check above: say so, and the transaction writes nothing.
+        if (!await tx.revoke(serialHex, now, reason)) throw new MeshwardError('failed_precondition', `certificate ${serialHex} (${row.spiffeId}) was revoked meanwhile by another process`);
+      },
     });
-    writeFilesAtomic([{ path: this.layout.crl, data: crl }]);
+    writeFilesAtomic([{ path: this.layout.crl, data: written.crl!.pem }]);
     return { serialHex, spiffeId: row.spiffeId, revokedAt: now, reason: reason as RevocationReason };
   }
 
-  /** Fresh CRLs, one per CA certificate still trusted (roots included: OpenSSL needs one for each), also written to D/crl.pem. */
-  crlPem(now: Date): string {
-    this.refresh();
-    this.promoteDue(now);
-    return this.writeCrl(now);
+  /**
+   * Fresh CRLs, one per CA certificate still trusted (roots included: OpenSSL needs one for each), made
+   * the store's current CRL and written to D/crl.pem (the CLI's `ca crl`). Waits for another writer.
+   */
+  async crlPem(now: Date): Promise<string> {
+    const written = await this.publishCrl(now, { wait: true });
+    writeFilesAtomic([{ path: this.layout.crl, data: written.crl!.pem }]);
+    return written.crl!.pem;
   }
 
-  private writeCrl(now: Date): string {
-    const crl = this.store.transaction(() => this.buildCrlPem(now));
-    writeFilesAtomic([{ path: this.layout.crl, data: crl }]);
-    return crl;
+  /**
+   * Builds fresh CRLs and makes them the store's current CRL, one writer at a time across processes
+   * (replicas): with `wait` false a caller that does not get the writer lock writes nothing and gets
+   * the current CRL back (`written` false). Writes no file: a replica's CA directory may be read-only.
+   */
+  async publishCrl(now: Date, opts: { wait: boolean }): Promise<CrlWrite> {
+    await this.refresh();
+    await this.promoteDue(now);
+    return this.store.writeCrl((tx) => this.buildCrl(tx, now), opts);
   }
 
-  /** Runs inside a store transaction (CRL numbers are taken from the counters table). */
-  private buildCrlPem(now: Date): string {
+  /** Runs inside the CRL writer's transaction (CRL numbers are taken from the counters table there). */
+  private async buildCrl(tx: StoreOps, now: Date): Promise<CrlDraft> {
     const thisUpdate = new Date(ms(now) - BACKDATE_MS);
     const nextUpdate = new Date(ms(now) + CRL_VALIDITY_MS);
-    return this.issuers.trusted().map((issuer) => {
+    let pem = '';
+    let crlNumber = 0n;
+    for (const issuer of this.issuers.trusted()) {
       const revoked = issuer.row.role === 'intermediate'
-        ? this.store.revokedBy(issuer.row.serialHex).map((r) => ({ serialHex: r.serialHex, revokedAt: r.revokedAt, reason: r.reason as RevocationReason }))
+        ? (await tx.revokedBy(issuer.row.serialHex)).map((r) => ({ serialHex: r.serialHex, revokedAt: r.revokedAt, reason: r.reason as RevocationReason }))
         : [];
-      const der = buildCrl({
-        issuer: issuer.cert, issuerKey: this.issuers.key(issuer), crlNumber: this.store.nextCounter('crl_number'), thisUpdate, nextUpdate, revoked,
-      });
-      return encodePem('X509 CRL', der);
-    }).join('');
+      crlNumber = await tx.nextCounter('crl_number');
+      pem += encodePem('X509 CRL', buildCrl({ issuer: issuer.cert, issuerKey: this.issuers.key(issuer), crlNumber, thisUpdate, nextUpdate, revoked }));
+    }
+    return { pem, crlNumber, thisUpdate, nextUpdate };
   }
 
   // Reading
 
   /** Every root still trusted: the content of bundle.crt. */
-  trustBundlePem(): string {
-    this.refresh();
+  async trustBundlePem(): Promise<string> {
+    await this.refresh();
     return this.issuers.bundlePem();
   }
 
-  certificateStatus(serialText: string, now: Date): CertificateStatus {
+  async certificateStatus(serialText: string, now: Date): Promise<CertificateStatus> {
     const serialHex = normalizeSerialHex(serialText);
-    const row = serialHex === undefined ? undefined : this.store.certificateState(serialHex);
+    const row = serialHex === undefined ? undefined : await this.store.certificateState(serialHex);
     if (!row) return { status: 'unknown' };
     if (row.status === 'revoked') return { status: 'revoked', spiffeId: row.spiffeId, notAfter: row.notAfter, revokedAt: row.revokedAt!, reason: row.reason ?? 'unspecified' };
     return { status: ms(row.notAfter) <= ms(now) ? 'expired' : 'valid', spiffeId: row.spiffeId, notAfter: row.notAfter };
   }
 
   /** Issued certificates, oldest first. */
-  list(now: Date = new Date()): CertificateListing[] {
-    this.refresh();
-    return this.store.certificates().map((r) => ({
+  async list(now: Date = new Date()): Promise<CertificateListing[]> {
+    await this.refresh();
+    return (await this.store.certificates()).map((r) => ({
       serialHex: r.serialHex, spiffeId: r.spiffeId, issuerSerialHex: r.issuerSerialHex, notBefore: r.notBefore, notAfter: r.notAfter,
       status: r.status === 'revoked' ? 'revoked' : ms(r.notAfter) <= ms(now) ? 'expired' : 'valid',
       ...(r.revokedAt ? { revokedAt: r.revokedAt, reason: r.reason ?? 'unspecified' } : {}),
@@ -442,8 +531,8 @@ export class Authority {
   }
 
   /** The CA's own certificates, oldest first. */
-  authorities(now: Date = new Date()): AuthorityListing[] {
-    this.refresh();
+  async authorities(now: Date = new Date()): Promise<AuthorityListing[]> {
+    await this.refresh();
     let signing: Issuer[] = [];
     try {
       const c = this.issuers.current(now);
@@ -465,8 +554,8 @@ export class Authority {
    * joins bundle.crt at once; the new chain signs from now + activateInMs (default for a root rotation:
    * the default TTL, so every workload has renewed and fetched the new bundle before a leaf depends on it).
    */
-  rotate(opts: { root?: boolean; activateInMs?: number }, now: Date): RotationResult {
-    this.refresh();
+  async rotate(opts: { root?: boolean; activateInMs?: number }, now: Date): Promise<RotationResult> {
+    await this.refresh();
     const pending = this.issuers.pending(now);
     if (pending.length > 0) {
       throw new MeshwardError('failed_precondition', `a rotation is already pending: the new chain signs from ${formatTime(pending[0]!.row.activatesAt)}; rotate again after that`);
@@ -483,15 +572,15 @@ export class Authority {
     const chain = Authority.makeChain(this.layout, this.trustDomain, keyType, root, now, ROOT_TTL_MS, INTERMEDIATE_TTL_MS, activatesAt);
 
     writeFilesAtomic(chain.files);
-    this.store.transaction(() => {
-      for (const row of chain.rows) this.store.insertCaCertificate(row);
-      this.store.nextCounter('ca_generation');
+    await this.store.transaction(async (tx) => {
+      for (const row of chain.rows) await tx.insertCaCertificate(row);
+      await tx.nextCounter('ca_generation');
     });
-    this.refresh();
+    await this.refresh();
     const files: FileToWrite[] = [{ path: this.layout.bundle, data: this.issuers.bundlePem() }];
     if (activateInMs === 0) files.push(...this.currentChainFilesFor(now));
     writeFilesAtomic(files);
-    this.writeCrl(now);
+    await this.crlPem(now);
     const newRoot = chain.rows.find((r) => r.role === 'root');
     const intermediate = chain.rows.find((r) => r.role === 'intermediate')!;
     return {
@@ -502,8 +591,8 @@ export class Authority {
   }
 
   /** Retires the chains a rotation replaced, once their last leaf has expired; earlier it refuses and says when. */
-  finishRotation(now: Date): FinishResult {
-    this.refresh();
+  async finishRotation(now: Date): Promise<FinishResult> {
+    await this.refresh();
     const pending = this.issuers.pending(now);
     if (pending.length > 0) {
       const from = pending[0]!.row.activatesAt;
@@ -519,7 +608,7 @@ export class Authority {
     let live = 0;
     let last = 0;
     for (const i of oldIntermediates) {
-      const l = this.store.liveCertificates(i.row.serialHex, now);
+      const l = await this.store.liveCertificates(i.row.serialHex, now);
       live += l.count;
       if (l.lastNotAfter) last = Math.max(last, ms(l.lastNotAfter));
     }
@@ -527,28 +616,37 @@ export class Authority {
       throw new MeshwardError('failed_precondition', `${live} certificate${live === 1 ? '' : 's'} issued by the previous chain ${live === 1 ? 'is' : 'are'} valid until ${formatTime(new Date(last))}: the old chain must stay trusted until then; run meshward ca rotate --finish after ${formatTime(new Date(last))} (in ${formatDuration(last - ms(now))})`);
     }
     const retiring = [...oldIntermediates, ...oldRoots];
-    this.store.transaction(() => {
-      for (const i of retiring) this.store.setCaStatus(i.row.serialHex, 'retired', now);
-      this.store.nextCounter('ca_generation');
+    await this.store.transaction(async (tx) => {
+      for (const i of retiring) await tx.setCaStatus(i.row.serialHex, 'retired', now);
+      await tx.nextCounter('ca_generation');
     });
-    this.refresh();
+    await this.refresh();
     writeFilesAtomic([{ path: this.layout.bundle, data: this.issuers.bundlePem() }]);
-    this.writeCrl(now);
+    await this.crlPem(now);
     // A retired CA signs nothing again, not even a CRL: its key has no further use.
     for (const i of retiring) rmSync(this.layout.issuerKey(i.row.role, i.row.serialHex), { force: true });
     return { retired: retiring.map((i) => ({ role: i.row.role, serialHex: i.row.serialHex })) };
   }
 
+  // Bootstrap tokens
+
+  /** A one-time token for an identity this CA would sign (refused now rather than when the workload bootstraps). */
+  async createToken(spiffeId: string, ttlMs: number, now: Date): Promise<CreatedToken> {
+    this.rules.spiffeId(spiffeId);
+    return createBootstrapToken(this.store, spiffeId, ttlMs, now);
+  }
+
   // Helpers
 
   /** Marks pending certificates whose time has come active and points the root and intermediate files at the chain that signs now. */
-  private promoteDue(now: Date): void {
+  private async promoteDue(now: Date, within?: StoreOps): Promise<void> {
     const due = this.issuers.trusted().filter((i) => i.row.status === 'pending' && ms(i.row.activatesAt) <= ms(now));
     if (due.length === 0) return;
     writeFilesAtomic(this.currentChainFilesFor(now));
-    this.store.transaction(() => {
-      for (const i of due) this.store.setCaStatus(i.row.serialHex, 'active');
-    });
+    const activate = async (tx: StoreOps) => {
+      for (const i of due) await tx.setCaStatus(i.row.serialHex, 'active');
+    };
+    await (within ? activate(within) : this.store.transaction(activate));
     for (const i of due) i.row.status = 'active';
   }
 

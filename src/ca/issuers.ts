@@ -7,7 +7,7 @@ import { CertificateSigner, parseCertificate, type ParsedCertificate } from '../
 import { importPrivateKeyPem, publicKeyMatches } from '../pki/keys.js';
 import { encodePem } from '../pki/pem.js';
 import type { CaLayout } from './layout.js';
-import type { CaCertificateRow, CaRole } from './store.js';
+import type { CaCertificateRow, CaRole } from './store/store.js';
 
 export interface Issuer {
   row: CaCertificateRow;
@@ -31,13 +31,14 @@ export class IssuerSet {
   private signer?: { serialHex: string; signer: CertificateSigner };
   private bundle?: string;
 
-  constructor(private readonly layout: CaLayout, rows: CaCertificateRow[]) {
+  /** `where` names the store in messages (a file path, or a DSN without its password). */
+  constructor(private readonly layout: CaLayout, rows: CaCertificateRow[], private readonly where: string = layout.database) {
     this.all = rows.map((row) => {
       let cert: ParsedCertificate;
       try {
         cert = parseCertificate(row.der);
       } catch (err) {
-        throw new MeshwardError('failed_precondition', `${layout.database}: the stored ${row.role} CA certificate ${row.serialHex} is unreadable (${(err as Error).message}): restore the database from a backup`);
+        throw new MeshwardError('failed_precondition', `${where}: the stored ${row.role} CA certificate ${row.serialHex} is unreadable (${(err as Error).message}): restore the database from a backup`);
       }
       return { row, cert, pem: encodePem('CERTIFICATE', row.der) };
     });
@@ -72,7 +73,7 @@ export class IssuerSet {
       throw new MeshwardError('failed_precondition', `${this.layout.dir} has no trusted intermediate CA: run meshward ca rotate --dir ${this.layout.dir}`);
     }
     const root = best.row.issuerSerialHex ? this.bySerial(best.row.issuerSerialHex) : undefined;
-    if (!root) throw new MeshwardError('failed_precondition', `${this.layout.database}: the root of intermediate ${best.row.serialHex} is missing: restore the database from a backup`);
+    if (!root) throw new MeshwardError('failed_precondition', `${this.where}: the root of intermediate ${best.row.serialHex} is missing: restore the database from a backup`);
     return { root, intermediate: best };
   }
 

@@ -1,5 +1,5 @@
 // One-time bootstrap tokens (`meshward token create`): 256 random bits, base64url, bound to one SPIFFE ID
-// and an expiry. The store keeps only the token's SHA-256, so a copy of ca.db cannot be used to enroll;
+// and an expiry. The store keeps only the token's SHA-256, so a copy of the database cannot be used to enroll;
 // a presented token is hashed and looked up by that hash. The secret itself is never compared with anything:
 // the index lookup compares SHA-256 digests, whose timing tells an attacker nothing usable (steering it
 // would need SHA-256 preimages), which is the constant-time property a byte-by-byte token compare lacks.
@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { MeshwardError } from '../errors.js';
 import { formatDuration } from '../duration.js';
 import { parseWorkloadSpiffeId } from '../pki/spiffe.js';
-import type { TokenProblem } from './store.js';
+import type { StoreOps } from './store/store.js';
 
 /** 32 bytes: 256 bits of entropy (the floor is 128). */
 export const TOKEN_BYTES = 32;
@@ -18,11 +18,8 @@ const TOKEN_SHAPE = new RegExp(`^[A-Za-z0-9_-]{${TOKEN_LENGTH}}$`);
 export const DEFAULT_TOKEN_TTL_MS = 10 * 60_000;
 export const MAX_TOKEN_TTL_MS = 7 * 24 * 3_600_000;
 
-/** The part of CaStore tokens need (kept narrow so tests and other stores can provide it). */
-export interface TokenStore {
-  createToken(hashHex: string, spiffeId: string, expiresAt: Date, now?: Date): void;
-  consumeToken(hashHex: string, now: Date): { spiffeId: string } | { problem: TokenProblem };
-}
+/** The part of the store tokens need: the store itself, or a transaction of it. */
+export type TokenStore = Pick<StoreOps, 'createToken' | 'consumeToken'>;
 
 export function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
@@ -36,7 +33,7 @@ export function isBootstrapTokenShape(text: string): boolean {
 export interface CreatedToken { token: string; spiffeId: string; expiresAt: Date }
 
 /** Makes a token for `spiffeId` valid for `ttlMs` from `now`; only its hash is stored. */
-export function createBootstrapToken(store: TokenStore, spiffeId: string, ttlMs: number, now: Date): CreatedToken {
+export async function createBootstrapToken(store: TokenStore, spiffeId: string, ttlMs: number, now: Date): Promise<CreatedToken> {
   parseWorkloadSpiffeId(spiffeId);
   if (!(ttlMs > 0)) throw new MeshwardError('invalid_argument', 'a token lifetime must be positive: use e.g. --ttl 10m');
   if (ttlMs > MAX_TOKEN_TTL_MS) {
@@ -44,11 +41,11 @@ export function createBootstrapToken(store: TokenStore, spiffeId: string, ttlMs:
   }
   const token = randomBytes(TOKEN_BYTES).toString('base64url');
   const expiresAt = new Date(now.getTime() + ttlMs);
-  store.createToken(tokenHash(token), spiffeId, expiresAt, now);
+  await store.createToken(tokenHash(token), spiffeId, expiresAt, now);
   return { token, spiffeId, expiresAt };
 }
 
-const PROBLEM_SENTENCES: Record<TokenProblem, string> = {
+const PROBLEM_SENTENCES: Record<'unknown' | 'used' | 'expired', string> = {
   unknown: 'the bootstrap token is not known to this CA: create one with meshward token create',
   used: 'the bootstrap token was already used (tokens are single use): create a new one with meshward token create',
   expired: 'the bootstrap token has expired: create a new one with meshward token create',
@@ -58,11 +55,11 @@ const PROBLEM_SENTENCES: Record<TokenProblem, string> = {
  * Uses a token once and returns the SPIFFE ID it is bound to. Callers that must not burn a token on a
  * failed signing run this inside the same store transaction as the signing, so a failure rolls it back.
  */
-export function redeemBootstrapToken(store: TokenStore, token: string, now: Date): string {
+export async function redeemBootstrapToken(store: TokenStore, token: string, now: Date): Promise<string> {
   if (!isBootstrapTokenShape(token)) {
     throw new MeshwardError('unauthenticated', 'the token is neither a bootstrap token from meshward token create nor a Kubernetes service-account JWT');
   }
-  const result = store.consumeToken(tokenHash(token), now);
+  const result = await store.consumeToken(tokenHash(token), now);
   if ('problem' in result) throw new MeshwardError('unauthenticated', PROBLEM_SENTENCES[result.problem]);
   return result.spiffeId;
 }

@@ -7,17 +7,18 @@ import { parseDuration } from '../duration.js';
 import { CaServer } from '../ca/server/server.js';
 import { DEFAULT_SIGN_RATE_LIMIT } from '../ca/server/rate-limit.js';
 import { DEFAULT_AUDIENCE } from '../ca/jwt.js';
+import { storeOption } from './cert.js';
 
 interface ServeArgs {
-  dir: string; listen: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;
+  dir: string; listen: string; store?: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;
   jwks?: string; 'jwt-issuer'?: string; 'jwt-audience'?: string;
 }
 
 export const caServeCommand: CommandModule<object, ServeArgs> = {
   command: 'serve',
   describe: 'serve the CA over gRPC/TLS: Sign (bootstrap token, Kubernetes token or mTLS renewal), GetTrustBundle, WatchTrustBundle',
-  builder: (y: Argv) => y
-    .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y: Argv) => storeOption(y)
+    .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory (key files and config.yaml; may be read-only)' })
     .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT to listen on (e.g. 0.0.0.0:8443)' })
     .option('san', { type: 'string', array: true, describe: 'extra DNS name or IP for the serving certificate (repeatable)' })
     .option('serving-ttl', { type: 'string', describe: "lifetime of the server's own certificate (default: the CA's default TTL); renewed at 2/3" })
@@ -36,6 +37,7 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
     const logger = pino({ base: { component: 'ca-server' } });
     const server = await CaServer.start({
       dir: args.dir,
+      store: args.store,
       listen: args.listen,
       sans: args.san,
       servingTtlMs: args['serving-ttl'] === undefined ? undefined : parseDuration(args['serving-ttl'], '--serving-ttl'),

@@ -6,46 +6,50 @@ import { writeFilesAtomic } from '../files.js';
 import { Authority } from '../ca/authority.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { caServeCommand } from './ca-serve.js';
-import { failAsUsage, formatTime, withAuthority } from './cert.js';
+import { caImportCommand, caMigrateCommand } from './ca-store.js';
+import { failAsUsage, formatTime, storeOption, withAuthority } from './cert.js';
 
-interface InitArgs { dir: string; 'trust-domain': string; 'key-type'?: string; 'root-ttl'?: string; 'intermediate-ttl'?: string; force?: boolean }
+interface InitArgs { dir: string; store?: string; 'trust-domain': string; 'key-type'?: string; 'root-ttl'?: string; 'intermediate-ttl'?: string; force?: boolean }
 const initCommand: CommandModule<object, InitArgs> = {
   command: 'init',
   describe: 'create a new root and intermediate CA in --dir (refuses to overwrite without --force)',
-  builder: (y) => failAsUsage(y, 'ca init')
+  builder: (y) => storeOption(failAsUsage(y, 'ca init'))
     .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory to create' })
     .option('trust-domain', { type: 'string', demandOption: true, describe: 'the SPIFFE trust domain, e.g. example.org' })
     .option('key-type', { type: 'string', choices: KEY_TYPES, describe: 'CA key type, also the default for issued keys (default ec-p256)' })
     .option('root-ttl', { type: 'string', describe: 'root lifetime (default 87600h, 10 years)' })
     .option('intermediate-ttl', { type: 'string', describe: 'intermediate lifetime (default 8760h, 1 year)' })
     .option('force', { type: 'boolean', describe: 'replace an existing CA in --dir (destroys its keys)' }) as unknown as Argv<InitArgs>,
-  handler: (a) => {
+  handler: async (a) => {
     const rootTtlMs = a['root-ttl'] === undefined ? undefined : parseDuration(a['root-ttl'], '--root-ttl');
     const intermediateTtlMs = a['intermediate-ttl'] === undefined ? undefined : parseDuration(a['intermediate-ttl'], '--intermediate-ttl');
-    const ca = Authority.init(a.dir, {
-      trustDomain: a['trust-domain'], keyType: a['key-type'] as KeyType | undefined, rootTtlMs, intermediateTtlMs, force: a.force,
+    const ca = await Authority.init(a.dir, {
+      trustDomain: a['trust-domain'], keyType: a['key-type'] as KeyType | undefined, rootTtlMs, intermediateTtlMs, force: a.force, store: a.store,
     }, new Date());
     try {
       const lines = [`created a CA for trust domain ${ca.trustDomain} in ${a.dir}`];
-      for (const c of ca.authorities()) lines.push(`  ${c.role.padEnd(12)} ${c.serialHex}  valid until ${formatTime(c.notAfter)}`);
+      for (const c of await ca.authorities()) lines.push(`  ${c.role.padEnd(12)} ${c.serialHex}  valid until ${formatTime(c.notAfter)}`);
       lines.push(`  trust bundle ${a.dir}/bundle.crt, CRLs ${a.dir}/crl.pem, settings ${a.dir}/config.yaml`);
+      if (ca.store.kind === 'postgres') {
+        lines.push(`  state in ${ca.storeDescription}${ca.config.store !== undefined ? ' (recorded as store: in config.yaml)' : ': pass the same --store (or set MESHWARD_STORE) for every command; a DSN with a password is not written to config.yaml'}`);
+      }
       lines.push(`next: meshward cert issue --ca-dir ${a.dir} --spiffe-id spiffe://${ca.trustDomain}/ns/NS/sa/SA --out DIR`);
       process.stdout.write(`${lines.join('\n')}\n`);
     } finally {
-      ca.close();
+      await ca.close();
     }
   },
 };
 
-interface CrlArgs { dir: string; out?: string }
+interface CrlArgs { dir: string; out?: string; store?: string }
 const crlCommand: CommandModule<object, CrlArgs> = {
   command: 'crl',
   describe: 'publish fresh CRLs (one per CA certificate still trusted) to --dir/crl.pem and print them (or write --out)',
-  builder: (y) => failAsUsage(y, 'ca crl')
+  builder: (y) => storeOption(failAsUsage(y, 'ca crl'))
     .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
     .option('out', { type: 'string', describe: 'also write the CRLs to this file instead of printing them' }) as unknown as Argv<CrlArgs>,
-  handler: (a) => {
-    const pem = withAuthority(a.dir, (ca) => ca.crlPem(new Date()));
+  handler: async (a) => {
+    const pem = await withAuthority(a.dir, a.store, (ca) => ca.crlPem(new Date()));
     if (a.out) {
       writeFilesAtomic([{ path: a.out, data: pem }]);
       const count = pem.split('-----BEGIN X509 CRL-----').length - 1;
@@ -56,16 +60,16 @@ const crlCommand: CommandModule<object, CrlArgs> = {
   },
 };
 
-interface ListArgs { dir: string; json?: boolean }
+interface ListArgs { dir: string; json?: boolean; store?: string }
 const listCommand: CommandModule<object, ListArgs> = {
   command: 'list',
   describe: 'list issued certificates (serial, identity, not-after, status) and the CA\'s own certificates',
-  builder: (y) => failAsUsage(y, 'ca list')
+  builder: (y) => storeOption(failAsUsage(y, 'ca list'))
     .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
     .option('json', { type: 'boolean', describe: 'print JSON' }) as unknown as Argv<ListArgs>,
-  handler: (a) => {
+  handler: async (a) => {
     const now = new Date();
-    const { authorities, certificates } = withAuthority(a.dir, (ca) => ({ authorities: ca.authorities(now), certificates: ca.list(now) }));
+    const { authorities, certificates } = await withAuthority(a.dir, a.store, async (ca) => ({ authorities: await ca.authorities(now), certificates: await ca.list(now) }));
     if (a.json) {
       process.stdout.write(`${JSON.stringify({ authorities, certificates }, null, 2)}\n`);
       return;
@@ -87,26 +91,26 @@ const listCommand: CommandModule<object, ListArgs> = {
   },
 };
 
-interface RotateArgs { dir: string; root?: boolean; 'activate-in'?: string; finish?: boolean }
+interface RotateArgs { dir: string; store?: string; root?: boolean; 'activate-in'?: string; finish?: boolean }
 const rotateCommand: CommandModule<object, RotateArgs> = {
   command: 'rotate',
   describe: 'make a new intermediate (with --root also a new root) while the old stay trusted; --finish retires the old chain once its last leaf expired',
-  builder: (y) => failAsUsage(y, 'ca rotate')
+  builder: (y) => storeOption(failAsUsage(y, 'ca rotate'))
     .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
     .option('root', { type: 'boolean', describe: 'also make a new root (added to bundle.crt beside the old one at once)' })
     .option('activate-in', { type: 'string', describe: 'when the new chain starts signing (default: 0s, or defaultTtl with --root so every workload has the new bundle first)' })
     .option('finish', { type: 'boolean', describe: 'retire the previous chain (refused while its certificates are still valid)' })
     .conflicts('finish', ['root', 'activate-in']) as unknown as Argv<RotateArgs>,
-  handler: (a) => {
+  handler: async (a) => {
     const now = new Date();
     if (a.finish) {
-      const r = withAuthority(a.dir, (ca) => ca.finishRotation(now));
+      const r = await withAuthority(a.dir, a.store, (ca) => ca.finishRotation(now));
       process.stdout.write(`${r.retired.map((c) => `retired ${c.role} CA ${c.serialHex}`).join('\n')}\n`
         + `rewrote ${a.dir}/bundle.crt and ${a.dir}/crl.pem without them\n`);
       return;
     }
     const activateInMs = a['activate-in'] === undefined ? undefined : parseDuration(a['activate-in'], '--activate-in');
-    const r = withAuthority(a.dir, (ca) => ca.rotate({ root: a.root, activateInMs }, now));
+    const r = await withAuthority(a.dir, a.store, (ca) => ca.rotate({ root: a.root, activateInMs }, now));
     const lines: string[] = [];
     if (r.root) lines.push(`new root CA ${r.root.serialHex}, valid until ${formatTime(r.root.notAfter)}, added to ${a.dir}/bundle.crt`);
     lines.push(`new intermediate CA ${r.intermediate.serialHex}, valid until ${formatTime(r.intermediate.notAfter)}`);
@@ -121,13 +125,15 @@ const rotateCommand: CommandModule<object, RotateArgs> = {
 
 export const caCommand: CommandModule = {
   command: 'ca <command>',
-  describe: 'the certificate authority: init, crl, list, rotate, serve',
+  describe: 'the certificate authority: init, crl, list, rotate, serve, migrate, import',
   builder: (y) => y
     .command(initCommand)
     .command(crlCommand)
     .command(listCommand)
     .command(rotateCommand)
     .command(caServeCommand)
-    .demandCommand(1, 'name a ca command: init, crl, list, rotate or serve'),
+    .command(caMigrateCommand)
+    .command(caImportCommand)
+    .demandCommand(1, 'name a ca command: init, crl, list, rotate, serve, migrate or import'),
   handler: () => undefined,
 };

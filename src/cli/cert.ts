@@ -38,14 +38,21 @@ export function readInputFile(path: string, what: string): Buffer {
   }
 }
 
-/** Opens the CA, runs `fn`, always closes the store. */
-export function withAuthority<T>(dir: string, fn: (ca: Authority) => T): T {
-  const ca = Authority.open(dir);
+/** Opens the CA (its store chosen by --store, MESHWARD_STORE, config.yaml or D/ca.db), runs `fn`, always closes the store. */
+export async function withAuthority<T>(dir: string, store: string | undefined, fn: (ca: Authority) => Promise<T>): Promise<T> {
+  const ca = await Authority.open(dir, { store });
   try {
-    return fn(ca);
+    return await fn(ca);
   } finally {
-    ca.close();
+    await ca.close();
   }
+}
+
+export const STORE_OPTION_HELP = "the CA's state: postgres://USER@HOST:PORT/DB, or sqlite (default: $MESHWARD_STORE, else store: in config.yaml, else DIR/ca.db)";
+
+/** `--store`, on every command that reads or writes the CA's state. */
+export function storeOption<T>(y: Argv<T>): Argv<T & { store: string | undefined }> {
+  return y.option('store', { type: 'string', describe: STORE_OPTION_HELP });
 }
 
 export function formatTime(d: Date): string {
@@ -68,11 +75,11 @@ function ttlOption(ttl: string | undefined): number | undefined {
   return ttl === undefined ? undefined : parseDuration(ttl, '--ttl');
 }
 
-interface IssueArgs { 'ca-dir': string; 'spiffe-id': string; dns?: string[]; ip?: string[]; cn?: string; ou?: string[]; ttl?: string; 'key-type'?: string; out: string }
+interface IssueArgs { 'ca-dir': string; store?: string; 'spiffe-id': string; dns?: string[]; ip?: string[]; cn?: string; ou?: string[]; ttl?: string; 'key-type'?: string; out: string }
 const issueCommand: CommandModule<object, IssueArgs> = {
   command: 'issue',
   describe: 'make a key and a certificate for a workload and write tls.crt, tls.key and ca.crt to --out',
-  builder: (y) => failAsUsage(y, 'cert issue')
+  builder: (y) => storeOption(failAsUsage(y, 'cert issue'))
     .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
     .option('spiffe-id', { type: 'string', demandOption: true, describe: 'the identity, e.g. spiffe://example.org/ns/shop/sa/orders' })
     .option('dns', { type: 'string', array: true, describe: 'a DNS name to add (repeatable)' })
@@ -82,10 +89,10 @@ const issueCommand: CommandModule<object, IssueArgs> = {
     .option('ttl', { type: 'string', describe: 'lifetime, e.g. 1h (default: defaultTtl of config.yaml)' })
     .option('key-type', { type: 'string', choices: KEY_TYPES, describe: 'key type (default: keyType of config.yaml)' })
     .option('out', { type: 'string', demandOption: true, describe: 'the workload directory to write' }) as unknown as Argv<IssueArgs>,
-  handler: (a) => {
+  handler: async (a) => {
     const ttlMs = ttlOption(a.ttl);
     checkOutputDir(a.out, '--out');
-    const issued = withAuthority(a['ca-dir'], (ca) => ca.issue({
+    const issued = await withAuthority(a['ca-dir'], a.store, (ca) => ca.issue({
       spiffeId: a['spiffe-id'], dns: a.dns, ips: a.ip, cn: a.cn, ou: a.ou, ttlMs, keyType: a['key-type'] as KeyType | undefined,
     }, new Date()));
     const out = new WorkloadLayout(a.out);
@@ -111,16 +118,16 @@ function readCsr(data: Buffer): Buffer {
   }
 }
 
-interface SignArgs { 'ca-dir': string; csr: string; ttl?: string; out: string }
+interface SignArgs { 'ca-dir': string; store?: string; csr: string; ttl?: string; out: string }
 const signCommand: CommandModule<object, SignArgs> = {
   command: 'sign',
   describe: 'sign a PKCS#10 CSR (PEM or DER); the identity is its one URI SAN; writes the chain (leaf + intermediate) to --out',
-  builder: (y) => failAsUsage(y, 'cert sign')
+  builder: (y) => storeOption(failAsUsage(y, 'cert sign'))
     .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
     .option('csr', { type: 'string', demandOption: true, describe: 'the CSR file' })
     .option('ttl', { type: 'string', describe: 'lifetime, e.g. 1h (default: defaultTtl of config.yaml)' })
     .option('out', { type: 'string', demandOption: true, describe: 'the certificate chain file to write' }) as unknown as Argv<SignArgs>,
-  handler: (a) => {
+  handler: async (a) => {
     const ttlMs = ttlOption(a.ttl);
     const csrDer = readCsr(readInputFile(a.csr, '--csr'));
     try {
@@ -129,22 +136,22 @@ const signCommand: CommandModule<object, SignArgs> = {
       if (err instanceof MeshwardError) throw err;
     }
     // The operator holding the CA vouches for the CSR, so its subject (CN/OU) is kept.
-    const issued = withAuthority(a['ca-dir'], (ca) => ca.signCsr(csrDer, { ttlMs, subjectFromCsr: true }, new Date()));
+    const issued = await withAuthority(a['ca-dir'], a.store, (ca) => ca.signCsr(csrDer, { ttlMs, subjectFromCsr: true }, new Date()));
     writeFilesAtomic([{ path: a.out, data: issued.chainPem }]);
     process.stdout.write(`signed ${issued.spiffeId}, serial ${issued.serialHex}, ${validityWords(issued.notBefore, issued.notAfter)}\n`
       + `wrote ${a.out} (certificate + intermediate)\n`);
   },
 };
 
-interface RenewArgs { 'ca-dir': string; in: string; out?: string }
+interface RenewArgs { 'ca-dir': string; store?: string; in: string; out?: string }
 const renewCommand: CommandModule<object, RenewArgs> = {
   command: 'renew',
   describe: 'renew the certificate in --in (same identity and key, fresh validity); refused when revoked',
-  builder: (y) => failAsUsage(y, 'cert renew')
+  builder: (y) => storeOption(failAsUsage(y, 'cert renew'))
     .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
     .option('in', { type: 'string', demandOption: true, describe: 'the workload directory holding tls.crt and tls.key' })
     .option('out', { type: 'string', describe: 'where to write the renewed files (default: --in)' }) as unknown as Argv<RenewArgs>,
-  handler: (a) => {
+  handler: async (a) => {
     const input = new WorkloadLayout(a.in);
     const certDer = readDerOrPem(readInputFile(input.certificate, 'certificate'), 'CERTIFICATE')[0]!;
     const keyPem = readInputFile(input.privateKey, 'key');
@@ -153,7 +160,7 @@ const renewCommand: CommandModule<object, RenewArgs> = {
     if (!publicKeyMatches(key, cert.publicKey)) throw invalid(`${input.privateKey} is not the key of ${input.certificate}: the workload directory is inconsistent`);
     const outDir = a.out ?? a.in;
     checkOutputDir(outDir, '--out');
-    const renewed = withAuthority(a['ca-dir'], (ca) => ca.renew(certDer, {}, new Date()));
+    const renewed = await withAuthority(a['ca-dir'], a.store, (ca) => ca.renew(certDer, {}, new Date()));
     const out = new WorkloadLayout(outDir);
     writeFilesAtomic([
       { path: out.certificate, data: renewed.chainPem },
@@ -165,11 +172,11 @@ const renewCommand: CommandModule<object, RenewArgs> = {
   },
 };
 
-interface RevokeArgs { 'ca-dir': string; serial?: string; cert?: string; reason: string }
+interface RevokeArgs { 'ca-dir': string; store?: string; serial?: string; cert?: string; reason: string }
 const revokeCommand: CommandModule<object, RevokeArgs> = {
   command: 'revoke',
   describe: 'revoke a certificate (by --serial or --cert) and rewrite the CA\'s crl.pem',
-  builder: (y) => failAsUsage(y, 'cert revoke')
+  builder: (y) => storeOption(failAsUsage(y, 'cert revoke'))
     .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
     .option('serial', { type: 'string', describe: 'the serial number in hex, as meshward ca list prints it' })
     .option('cert', { type: 'string', describe: 'a certificate file (PEM or DER; the first certificate is revoked)' })
@@ -179,9 +186,9 @@ const revokeCommand: CommandModule<object, RevokeArgs> = {
       if (argv.serial === undefined && argv.cert === undefined) throw new MeshwardError('usage', 'name the certificate to revoke with --serial HEX or --cert FILE');
       return true;
     }) as unknown as Argv<RevokeArgs>,
-  handler: (a) => {
+  handler: async (a) => {
     const serial = a.serial ?? parseCertificate(readDerOrPem(readInputFile(a.cert!, '--cert'), 'CERTIFICATE')[0]!).serialHex;
-    const r = withAuthority(a['ca-dir'], (ca) => ca.revoke(serial, a.reason, new Date()));
+    const r = await withAuthority(a['ca-dir'], a.store, (ca) => ca.revoke(serial, a.reason, new Date()));
     process.stdout.write(`revoked ${r.spiffeId}, serial ${r.serialHex}, reason ${r.reason}, at ${formatTime(r.revokedAt)}\n`
       + `rewrote ${a['ca-dir']}/crl.pem: publish it to every sidecar that checks revocation\n`);
   },

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { Agent, type RenewedEvent, type RetryEvent } from '../../src/agent/agent.js';
 import { writeSecretFiles } from '../../src/agent/secret-dir.js';
 import { Authority } from '../../src/ca/authority.js';
-import { CaStore } from '../../src/ca/store.js';
+import { SqliteStore } from '../../src/ca/store/sqlite.js';
 import { createBootstrapToken } from '../../src/ca/tokens.js';
 import type { CaServer } from '../../src/ca/server/server.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
@@ -21,12 +21,12 @@ import { TD, makeCa, removeDir, startServer, tempDir, waitFor } from '../ca-serv
 
 const ID = `spiffe://${TD}/ns/shop/sa/frontend`;
 
-function newToken(dir: string, spiffeId = ID): string {
-  const store = CaStore.open(join(dir, 'ca.db'));
+async function newToken(dir: string, spiffeId = ID): Promise<string> {
+  const store = SqliteStore.open(join(dir, 'ca.db'));
   try {
-    return createBootstrapToken(store, spiffeId, 600_000, new Date()).token;
+    return (await createBootstrapToken(store, spiffeId, 600_000, new Date())).token;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -80,7 +80,7 @@ describe('meshward agent', () => {
 
   before(async () => {
     root = tempDir();
-    dir = makeCa(root);
+    dir = await makeCa(root);
     server = await startServer(dir, { signRateLimit: { ratePerSecond: 10, burst: 20 } });
   });
   after(async () => {
@@ -104,7 +104,7 @@ describe('meshward agent', () => {
 
   it('bootstraps with a token, then renews at least 3 times over mTLS; a reader never sees a mismatched pair', async () => {
     const out = join(root, 'renewals');
-    const a = agent(out, { token: newToken(dir), ttlMs: 10_000 });
+    const a = agent(out, { token: await newToken(dir), ttlMs: 10_000 });
     const renewed: RenewedEvent[] = [];
     a.on('renewed', (e: RenewedEvent) => renewed.push(e));
     await a.start();
@@ -135,7 +135,7 @@ describe('meshward agent', () => {
 
   it('with a valid certificate already in the folder, renews over mTLS without a token', async () => {
     const out = join(root, 'existing');
-    const first = agent(out, { token: newToken(dir), ttlMs: 30_000, once: true });
+    const first = agent(out, { token: await newToken(dir), ttlMs: 30_000, once: true });
     await first.start();
     await first.stop();
     const before = heldSerial(out);
@@ -151,7 +151,7 @@ describe('meshward agent', () => {
 
   it('keeps its valid certificate through a CA outage longer than a renewal period and recovers when the CA returns', async () => {
     const out = join(root, 'outage');
-    const a = agent(out, { token: newToken(dir), ttlMs: 20_000, watchBundle: false });
+    const a = agent(out, { token: await newToken(dir), ttlMs: 20_000, watchBundle: false });
     const renewed: RenewedEvent[] = [];
     const retries: RetryEvent[] = [];
     a.on('renewed', (e: RenewedEvent) => renewed.push(e));
@@ -177,7 +177,7 @@ describe('meshward agent', () => {
 
   it('follows WatchTrustBundle into ca.crt after ca rotate --root', async () => {
     const out = join(root, 'bundle');
-    const a = agent(out, { token: newToken(dir), ttlMs: 600_000 });
+    const a = agent(out, { token: await newToken(dir), ttlMs: 600_000 });
     const bundles: unknown[] = [];
     a.on('bundle', (e) => bundles.push(e));
     await a.start();
@@ -194,7 +194,7 @@ describe('meshward agent', () => {
 
   it('the CLI bootstraps with --once, and refuses a used token', async () => {
     const out = join(root, 'cli-once');
-    const token = newToken(dir);
+    const token = await newToken(dir);
     const args = ['agent', '--ca', `127.0.0.1:${server.port}`, '--bundle', join(dir, 'bundle.crt'), '--out', out, '--spiffe-id', ID, '--once'];
     const ok = await runCli([...args, '--token', token]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -206,16 +206,16 @@ describe('meshward agent', () => {
 
   it('exits 1 with "certificate expired; bootstrap again" when its certificate expired and it has no token', async () => {
     const out = join(root, 'expired');
-    const a = Authority.open(dir);
+    const a = await Authority.open(dir);
     try {
-      const issued = a.issue({ spiffeId: ID, ttlMs: 1000 }, new Date());
+      const issued = await a.issue({ spiffeId: ID, ttlMs: 1000 }, new Date());
       writeSecretFiles(out, [
         { name: 'tls.crt', data: issued.chainPem, mode: 0o644 },
         { name: 'tls.key', data: issued.privateKeyPem, mode: 0o600 },
         { name: 'ca.crt', data: issued.bundlePem, mode: 0o644 },
       ], new Date());
     } finally {
-      a.close();
+      await a.close();
     }
     await new Promise((r) => setTimeout(r, 1500));
     const r = await runCli(['agent', '--ca', `127.0.0.1:${server.port}`, '--bundle', join(dir, 'bundle.crt'), '--out', out, '--once']);
@@ -225,7 +225,7 @@ describe('meshward agent', () => {
 
   it('gives up with a clear error when its certificate is revoked and it has no token', async () => {
     const out = join(root, 'revoked');
-    const first = agent(out, { token: newToken(dir), ttlMs: 30_000, once: true });
+    const first = agent(out, { token: await newToken(dir), ttlMs: 30_000, once: true });
     await first.start();
     const serial = heldSerial(out);
     const revoke = await runCli(['cert', 'revoke', '--ca-dir', dir, '--serial', serial]);

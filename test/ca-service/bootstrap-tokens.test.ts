@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { CaStore } from '../../src/ca/store.js';
+import { SqliteStore } from '../../src/ca/store/sqlite.js';
 import { createBootstrapToken, isBootstrapTokenShape, redeemBootstrapToken, tokenHash, TOKEN_BYTES } from '../../src/ca/tokens.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { publicKeyMatches } from '../../src/pki/keys.js';
@@ -18,23 +18,23 @@ const B = `spiffe://${TD}/ns/shop/sa/orders`;
 
 describe('bootstrap tokens (unit)', () => {
   let root: string;
-  let store: CaStore;
-  before(() => {
+  let store: SqliteStore;
+  before(async () => {
     root = tempDir();
-    store = CaStore.open(join(makeCa(root), 'ca.db'));
+    store = SqliteStore.open(join(await makeCa(root), 'ca.db'));
   });
-  after(() => {
-    store.close();
+  after(async () => {
+    await store.close();
     removeDir(root);
   });
 
-  it('makes 256-bit base64url tokens and stores only their SHA-256', () => {
+  it('makes 256-bit base64url tokens and stores only their SHA-256', async () => {
     const now = new Date();
-    const made = createBootstrapToken(store, A, 60_000, now);
+    const made = await createBootstrapToken(store, A, 60_000, now);
     assert.ok(isBootstrapTokenShape(made.token));
     assert.equal(Buffer.from(made.token, 'base64url').length, TOKEN_BYTES);
     assert.ok(TOKEN_BYTES * 8 >= 128);
-    const db = new Database(store.path, { readonly: true });
+    const db = new Database(store.description, { readonly: true });
     try {
       const rows = db.prepare('SELECT hash, spiffe_id FROM tokens').all() as { hash: string; spiffe_id: string }[];
       assert.ok(rows.some((r) => r.hash === tokenHash(made.token) && r.spiffe_id === A));
@@ -42,24 +42,24 @@ describe('bootstrap tokens (unit)', () => {
     } finally {
       db.close();
     }
-    assert.equal(redeemBootstrapToken(store, made.token, now), A);
-    assert.throws(() => redeemBootstrapToken(store, made.token, now), /already used/);
+    assert.equal(await redeemBootstrapToken(store, made.token, now), A);
+    await assert.rejects(() => redeemBootstrapToken(store, made.token, now), /already used/);
   });
 
-  it('refuses expired, unknown and malformed tokens as unauthenticated', () => {
+  it('refuses expired, unknown and malformed tokens as unauthenticated', async () => {
     const now = new Date();
-    const made = createBootstrapToken(store, A, 1000, now);
-    assert.throws(() => redeemBootstrapToken(store, made.token, new Date(now.getTime() + 1000)), (e: Error & { code?: string }) => e.code === 'unauthenticated' && /expired/.test(e.message));
+    const made = await createBootstrapToken(store, A, 1000, now);
+    await assert.rejects(() => redeemBootstrapToken(store, made.token, new Date(now.getTime() + 1000)), (e: Error & { code?: string }) => e.code === 'unauthenticated' && /expired/.test(e.message));
     const unknown = Buffer.alloc(32, 7).toString('base64url');
-    assert.throws(() => redeemBootstrapToken(store, unknown, now), /not known/);
-    assert.throws(() => redeemBootstrapToken(store, 'short', now), (e: Error & { code?: string }) => e.code === 'unauthenticated');
+    await assert.rejects(() => redeemBootstrapToken(store, unknown, now), /not known/);
+    await assert.rejects(() => redeemBootstrapToken(store, 'short', now), (e: Error & { code?: string }) => e.code === 'unauthenticated');
   });
 
-  it('refuses bad lifetimes and SPIFFE IDs when creating', () => {
+  it('refuses bad lifetimes and SPIFFE IDs when creating', async () => {
     const now = new Date();
-    assert.throws(() => createBootstrapToken(store, A, 0, now), /positive/);
-    assert.throws(() => createBootstrapToken(store, A, 30 * 24 * 3_600_000, now), /maximum/);
-    assert.throws(() => createBootstrapToken(store, `spiffe://${TD}`, 60_000, now), /path/);
+    await assert.rejects(() => createBootstrapToken(store, A, 0, now), /positive/);
+    await assert.rejects(() => createBootstrapToken(store, A, 30 * 24 * 3_600_000, now), /maximum/);
+    await assert.rejects(() => createBootstrapToken(store, `spiffe://${TD}`, 60_000, now), /path/);
   });
 });
 
@@ -71,7 +71,7 @@ describe('bootstrap tokens over gRPC', () => {
 
   before(async () => {
     root = tempDir();
-    dir = makeCa(root);
+    dir = await makeCa(root);
     server = await startServer(dir, { logger: audit.logger });
   });
   after(async () => {

@@ -24,10 +24,10 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** A new CA in `<root>/ca`; returns its directory. */
-export function makeCa(root: string): string {
+/** A new CA in `<root>/ca` (its state in `store`, default D/ca.db); returns its directory. */
+export async function makeCa(root: string, store?: string): Promise<string> {
   const dir = join(root, 'ca');
-  Authority.init(dir, { trustDomain: TD }, new Date()).close();
+  await (await Authority.init(dir, { trustDomain: TD, store }, new Date())).close();
   return dir;
 }
 

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { CaStore } from '../../src/ca/store.js';
+import { SqliteStore } from '../../src/ca/store/sqlite.js';
 import { createBootstrapToken } from '../../src/ca/tokens.js';
 import { createCsr } from '../../src/pki/csr.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
@@ -24,10 +24,10 @@ describe('malformed Sign requests', () => {
 
   before(async () => {
     root = tempDir();
-    dir = makeCa(root);
-    const store = CaStore.open(join(dir, 'ca.db'));
-    token = createBootstrapToken(store, ID, 600_000, new Date()).token;
-    store.close();
+    dir = await makeCa(root);
+    const store = SqliteStore.open(join(dir, 'ca.db'));
+    token = (await createBootstrapToken(store, ID, 600_000, new Date())).token;
+    await store.close();
     server = await startServer(dir);
   });
   after(async () => {

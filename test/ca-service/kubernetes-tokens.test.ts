@@ -48,7 +48,7 @@ describe('Kubernetes service-account tokens', () => {
 
   before(async () => {
     root = tempDir();
-    dir = makeCa(root);
+    dir = await makeCa(root);
     const cluster = await newSigner('cluster-key-1');
     const es = await newSigner('cluster-key-2', 'ES256');
     good = cluster.signer;

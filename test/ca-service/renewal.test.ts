@@ -14,13 +14,13 @@ import { TD, clientFor, csrFor, makeCa, removeDir, startServer, storeCounts, tem
 
 const ID = `spiffe://${TD}/ns/shop/sa/frontend`;
 
-function issue(dir: string, spiffeId: string, ttlMs: number): { keyPem: string; chainPem: string; serialHex: string } {
-  const a = Authority.open(dir);
+async function issue(dir: string, spiffeId: string, ttlMs: number): Promise<{ keyPem: string; chainPem: string; serialHex: string }> {
+  const a = await Authority.open(dir);
   try {
-    const issued = a.issue({ spiffeId, ttlMs }, new Date());
+    const issued = await a.issue({ spiffeId, ttlMs }, new Date());
     return { keyPem: issued.privateKeyPem, chainPem: issued.chainPem, serialHex: issued.serialHex };
   } finally {
-    a.close();
+    await a.close();
   }
 }
 
@@ -31,7 +31,7 @@ describe('renewal over mTLS', () => {
 
   before(async () => {
     root = tempDir();
-    dir = makeCa(root);
+    dir = await makeCa(root);
     server = await startServer(dir, { signRateLimit: { ratePerSecond: 0.01, burst: 3 } });
   });
   after(async () => {
@@ -40,7 +40,7 @@ describe('renewal over mTLS', () => {
   });
 
   it('renews with a valid certificate and no token', async () => {
-    const current = issue(dir, ID, 600_000);
+    const current = await issue(dir, ID, 600_000);
     const client = clientFor(server, dir, current);
     try {
       const r = await trySign(client, { csr: csrFor(ID).csr, ttlSeconds: 300 });
@@ -56,7 +56,7 @@ describe('renewal over mTLS', () => {
   });
 
   it('refuses a certificate revoked by the CLI while the server runs (PERMISSION_DENIED), writing nothing', async () => {
-    const current = issue(dir, `spiffe://${TD}/ns/shop/sa/revoked`, 600_000);
+    const current = await issue(dir, `spiffe://${TD}/ns/shop/sa/revoked`, 600_000);
     const revoke = await runCli(['cert', 'revoke', '--ca-dir', dir, '--serial', current.serialHex, '--reason', 'keyCompromise']);
     assert.equal(revoke.code, 0, revoke.stderr);
     const client = clientFor(server, dir, current);
@@ -72,7 +72,7 @@ describe('renewal over mTLS', () => {
   });
 
   it('refuses an expired certificate and says to bootstrap again', async () => {
-    const current = issue(dir, `spiffe://${TD}/ns/shop/sa/late`, 1000);
+    const current = await issue(dir, `spiffe://${TD}/ns/shop/sa/late`, 1000);
     await new Promise((r) => setTimeout(r, 2000));
     const client = clientFor(server, dir, current);
     try {
@@ -87,7 +87,7 @@ describe('renewal over mTLS', () => {
   });
 
   it('rate-limits Sign per identity (RESOURCE_EXHAUSTED), other identities unaffected', async () => {
-    const busy = issue(dir, `spiffe://${TD}/ns/batch/sa/loop`, 600_000);
+    const busy = await issue(dir, `spiffe://${TD}/ns/batch/sa/loop`, 600_000);
     const client = clientFor(server, dir, busy);
     try {
       const codes: (grpc.status | 'ok')[] = [];
@@ -99,7 +99,7 @@ describe('renewal over mTLS', () => {
     } finally {
       client.close();
     }
-    const calm = issue(dir, `spiffe://${TD}/ns/batch/sa/calm`, 600_000);
+    const calm = await issue(dir, `spiffe://${TD}/ns/batch/sa/calm`, 600_000);
     const other = clientFor(server, dir, calm);
     try {
       assert.ok((await trySign(other, { csr: csrFor(`spiffe://${TD}/ns/batch/sa/calm`).csr })).ok);

@@ -17,9 +17,9 @@ describe('meshward ca serve (child process)', () => {
   let stdout = '';
   let exited: Promise<number | null>;
 
-  before(() => {
+  before(async () => {
     root = tempDir();
-    dir = makeCa(root);
+    dir = await makeCa(root);
     child = spawn(process.execPath, [MESHWARD_BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
     child.stderr!.resume();

@@ -32,7 +32,7 @@ describe('trust bundle and serving certificate', () => {
 
   before(async () => {
     root = tempDir();
-    dir = makeCa(root);
+    dir = await makeCa(root);
     server = await startServer(dir, { servingTtlMs: 3000 });
   });
   after(async () => {

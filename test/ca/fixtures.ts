@@ -15,11 +15,11 @@ export function tempDir(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A new CA in a temporary directory; `cleanup` closes it and removes everything. */
-export function makeCa(opts: Partial<AuthorityInitOptions> = {}, now: Date = T0) {
+/** A new CA in a temporary directory (its state in `opts.store`, default D/ca.db); `cleanup` closes it and removes everything. */
+export async function makeCa(opts: Partial<AuthorityInitOptions> = {}, now: Date = T0) {
   const t = tempDir();
   const caDir = join(t.dir, 'ca');
-  const ca = Authority.init(caDir, { trustDomain: TD, ...opts }, now);
+  const ca = await Authority.init(caDir, { trustDomain: TD, ...opts }, now);
   return {
     ca,
     root: t.dir,
@@ -30,8 +30,8 @@ export function makeCa(opts: Partial<AuthorityInitOptions> = {}, now: Date = T0)
       writeFileSync(path, data);
       return path;
     },
-    cleanup(): void {
-      ca.close();
+    async cleanup(): Promise<void> {
+      await ca.close();
       t.cleanup();
     },
   };

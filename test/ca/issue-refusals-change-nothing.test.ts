@@ -9,10 +9,10 @@ import { snapshotDir } from '../helpers/cli.js';
 import { HOUR, OPEN_DB_VOLATILE, T0, TD, makeCa, tempDir } from './fixtures.js';
 
 describe('Authority refusals', () => {
-  let fx: ReturnType<typeof makeCa>;
+  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date(T0.getTime() + HOUR);
-  before(() => {
-    fx = makeCa({}, T0);
+  before(async () => {
+    fx = await makeCa({}, T0);
   });
   after(() => fx.cleanup());
 
@@ -37,9 +37,9 @@ describe('Authority refusals', () => {
     ['a CN over 64 characters', { spiffeId: 'spiffe://example.org/a', cn: 'c'.repeat(65) }, 'invalid_argument', /CN must be 1 to 64/],
   ];
   for (const [what, req, code, expected] of issues) {
-    it(`refuses to issue for ${what}`, () => {
+    it(`refuses to issue for ${what}`, async () => {
       const before = snapshotDir(fx.caDir, OPEN_DB_VOLATILE);
-      assert.throws(() => fx.ca.issue(req, now), (err: Error & { code: string }) => {
+      await assert.rejects(() => fx.ca.issue(req, now), (err: Error & { code: string }) => {
         assert.equal(err.name, 'MeshwardError');
         assert.equal(err.code, code);
         assert.match(err.message, expected);
@@ -50,74 +50,74 @@ describe('Authority refusals', () => {
     });
   }
 
-  it('refuses IDs that config.yaml does not allow', () => {
+  it('refuses IDs that config.yaml does not allow', async () => {
     const t = tempDir();
     try {
       const dir = join(t.dir, 'ca');
-      Authority.init(dir, { trustDomain: TD }, T0).close();
+      await (await Authority.init(dir, { trustDomain: TD }, T0)).close();
       writeFileSync(join(dir, 'config.yaml'), 'trustDomain: example.org\nallowedSpiffeIds: ["spiffe://example.org/ns/*/sa/*"]\n');
-      const ca = Authority.open(dir);
+      const ca = await Authority.open(dir);
       try {
-        assert.equal(ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/b' }, now).spiffeId, 'spiffe://example.org/ns/a/sa/b');
-        assert.throws(() => ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/b/c' }, now), { code: 'permission_denied', message: /not allowed by this CA/ });
+        assert.equal((await ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/b' }, now)).spiffeId, 'spiffe://example.org/ns/a/sa/b');
+        await assert.rejects(() => ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/b/c' }, now), { code: 'permission_denied', message: /not allowed by this CA/ });
       } finally {
-        ca.close();
+        await ca.close();
       }
     } finally {
       t.cleanup();
     }
   });
 
-  it('refuses an intermediate that has expired instead of issuing a leaf that outlives it', () => {
-    assert.throws(() => fx.ca.issue({ spiffeId: 'spiffe://example.org/a' }, new Date(T0.getTime() + 8761 * HOUR)), /expired at .*ca rotate/);
+  it('refuses an intermediate that has expired instead of issuing a leaf that outlives it', async () => {
+    await assert.rejects(() => fx.ca.issue({ spiffeId: 'spiffe://example.org/a' }, new Date(T0.getTime() + 8761 * HOUR)), /expired at .*ca rotate/);
   });
 
-  it('init refuses an existing CA without force, a file as directory, and bad settings, changing nothing', () => {
+  it('init refuses an existing CA without force, a file as directory, and bad settings, changing nothing', async () => {
     const t = tempDir();
     try {
       writeFileSync(join(t.dir, 'file'), 'x');
       mkdirSync(join(t.dir, 'empty'));
       const before = snapshotDir(t.dir);
-      assert.throws(() => Authority.init(fx.caDir, { trustDomain: TD }, now), { code: 'already_exists' });
-      assert.throws(() => Authority.init(join(t.dir, 'file'), { trustDomain: TD }, now), /is a file/);
-      assert.throws(() => Authority.init(join(t.dir, 'empty'), { trustDomain: 'Example.org' }, now), /lowercase/);
-      assert.throws(() => Authority.init(join(t.dir, 'empty'), { trustDomain: TD, rootTtlMs: 0 }, now), /root TTL must be positive/);
-      assert.throws(() => Authority.init(join(t.dir, 'empty'), { trustDomain: TD, intermediateTtlMs: HOUR }, now), /longer than the maximum leaf TTL/);
-      assert.throws(() => Authority.init(join(t.dir, 'new'), { trustDomain: TD, keyType: 'dsa' as never }, now), /Unknown key type/);
+      await assert.rejects(() => Authority.init(fx.caDir, { trustDomain: TD }, now), { code: 'already_exists' });
+      await assert.rejects(() => Authority.init(join(t.dir, 'file'), { trustDomain: TD }, now), /is a file/);
+      await assert.rejects(() => Authority.init(join(t.dir, 'empty'), { trustDomain: 'Example.org' }, now), /lowercase/);
+      await assert.rejects(() => Authority.init(join(t.dir, 'empty'), { trustDomain: TD, rootTtlMs: 0 }, now), /root TTL must be positive/);
+      await assert.rejects(() => Authority.init(join(t.dir, 'empty'), { trustDomain: TD, intermediateTtlMs: HOUR }, now), /longer than the maximum leaf TTL/);
+      await assert.rejects(() => Authority.init(join(t.dir, 'new'), { trustDomain: TD, keyType: 'dsa' as never }, now), /Unknown key type/);
       assert.deepEqual(snapshotDir(t.dir), before);
     } finally {
       t.cleanup();
     }
   });
 
-  it('init --force replaces a CA with a new root', () => {
+  it('init --force replaces a CA with a new root', async () => {
     const t = tempDir();
     try {
       const dir = join(t.dir, 'ca');
-      const first = Authority.init(dir, { trustDomain: TD }, T0);
-      const oldRoot = first.authorities(T0)[0]!.serialHex;
-      first.issue({ spiffeId: 'spiffe://example.org/a' }, now);
-      first.close();
-      const second = Authority.init(dir, { trustDomain: TD, force: true }, T0);
+      const first = await Authority.init(dir, { trustDomain: TD }, T0);
+      const oldRoot = (await first.authorities(T0))[0]!.serialHex;
+      await first.issue({ spiffeId: 'spiffe://example.org/a' }, now);
+      await first.close();
+      const second = await Authority.init(dir, { trustDomain: TD, force: true }, T0);
       try {
-        assert.notEqual(second.authorities(T0)[0]!.serialHex, oldRoot);
-        assert.equal(second.authorities(T0).length, 2);
-        assert.deepEqual(second.list(now), []);
+        assert.notEqual((await second.authorities(T0))[0]!.serialHex, oldRoot);
+        assert.equal((await second.authorities(T0)).length, 2);
+        assert.deepEqual(await second.list(now), []);
       } finally {
-        second.close();
+        await second.close();
       }
     } finally {
       t.cleanup();
     }
   });
 
-  it('open refuses a missing directory, a directory without ca.db and a file', () => {
+  it('open refuses a missing directory, a directory without ca.db and a file', async () => {
     const t = tempDir();
     try {
       writeFileSync(join(t.dir, 'file'), 'x');
-      assert.throws(() => Authority.open(join(t.dir, 'missing')), { code: 'not_found', message: /there is no CA directory/ });
-      assert.throws(() => Authority.open(t.dir), { code: 'not_found', message: /has no ca\.db/ });
-      assert.throws(() => Authority.open(join(t.dir, 'file')), /is a file, not a CA directory/);
+      await assert.rejects(() => Authority.open(join(t.dir, 'missing')), { code: 'not_found', message: /there is no CA directory/ });
+      await assert.rejects(() => Authority.open(t.dir), { code: 'not_found', message: /has no ca\.db/ });
+      await assert.rejects(() => Authority.open(join(t.dir, 'file')), /is a file, not a CA directory/);
     } finally {
       t.cleanup();
     }

@@ -24,29 +24,29 @@ function oids(cert: ParsedCertificate): string[] {
 }
 
 describe('issued certificates against RFC 5280 and the X509-SVID profile', () => {
-  let fx: ReturnType<typeof makeCa>;
+  let fx: Awaited<ReturnType<typeof makeCa>>;
   let root: ParsedCertificate;
   let intermediate: ParsedCertificate;
   let leaves: ParsedCertificate[];
   const now = new Date(T0.getTime() + HOUR);
 
-  before(() => {
-    fx = makeCa({}, T0);
-    const chain = fx.ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/first' }, now).chainDer;
+  before(async () => {
+    fx = await makeCa({}, T0);
+    const chain = (await fx.ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/first' }, now)).chainDer;
     intermediate = parseCertificate(chain[1]!);
-    root = parseCertificate(decodePem(fx.ca.trustBundlePem())[0]!.der);
+    root = parseCertificate(decodePem(await fx.ca.trustBundlePem())[0]!.der);
     leaves = [];
     for (let i = 0; i < 40; i++) {
-      leaves.push(parseCertificate(fx.ca.issue({ spiffeId: `spiffe://example.org/ns/a/sa/w${i}`, ttlMs: HOUR }, now).chainDer[0]!));
+      leaves.push(parseCertificate((await fx.ca.issue({ spiffeId: `spiffe://example.org/ns/a/sa/w${i}`, ttlMs: HOUR }, now)).chainDer[0]!));
     }
   });
   after(() => fx.cleanup());
 
-  it('uses X.509 v3 for every certificate', () => {
+  it('uses X.509 v3 for every certificate', async () => {
     for (const c of [root, intermediate, ...leaves]) assert.equal(c.version, 3);
   });
 
-  it('gives leaves positive serials of at most 20 octets with 128 random bits (RFC 5280 §4.1.2.2)', () => {
+  it('gives leaves positive serials of at most 20 octets with 128 random bits (RFC 5280 §4.1.2.2)', async () => {
     const seen = new Set<string>();
     for (const leaf of leaves) {
       const raw = rawSerial(leaf);
@@ -70,14 +70,14 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
     assert.ok(bitsSeen.size >= 2 * 120, `only ${bitsSeen.size / 2} of 128 serial bit positions vary`);
   });
 
-  it('gives CA certificates positive serials of at most 20 octets too', () => {
+  it('gives CA certificates positive serials of at most 20 octets too', async () => {
     for (const c of [root, intermediate]) {
       const raw = rawSerial(c);
       assert.ok(raw.length <= 20 && raw[0]! < 0x80);
     }
   });
 
-  it('puts a subject key identifier in every certificate and chains authority key identifiers to it (§4.2.1.1, §4.2.1.2)', () => {
+  it('puts a subject key identifier in every certificate and chains authority key identifiers to it (§4.2.1.1, §4.2.1.2)', async () => {
     for (const c of [root, intermediate, ...leaves]) assert.ok(c.subjectKeyId && c.subjectKeyId.length > 0, 'SKI present');
     assert.deepEqual(intermediate.authorityKeyId, root.subjectKeyId);
     for (const leaf of leaves) assert.deepEqual(leaf.authorityKeyId, intermediate.subjectKeyId);
@@ -89,7 +89,7 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
     }
   });
 
-  it('chains issuer names and signatures: root self-signed, intermediate by root, leaves by intermediate', () => {
+  it('chains issuer names and signatures: root self-signed, intermediate by root, leaves by intermediate', async () => {
     assert.deepEqual(root.issuerDer, root.subjectDer);
     assert.ok(verifyCertificateSignature(root, root.publicKey));
     assert.deepEqual(intermediate.issuerDer, root.subjectDer);
@@ -100,7 +100,7 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
     }
   });
 
-  it('marks basicConstraints critical everywhere: root cA with pathLen 1, intermediate cA with pathLen 0, leaves cA=false', () => {
+  it('marks basicConstraints critical everywhere: root cA with pathLen 1, intermediate cA with pathLen 0, leaves cA=false', async () => {
     assert.equal(root.isCA, true);
     assert.equal(root.pathLen, 1);
     assert.equal(intermediate.isCA, true);
@@ -112,7 +112,7 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
     }
   });
 
-  it('gives CA certificates keyCertSign and cRLSign only, critical, and no extended key usage', () => {
+  it('gives CA certificates keyCertSign and cRLSign only, critical, and no extended key usage', async () => {
     for (const c of [root, intermediate]) {
       assert.deepEqual([...c.keyUsageNames].sort(), ['cRLSign', 'keyCertSign']);
       assert.equal(c.keyUsageCritical, true);
@@ -122,7 +122,7 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
     }
   });
 
-  it('gives leaves digitalSignature (critical), never keyCertSign or cRLSign, and serverAuth + clientAuth (X509-SVID §4.3, §4.4)', () => {
+  it('gives leaves digitalSignature (critical), never keyCertSign or cRLSign, and serverAuth + clientAuth (X509-SVID §4.3, §4.4)', async () => {
     for (const leaf of leaves) {
       assert.deepEqual(leaf.keyUsageNames, ['digitalSignature']);
       assert.equal(leaf.keyUsageCritical, true);
@@ -130,7 +130,7 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
     }
   });
 
-  it('gives every leaf exactly one URI SAN, a valid SPIFFE ID in the trust domain, and a critical SAN when the subject is empty', () => {
+  it('gives every leaf exactly one URI SAN, a valid SPIFFE ID in the trust domain, and a critical SAN when the subject is empty', async () => {
     for (const leaf of leaves) {
       assert.equal(leaf.uris.length, 1);
       assert.ok(isSpiffeId(leaf.uris[0]!));
@@ -140,17 +140,17 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
     }
   });
 
-  it('constrains the intermediate to URIs of the trust domain (critical nameConstraints, host form)', () => {
+  it('constrains the intermediate to URIs of the trust domain (critical nameConstraints, host form)', async () => {
     assert.deepEqual(intermediate.permittedUriDomains, ['example.org']);
     assert.equal(intermediate.extensions.find((e) => e.oid === '2.5.29.30')?.critical, true);
     assert.deepEqual(root.permittedUriDomains, []);
   });
 
-  it('never repeats an extension in one certificate (§4.2)', () => {
+  it('never repeats an extension in one certificate (§4.2)', async () => {
     for (const c of [root, intermediate, ...leaves]) assert.equal(new Set(oids(c)).size, oids(c).length);
   });
 
-  it('backdates notBefore by one minute and ends at now + TTL', () => {
+  it('backdates notBefore by one minute and ends at now + TTL', async () => {
     for (const leaf of leaves) {
       assert.equal(leaf.notBefore.getTime(), now.getTime() - 60_000);
       assert.equal(leaf.notAfter.getTime(), now.getTime() + HOUR);
@@ -161,22 +161,22 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
     assert.equal(intermediate.notAfter.getTime() - T0.getTime(), 8760 * HOUR);
   });
 
-  it('clamps a leaf to its issuer: notAfter never passes the intermediate notAfter', () => {
-    const short = makeCa({ intermediateTtlMs: 25 * HOUR }, T0);
+  it('clamps a leaf to its issuer: notAfter never passes the intermediate notAfter', async () => {
+    const short = await makeCa({ intermediateTtlMs: 25 * HOUR }, T0);
     try {
       const late = new Date(T0.getTime() + 10 * HOUR);
-      const issued = short.ca.issue({ spiffeId: 'spiffe://example.org/late', ttlMs: 24 * HOUR }, late);
+      const issued = await short.ca.issue({ spiffeId: 'spiffe://example.org/late', ttlMs: 24 * HOUR }, late);
       const leaf = parseCertificate(issued.chainDer[0]!);
       const issuer = parseCertificate(issued.chainDer[1]!);
       assert.equal(issuer.notAfter.getTime(), T0.getTime() + 25 * HOUR);
       assert.equal(leaf.notAfter.getTime(), issuer.notAfter.getTime());
       assert.equal(issued.notAfter.getTime(), issuer.notAfter.getTime());
     } finally {
-      short.cleanup();
+      await short.cleanup();
     }
   });
 
-  it('signs with the algorithm matching the issuer key (ecdsa-with-SHA256 for P-256)', () => {
+  it('signs with the algorithm matching the issuer key (ecdsa-with-SHA256 for P-256)', async () => {
     for (const c of [root, intermediate, ...leaves]) assert.equal(c.signatureAlgorithmOid, '1.2.840.10045.4.3.2');
   });
 });

@@ -18,16 +18,16 @@ function extension(text: string, name: string): { critical: boolean; value: stri
 
 for (const caKeyType of ['ec-p256', 'rsa-2048', 'ed25519'] as KeyType[]) {
   describe(`a CA with ${caKeyType} keys`, () => {
-    let fx: ReturnType<typeof makeCa>;
+    let fx: Awaited<ReturnType<typeof makeCa>>;
     const now = new Date();
-    before(() => {
-      fx = makeCa({ keyType: caKeyType }, now);
+    before(async () => {
+      fx = await makeCa({ keyType: caKeyType }, now);
     });
     after(() => fx.cleanup());
 
     for (const keyType of KEY_TYPES) {
       it(`issues a ${keyType} leaf that openssl verify -x509_strict accepts`, async () => {
-        const issued = fx.ca.issue({ spiffeId: `spiffe://example.org/ns/test/sa/${keyType}`, keyType, dns: ['svc.example.org'], ips: ['127.0.0.1'] }, now);
+        const issued = await fx.ca.issue({ spiffeId: `spiffe://example.org/ns/test/sa/${keyType}`, keyType, dns: ['svc.example.org'], ips: ['127.0.0.1'] }, now);
         const leaf = fx.file(`leaf-${caKeyType}-${keyType}.crt`, issued.certificatePem);
         const r = await opensslVerify({ caFile: `${fx.caDir}/root.crt`, untrusted: `${fx.caDir}/intermediate.crt`, cert: leaf });
         assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -47,15 +47,15 @@ for (const caKeyType of ['ec-p256', 'rsa-2048', 'ed25519'] as KeyType[]) {
 }
 
 describe('openssl x509 -text on issued certificates', () => {
-  let fx: ReturnType<typeof makeCa>;
+  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date();
-  before(() => {
-    fx = makeCa({}, now);
+  before(async () => {
+    fx = await makeCa({}, now);
   });
   after(() => fx.cleanup());
 
   it('shows a leaf with critical basicConstraints CA:FALSE, critical keyUsage, both EKUs, SKI, AKI and the SPIFFE URI SAN', async () => {
-    const issued = fx.ca.issue({ spiffeId: 'spiffe://example.org/ns/shop/sa/orders', dns: ['orders.shop.svc'] }, now);
+    const issued = await fx.ca.issue({ spiffeId: 'spiffe://example.org/ns/shop/sa/orders', dns: ['orders.shop.svc'] }, now);
     const r = await runOpenssl(['x509', '-noout', '-text', '-in', fx.file('leaf.crt', issued.certificatePem)]);
     assert.equal(r.code, 0, r.stderr);
     const bc = extension(r.stdout, 'X509v3 Basic Constraints');
@@ -72,7 +72,7 @@ describe('openssl x509 -text on issued certificates', () => {
   });
 
   it('adds keyEncipherment for RSA leaves only', async () => {
-    const issued = fx.ca.issue({ spiffeId: 'spiffe://example.org/rsa', keyType: 'rsa-2048', cn: 'rsa-workload' }, now);
+    const issued = await fx.ca.issue({ spiffeId: 'spiffe://example.org/rsa', keyType: 'rsa-2048', cn: 'rsa-workload' }, now);
     const r = await runOpenssl(['x509', '-noout', '-text', '-in', fx.file('rsa.crt', issued.certificatePem)]);
     assert.deepEqual(extension(r.stdout, 'X509v3 Key Usage'), { critical: true, value: 'Digital Signature, Key Encipherment' });
     assert.match(r.stdout, /Subject: CN ?= ?rsa-workload/);

@@ -12,32 +12,32 @@ import { snapshotDir } from '../helpers/cli.js';
 import { HOUR, OPEN_DB_VOLATILE, makeCa, opensslVerify } from './fixtures.js';
 
 describe('revocation', () => {
-  let fx: ReturnType<typeof makeCa>;
+  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date();
-  before(() => {
-    fx = makeCa({}, now);
+  before(async () => {
+    fx = await makeCa({}, now);
   });
   after(() => fx.cleanup());
 
-  it('publishes one CRL per trusted CA certificate with growing CRL numbers', () => {
-    const first = decodePem(fx.ca.crlPem(now)).map((b) => parseCrl(b.der));
-    const second = decodePem(fx.ca.crlPem(now)).map((b) => parseCrl(b.der));
+  it('publishes one CRL per trusted CA certificate with growing CRL numbers', async () => {
+    const first = decodePem(await fx.ca.crlPem(now)).map((b) => parseCrl(b.der));
+    const second = decodePem(await fx.ca.crlPem(now)).map((b) => parseCrl(b.der));
     assert.equal(first.length, 2);
-    const issuers = fx.ca.authorities(now).map((a) => a.subject).sort();
+    const issuers = (await fx.ca.authorities(now)).map((a) => a.subject).sort();
     assert.deepEqual(first.map((c) => c.issuerString).sort(), issuers);
     for (let i = 0; i < 2; i++) {
       assert.ok(second[i]!.crlNumber! > first[i]!.crlNumber!);
       assert.ok(second[i]!.nextUpdate!.getTime() > now.getTime());
       assert.ok(second[i]!.thisUpdate.getTime() <= now.getTime());
     }
-    const published = fx.ca.crlPem(now);
+    const published = await fx.ca.crlPem(now);
     assert.equal(readFileSync(join(fx.caDir, 'crl.pem'), 'utf8'), published, 'crlPem also writes D/crl.pem');
   });
 
   it('revokes: the CRL lists the serial and reason, openssl says revoked for it and OK for the others', async () => {
-    const bad = fx.ca.issue({ spiffeId: 'spiffe://example.org/bad' }, now);
-    const good = fx.ca.issue({ spiffeId: 'spiffe://example.org/good' }, now);
-    const r = fx.ca.revoke(bad.serialHex.toUpperCase(), 'keyCompromise', now);
+    const bad = await fx.ca.issue({ spiffeId: 'spiffe://example.org/bad' }, now);
+    const good = await fx.ca.issue({ spiffeId: 'spiffe://example.org/good' }, now);
+    const r = await fx.ca.revoke(bad.serialHex.toUpperCase(), 'keyCompromise', now);
     assert.equal(r.serialHex, bad.serialHex);
     const crls = decodePem(readFileSync(join(fx.caDir, 'crl.pem'))).map((b) => parseCrl(b.der));
     const intermediateCrl = crls.find((c) => c.revoked.length > 0)!;
@@ -50,45 +50,45 @@ describe('revocation', () => {
     assert.match(revoked.stdout + revoked.stderr, /certificate revoked/);
     const ok = await opensslVerify({ ...common, cert: fx.file('good.crt', good.certificatePem) });
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
-    assert.deepEqual(fx.ca.certificateStatus(bad.serialHex, now), {
+    assert.deepEqual(await fx.ca.certificateStatus(bad.serialHex, now), {
       status: 'revoked', spiffeId: 'spiffe://example.org/bad', notAfter: bad.notAfter, revokedAt: now, reason: 'keyCompromise',
     });
-    assert.equal(fx.ca.certificateStatus(good.serialHex, now).status, 'valid');
-    assert.equal(fx.ca.certificateStatus(good.serialHex, new Date(now.getTime() + 2 * HOUR)).status, 'expired');
-    assert.equal(fx.ca.certificateStatus('abcdef', now).status, 'unknown');
+    assert.equal((await fx.ca.certificateStatus(good.serialHex, now)).status, 'valid');
+    assert.equal((await fx.ca.certificateStatus(good.serialHex, new Date(now.getTime() + 2 * HOUR))).status, 'expired');
+    assert.equal((await fx.ca.certificateStatus('abcdef', now)).status, 'unknown');
   });
 
-  const refusals: [string, () => unknown, RegExp][] = [
+  const refusals: [string, () => Promise<unknown>, RegExp][] = [
     ['an unknown serial', () => fx.ca.revoke('0123456789abcdef', 'unspecified', now), /no certificate with serial 0123456789abcdef/],
     ['a serial that is not hex', () => fx.ca.revoke('xyz', 'unspecified', now), /not a serial number/],
-    ['an unknown reason', () => fx.ca.revoke(fx.ca.list(now)[0]!.serialHex, 'bored', now), /not a revocation reason/],
-    ['a second revocation', () => {
-      const c = fx.ca.list(now).find((l) => l.status === 'revoked')!;
+    ['an unknown reason', async () => fx.ca.revoke((await fx.ca.list(now))[0]!.serialHex, 'bored', now), /not a revocation reason/],
+    ['a second revocation', async () => {
+      const c = (await fx.ca.list(now)).find((l) => l.status === 'revoked')!;
       return fx.ca.revoke(c.serialHex, 'superseded', now);
     }, /already revoked/],
-    ['the CA\'s own intermediate', () => fx.ca.revoke(fx.ca.authorities(now).find((a) => a.role === 'intermediate')!.serialHex, 'unspecified', now), /ca rotate/],
+    ['the CA\'s own intermediate', async () => fx.ca.revoke((await fx.ca.authorities(now)).find((a) => a.role === 'intermediate')!.serialHex, 'unspecified', now), /ca rotate/],
   ];
   for (const [what, act, expected] of refusals) {
-    it(`refuses to revoke ${what} and changes nothing`, () => {
+    it(`refuses to revoke ${what} and changes nothing`, async () => {
       const before = snapshotDir(fx.caDir, OPEN_DB_VOLATILE);
-      assert.throws(act, expected);
+      await assert.rejects(act, expected);
       assert.deepEqual(snapshotDir(fx.caDir, OPEN_DB_VOLATILE), before);
     });
   }
 });
 
 describe('renewal', () => {
-  let fx: ReturnType<typeof makeCa>;
+  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date();
-  before(() => {
-    fx = makeCa({}, new Date(now.getTime() - 2 * HOUR));
+  before(async () => {
+    fx = await makeCa({}, new Date(now.getTime() - 2 * HOUR));
   });
   after(() => fx.cleanup());
 
-  it('keeps the identity, names, subject and public key, with a new serial and fresh validity of the same length', () => {
-    const first = fx.ca.issue({ spiffeId: 'spiffe://example.org/r', dns: ['r.example.org'], ips: ['::1'], cn: 'r', ou: ['team'], ttlMs: 2 * HOUR }, now);
+  it('keeps the identity, names, subject and public key, with a new serial and fresh validity of the same length', async () => {
+    const first = await fx.ca.issue({ spiffeId: 'spiffe://example.org/r', dns: ['r.example.org'], ips: ['::1'], cn: 'r', ou: ['team'], ttlMs: 2 * HOUR }, now);
     const later = new Date(now.getTime() + HOUR);
-    const renewed = fx.ca.renew(first.chainDer[0]!, {}, later);
+    const renewed = await fx.ca.renew(first.chainDer[0]!, {}, later);
     const a = parseCertificate(first.chainDer[0]!);
     const b = parseCertificate(renewed.chainDer[0]!);
     assert.notEqual(b.serialHex, a.serialHex);
@@ -98,28 +98,28 @@ describe('renewal', () => {
     assert.ok(b.notAfter > a.notAfter);
   });
 
-  const refusals: [string, () => unknown, string, RegExp][] = [
-    ['a revoked certificate', () => {
-      const c = fx.ca.issue({ spiffeId: 'spiffe://example.org/revoked' }, now);
-      fx.ca.revoke(c.serialHex, 'keyCompromise', now);
+  const refusals: [string, () => Promise<Buffer> | Buffer, string, RegExp][] = [
+    ['a revoked certificate', async () => {
+      const c = await fx.ca.issue({ spiffeId: 'spiffe://example.org/revoked' }, now);
+      await fx.ca.revoke(c.serialHex, 'keyCompromise', now);
       return c.chainDer[0]!;
     }, 'permission_denied', /was revoked at .*cannot be renewed/],
-    ['an expired certificate', () => fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: 1000 }, new Date(now.getTime() - HOUR)).chainDer[0]!, 'failed_precondition', /expired/],
-    ['a certificate of another CA', () => {
-      const other = makeCa({}, now);
+    ['an expired certificate', async () => (await fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: 1000 }, new Date(now.getTime() - HOUR))).chainDer[0]!, 'failed_precondition', /expired/],
+    ['a certificate of another CA', async () => {
+      const other = await makeCa({}, now);
       try {
-        return other.ca.issue({ spiffeId: 'spiffe://example.org/foreign' }, now).chainDer[0]!;
+        return (await other.ca.issue({ spiffeId: 'spiffe://example.org/foreign' }, now)).chainDer[0]!;
       } finally {
-        other.cleanup();
+        await other.cleanup();
       }
     }, 'not_found', /was not issued by this CA/],
     ['junk instead of a certificate', () => Buffer.from('not a certificate'), 'invalid_argument', /./],
   ];
   for (const [what, make, code, expected] of refusals) {
-    it(`refuses to renew ${what} and changes nothing`, () => {
-      const der = make() as Buffer;
+    it(`refuses to renew ${what} and changes nothing`, async () => {
+      const der = await make();
       const before = snapshotDir(fx.caDir, OPEN_DB_VOLATILE);
-      assert.throws(() => fx.ca.renew(der, {}, now), (err: Error & { code: string }) => {
+      await assert.rejects(() => fx.ca.renew(der, {}, now), (err: Error & { code: string }) => {
         assert.equal(err.code, code);
         assert.match(err.message, expected);
         return true;

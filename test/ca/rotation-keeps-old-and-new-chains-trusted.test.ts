@@ -17,13 +17,13 @@ function pemCount(path: string, label: string): number {
 describe('CA rotation', () => {
   it('rotate --root with activation 0: old and new leaves both verify against bundle.crt, with CRL checks', async () => {
     const now = new Date();
-    const fx = makeCa({}, now);
+    const fx = await makeCa({}, now);
     try {
-      const old = fx.ca.issue({ spiffeId: 'spiffe://example.org/old' }, now);
-      const r = fx.ca.rotate({ root: true, activateInMs: 0 }, now);
+      const old = await fx.ca.issue({ spiffeId: 'spiffe://example.org/old' }, now);
+      const r = await fx.ca.rotate({ root: true, activateInMs: 0 }, now);
       assert.ok(r.root);
       assert.equal(r.activatesAt.getTime(), now.getTime());
-      const fresh = fx.ca.issue({ spiffeId: 'spiffe://example.org/new' }, now);
+      const fresh = await fx.ca.issue({ spiffeId: 'spiffe://example.org/new' }, now);
       assert.equal(parseCertificate(fresh.chainDer[1]!).serialHex, r.intermediate.serialHex, 'the new intermediate signs at once');
       assert.notDeepEqual(old.chainDer[1], fresh.chainDer[1]);
       const bundle = join(fx.caDir, 'bundle.crt');
@@ -39,19 +39,19 @@ describe('CA rotation', () => {
         assert.equal(v.code, 0, `${name}: ${v.stdout}${v.stderr}`);
       }
     } finally {
-      fx.cleanup();
+      await fx.cleanup();
     }
   });
 
-  it('finishRotation refuses while an old leaf lives, says when it is safe, and changes nothing', () => {
+  it('finishRotation refuses while an old leaf lives, says when it is safe, and changes nothing', async () => {
     const now = new Date();
-    const fx = makeCa({}, now);
+    const fx = await makeCa({}, now);
     try {
-      const old = fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: 2 * HOUR }, now);
-      const oldRoot = fx.ca.authorities(now).find((a) => a.role === 'root')!;
-      fx.ca.rotate({ root: true, activateInMs: 0 }, now);
+      const old = await fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: 2 * HOUR }, now);
+      const oldRoot = (await fx.ca.authorities(now)).find((a) => a.role === 'root')!;
+      await fx.ca.rotate({ root: true, activateInMs: 0 }, now);
       const before = snapshotDir(fx.caDir, OPEN_DB_VOLATILE);
-      assert.throws(() => fx.ca.finishRotation(new Date(now.getTime() + HOUR)), (err: Error & { code: string }) => {
+      await assert.rejects(() => fx.ca.finishRotation(new Date(now.getTime() + HOUR)), (err: Error & { code: string }) => {
         assert.equal(err.code, 'failed_precondition');
         assert.match(err.message, /1 certificate issued by the previous chain is valid until/);
         assert.ok(err.message.includes(old.notAfter.toISOString().replace(/\.\d{3}Z$/, 'Z')), err.message);
@@ -61,7 +61,7 @@ describe('CA rotation', () => {
       assert.deepEqual(snapshotDir(fx.caDir, OPEN_DB_VOLATILE), before);
 
       const later = new Date(old.notAfter.getTime() + 1000);
-      const done = fx.ca.finishRotation(later);
+      const done = await fx.ca.finishRotation(later);
       assert.deepEqual(done.retired.map((c) => c.role).sort(), ['intermediate', 'root']);
       assert.ok(done.retired.some((c) => c.serialHex === oldRoot.serialHex));
       assert.equal(pemCount(join(fx.caDir, 'bundle.crt'), 'CERTIFICATE'), 1);
@@ -70,48 +70,48 @@ describe('CA rotation', () => {
         assert.equal(existsSync(fx.ca.layout.issuerKey(c.role, c.serialHex)), false, 'a retired CA key is deleted');
         assert.equal(existsSync(fx.ca.layout.issuerCert(c.role, c.serialHex)), true, 'its certificate is kept');
       }
-      const statuses = fx.ca.authorities(later).map((a) => a.status).sort();
+      const statuses = (await fx.ca.authorities(later)).map((a) => a.status).sort();
       assert.deepEqual(statuses, ['retired', 'retired', 'signing', 'signing']);
-      assert.throws(() => fx.ca.finishRotation(later), /nothing to finish/);
+      await assert.rejects(() => fx.ca.finishRotation(later), /nothing to finish/);
       // The CA keeps issuing from the new chain.
-      fx.ca.issue({ spiffeId: 'spiffe://example.org/after' }, later);
+      await fx.ca.issue({ spiffeId: 'spiffe://example.org/after' }, later);
     } finally {
-      fx.cleanup();
+      await fx.cleanup();
     }
   });
 
-  it('a pending root rotation adds the root to the bundle at once but signs with the old chain until activation', () => {
+  it('a pending root rotation adds the root to the bundle at once but signs with the old chain until activation', async () => {
     const now = new Date();
-    const fx = makeCa({}, now);
+    const fx = await makeCa({}, now);
     try {
-      const current = fx.ca.authorities(now).find((a) => a.role === 'intermediate')!;
-      const r = fx.ca.rotate({ root: true }, now);
+      const current = (await fx.ca.authorities(now)).find((a) => a.role === 'intermediate')!;
+      const r = await fx.ca.rotate({ root: true }, now);
       assert.equal(r.activatesAt.getTime(), now.getTime() + HOUR, 'default activation: the default TTL');
       assert.equal(pemCount(join(fx.caDir, 'bundle.crt'), 'CERTIFICATE'), 2);
-      const before = fx.ca.issue({ spiffeId: 'spiffe://example.org/a' }, new Date(now.getTime() + HOUR - 1000));
+      const before = await fx.ca.issue({ spiffeId: 'spiffe://example.org/a' }, new Date(now.getTime() + HOUR - 1000));
       assert.equal(parseCertificate(before.chainDer[1]!).serialHex, current.serialHex);
-      assert.throws(() => fx.ca.rotate({}, now), /already pending/);
-      assert.throws(() => fx.ca.finishRotation(now), /signs only from/);
-      assert.equal(fx.ca.authorities(now).filter((a) => a.status === 'pending').length, 2);
+      await assert.rejects(() => fx.ca.rotate({}, now), /already pending/);
+      await assert.rejects(() => fx.ca.finishRotation(now), /signs only from/);
+      assert.equal((await fx.ca.authorities(now)).filter((a) => a.status === 'pending').length, 2);
 
       const activated = new Date(now.getTime() + HOUR);
-      const after = fx.ca.issue({ spiffeId: 'spiffe://example.org/b' }, activated);
+      const after = await fx.ca.issue({ spiffeId: 'spiffe://example.org/b' }, activated);
       assert.equal(parseCertificate(after.chainDer[1]!).serialHex, r.intermediate.serialHex);
       const intermediateFile = parseCertificate(decodePem(readFileSync(join(fx.caDir, 'intermediate.crt')))[0]!.der);
       assert.equal(intermediateFile.serialHex, r.intermediate.serialHex, 'intermediate.crt follows the activation');
     } finally {
-      fx.cleanup();
+      await fx.cleanup();
     }
   });
 
   it('an intermediate-only rotation keeps the root; both intermediates chain to root.crt until finish', async () => {
     const now = new Date();
-    const fx = makeCa({}, now);
+    const fx = await makeCa({}, now);
     try {
-      const old = fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: HOUR }, now);
-      const r = fx.ca.rotate({}, now);
+      const old = await fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: HOUR }, now);
+      const r = await fx.ca.rotate({}, now);
       assert.equal(r.root, undefined);
-      const fresh = fx.ca.issue({ spiffeId: 'spiffe://example.org/new' }, now);
+      const fresh = await fx.ca.issue({ spiffeId: 'spiffe://example.org/new' }, now);
       assert.equal(parseCertificate(fresh.chainDer[1]!).serialHex, r.intermediate.serialHex);
       assert.equal(pemCount(join(fx.caDir, 'bundle.crt'), 'CERTIFICATE'), 1);
       assert.equal(pemCount(join(fx.caDir, 'crl.pem'), 'X509 CRL'), 3);
@@ -122,10 +122,10 @@ describe('CA rotation', () => {
         });
         assert.equal(v.code, 0, `${name}: ${v.stdout}${v.stderr}`);
       }
-      const done = fx.ca.finishRotation(new Date(old.notAfter.getTime() + 1));
+      const done = await fx.ca.finishRotation(new Date(old.notAfter.getTime() + 1));
       assert.deepEqual(done.retired.map((c) => c.role), ['intermediate']);
     } finally {
-      fx.cleanup();
+      await fx.cleanup();
     }
   });
 });

@@ -9,11 +9,11 @@ import { runOpenssl, snapshotDir } from '../helpers/cli.js';
 import { OPEN_DB_VOLATILE, makeCa, opensslVerify } from './fixtures.js';
 
 describe('signing CSRs made by openssl req', () => {
-  let fx: ReturnType<typeof makeCa>;
+  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date();
   let n = 0;
-  before(() => {
-    fx = makeCa({}, now);
+  before(async () => {
+    fx = await makeCa({}, now);
   });
   after(() => fx.cleanup());
 
@@ -38,7 +38,7 @@ describe('signing CSRs made by openssl req', () => {
     it(`signs an ${what} CSR with a URI SAN; the certificate carries that identity and key and verifies`, async () => {
       const id = `spiffe://example.org/ns/shop/sa/${keyType}`;
       const csr = await opensslCsr(newkey, `URI:${id},DNS:orders.shop.svc`);
-      const issued = fx.ca.signCsr(csr.der, { ttlMs: 600_000 }, now);
+      const issued = await fx.ca.signCsr(csr.der, { ttlMs: 600_000 }, now);
       const leaf = parseCertificate(issued.chainDer[0]!);
       assert.deepEqual(leaf.uris, [id]);
       assert.deepEqual(leaf.dns, ['orders.shop.svc']);
@@ -60,14 +60,14 @@ describe('signing CSRs made by openssl req', () => {
 
   it('copies the CSR subject only when asked (subjectFromCsr, used by the CLI)', async () => {
     const csr = await opensslCsr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'URI:spiffe://example.org/subj', '/CN=legacy-batch/OU=payments');
-    const leaf = parseCertificate(fx.ca.signCsr(csr.der, { subjectFromCsr: true }, now).chainDer[0]!);
+    const leaf = parseCertificate((await fx.ca.signCsr(csr.der, { subjectFromCsr: true }, now)).chainDer[0]!);
     assert.equal(leaf.subject.cn, 'legacy-batch');
     assert.deepEqual(leaf.subject.ou, ['payments']);
   });
 
   it('refuses a CSR for another identity than the authenticated caller', async () => {
     const csr = await opensslCsr(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'URI:spiffe://example.org/b');
-    assert.throws(() => fx.ca.signCsr(csr.der, { expectedSpiffeId: 'spiffe://example.org/a' }, now), { code: 'permission_denied' });
+    await assert.rejects(() => fx.ca.signCsr(csr.der, { expectedSpiffeId: 'spiffe://example.org/a' }, now), { code: 'permission_denied' });
   });
 
   const refused: [string, () => Promise<Buffer>, RegExp][] = [
@@ -89,14 +89,14 @@ describe('signing CSRs made by openssl req', () => {
     it(`refuses a CSR with ${what} and writes nothing`, async () => {
       const der = await make();
       const before = snapshotDir(fx.caDir, OPEN_DB_VOLATILE);
-      const count = fx.ca.list(now).length;
-      assert.throws(() => fx.ca.signCsr(der, {}, now), (err: Error & { code?: string }) => {
+      const count = (await fx.ca.list(now)).length;
+      await assert.rejects(() => fx.ca.signCsr(der, {}, now), (err: Error & { code?: string }) => {
         assert.equal(err.name, 'MeshwardError');
         assert.match(err.message, expected);
         return true;
       });
       assert.deepEqual(snapshotDir(fx.caDir, OPEN_DB_VOLATILE), before);
-      assert.equal(fx.ca.list(now).length, count);
+      assert.equal((await fx.ca.list(now)).length, count);
     });
   }
 });

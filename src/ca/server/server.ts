@@ -1,7 +1,7 @@
 // `meshward ca serve`: the CA's gRPC API (proto/meshward/ca/v1/ca.proto) over TLS with @grpc/grpc-js.
 // A thin shell: SignService decides, the Authority issues, this file moves messages, maps errors to gRPC
-// status codes and writes one audit line per Sign decision. It shares D/ca.db with the CLI (a revocation or
-// a token made by `meshward` while the server runs takes effect at the next request) and follows bundle.crt
+// status codes and writes one audit line per Sign decision. It shares the store with the CLI and with other
+// replicas (a revocation or a token made elsewhere takes effect at the next request) and follows bundle.crt
 // so a `ca rotate --root` reaches every WatchTrustBundle stream.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
@@ -18,6 +18,8 @@ import { DEFAULT_BUNDLE_POLL_MS, TrustBundleWatch } from './trust-bundle.js';
 export interface CaServerOptions {
   /** The CA directory (made by `meshward ca init`). */
   dir: string;
+  /** --store: the CA's state (a postgres:// URL); default MESHWARD_STORE, `store:` in config.yaml, D/ca.db. */
+  store?: string;
   /** HOST:PORT; port 0 picks a free port (see CaServer.port). */
   listen: string;
   /** Extra DNS names / IPs for the serving certificate (e.g. the Kubernetes Service name). */
@@ -80,8 +82,12 @@ export class CaServer {
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const logger = opts.logger ?? pino({ base: { component: 'ca-server' } });
     const { host } = parseListen(opts.listen);
-    const authority = Authority.open(opts.dir, { warn: (message) => logger.warn({ event: 'key_file_permissions' }, message) });
-    const closers: (() => void)[] = [() => authority.close()];
+    const authority = await Authority.open(opts.dir, {
+      store: opts.store,
+      warn: (message) => logger.warn({ event: 'key_file_permissions' }, message),
+      storeWarn: (message) => logger.warn({ event: 'store' }, message),
+    });
+    const closers: (() => void | Promise<void>)[] = [() => authority.close()];
     try {
       const kubernetesConfig = opts.kubernetes ?? loadKubernetesAuthConfig(opts.dir);
       const kubernetes = kubernetesConfig ? new KubernetesTokenVerifier(kubernetesConfig, authority.trustDomain) : undefined;
@@ -93,8 +99,8 @@ export class CaServer {
       provider.setTrustBundle(bundle.current.pem);
       bundle.subscribe((b) => provider.setTrustBundle(b.pem));
       const serving = new ServingIdentity(authority, provider, servingNames(host, opts.sans), opts.servingTtlMs, logger);
-      serving.start();
       closers.push(() => serving.stop());
+      await serving.start();
 
       const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 });
       // Client certificates are requested, verified against the bundle, and optional (tokens need none).
@@ -116,10 +122,10 @@ export class CaServer {
         });
       });
       instance = new CaServer(authority, server, port, host, serving, bundle, logger);
-      logger.info({ event: 'listening', address: instance.address, port, trustDomain: authority.trustDomain, servingSpiffeId: serving.spiffeId }, 'CA server listening');
+      logger.info({ event: 'listening', address: instance.address, port, trustDomain: authority.trustDomain, servingSpiffeId: serving.spiffeId, store: authority.storeDescription }, 'CA server listening');
       return instance;
     } catch (err) {
-      for (const close of closers.reverse()) close();
+      for (const close of closers.reverse()) await close();
       throw err;
     }
   }
@@ -186,7 +192,7 @@ export class CaServer {
     });
     this.servingIdentity.stop();
     this.bundle.close();
-    this.authority.close();
+    await this.authority.close();
   }
 
   /** Like close() without waiting: drops every connection at once (tests simulate a crash with it). */
@@ -195,6 +201,6 @@ export class CaServer {
     this.server.forceShutdown();
     this.servingIdentity.stop();
     this.bundle.close();
-    this.authority.close();
+    void this.authority.close();
   }
 }

@@ -100,13 +100,13 @@ export class ServingIdentity {
   }
 
   /** Issues the first certificate; throws (the server does not start) when the CA cannot issue it. */
-  start(): void {
-    this.renew();
+  async start(): Promise<void> {
+    await this.renew();
   }
 
-  private renew(): void {
+  private async renew(): Promise<void> {
     const now = new Date();
-    const issued = this.authority.issue({ spiffeId: this.spiffeId, dns: this.names.dns, ips: this.names.ips, ttlMs: this.ttlMs }, now);
+    const issued = await this.authority.issue({ spiffeId: this.spiffeId, dns: this.names.dns, ips: this.names.ips, ttlMs: this.ttlMs }, now);
     this.provider.setIdentity(issued.chainPem, issued.privateKeyPem);
     this.serialHex = issued.serialHex;
     this.notAfter = issued.notAfter;
@@ -118,13 +118,11 @@ export class ServingIdentity {
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      try {
-        this.renew();
-      } catch (err) {
+      this.renew().catch((err: unknown) => {
         const left = this.notAfter.getTime() - Date.now();
         this.logger.error({ event: 'serving_certificate', reason: (err as Error).message, validForMs: left }, 'cannot renew the serving certificate; retrying');
         this.schedule(Math.min(RETRY_SERVING_RENEWAL_MS, Math.max(1000, left / 4)));
-      }
+      });
     }, Math.max(1000, Math.min(delayMs, 2 ** 31 - 1)));
     this.timer.unref();
   }

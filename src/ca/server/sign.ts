@@ -50,11 +50,11 @@ export class SignService {
     const store = this.authority.store;
     if (input.token !== '' && !input.token.includes('.')) {
       ctx.method = 'token';
-      return store.transaction(() => {
-        const identity = redeemBootstrapToken(store, input.token, now);
+      return store.transaction(async (tx) => {
+        const identity = await redeemBootstrapToken(tx, input.token, now);
         ctx.identity = identity;
         this.limit(identity, now);
-        return this.authority.signCsr(input.csr, { ttlMs, expectedSpiffeId: identity }, now);
+        return this.authority.signCsr(input.csr, { ttlMs, expectedSpiffeId: identity, tx }, now);
       });
     }
     let identity: string;
@@ -66,7 +66,7 @@ export class SignService {
       identity = await this.kubernetes.verify(input.token, now);
     } else if (input.peerCertificateDer) {
       ctx.method = 'mtls';
-      identity = this.renewalIdentity(input.peerCertificateDer, now);
+      identity = await this.renewalIdentity(input.peerCertificateDer, now);
     } else {
       throw new MeshwardError('unauthenticated', NO_CREDENTIAL);
     }
@@ -76,9 +76,9 @@ export class SignService {
   }
 
   /** The identity of a client certificate that this CA issued and that is still valid and not revoked. */
-  private renewalIdentity(der: Buffer, now: Date): string {
+  private async renewalIdentity(der: Buffer, now: Date): Promise<string> {
     const cert = parseCertificate(der);
-    const row = this.authority.store.certificate(cert.serialHex);
+    const row = await this.authority.store.certificate(cert.serialHex);
     if (!row || !row.der.equals(cert.der)) {
       throw new MeshwardError('permission_denied', `the client certificate ${cert.serialHex} was not issued by this CA: renew with the CA that issued it, or bootstrap with a token`);
     }

@@ -1,0 +1,75 @@
+// A running `ca serve` replica (a real process, a real gRPC client renewing over mTLS) whose PostgreSQL is
+// stopped: Sign answers UNAVAILABLE naming the database (never its password) and returns no certificate;
+// nothing unrecorded is issued; once the database is back, Sign works again without restarting the replica.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { Authority } from '../../src/ca/authority.js';
+import { CaClient } from '../../src/agent/client.js';
+import { caServerSpiffeId } from '../../src/ca/server/proto.js';
+import { TD, bundleOf, csrFor, makeCa, removeDir, tempDir, trySign, waitFor } from '../ca-service/harness.js';
+import { usePostgres } from '../support/postgres.js';
+import { startServeProcess, type ServeProcess } from './serve-process.js';
+
+const ID = `spiffe://${TD}/ns/shop/sa/orders`;
+const PASSWORD = 'pw-never-printed-7f3a';
+
+describe('a replica whose database goes away and comes back', () => {
+  const pg = usePostgres();
+  let root: string;
+  let dir: string;
+  let dsn: string;
+  let serve: ServeProcess;
+  let client: CaClient;
+  before(async () => {
+    root = tempDir();
+    // Trust authentication ignores the password, which is what lets the test check it is never printed.
+    const db = await pg.cluster.createDatabase();
+    dsn = db.replace('postgres@', `postgres:${PASSWORD}@`);
+    dir = await makeCa(root, dsn);
+    const ca = await Authority.open(dir, { store: dsn });
+    const issued = await ca.issue({ spiffeId: ID, ttlMs: 3_600_000 }, new Date());
+    await ca.close();
+    serve = await startServeProcess(dir, dsn);
+    client = new CaClient({
+      address: `127.0.0.1:${serve.port}`, rootsPem: bundleOf(dir), caSpiffeId: caServerSpiffeId(TD),
+      clientKeyPem: Buffer.from(issued.privateKeyPem), clientChainPem: Buffer.from(issued.chainPem),
+    });
+  });
+  after(async () => {
+    client?.close();
+    await serve?.stop();
+    removeDir(root);
+  });
+
+  it('answers UNAVAILABLE while the database is down and recovers by itself', async () => {
+    const ok = await trySign(client, { csr: csrFor(ID).csr, ttlSeconds: 600 });
+    assert.ok(ok.ok, JSON.stringify(ok));
+    const countRows = async () => Number((await pg.cluster.sql<{ n: string }>('SELECT COUNT(*) AS n FROM certificates', [], new URL(dsn).pathname.slice(1)))[0]!.n);
+    const recordedBefore = await countRows();
+
+    await pg.cluster.stop();
+    for (let i = 0; i < 3; i++) {
+      const down = await trySign(client, { csr: csrFor(ID).csr, ttlSeconds: 600 });
+      assert.equal(down.ok, false, 'no certificate while the database is down');
+      if (!down.ok) {
+        assert.equal(down.code, grpc.status.UNAVAILABLE, down.details);
+        assert.match(down.details, new RegExp(`the CA database postgres://postgres@127\\.0\\.0\\.1:${pg.cluster.port}/\\w+ is unreachable`));
+        assert.doesNotMatch(down.details, new RegExp(PASSWORD));
+      }
+    }
+    assert.equal(serve.child.exitCode, null, 'the replica keeps running');
+
+    await pg.cluster.start();
+    const back = await waitFor('Sign to work again', 60_000, async () => {
+      const r = await trySign(client, { csr: csrFor(ID).csr, ttlSeconds: 600 });
+      return r.ok ? r : undefined;
+    });
+    assert.ok(back.ok);
+    const rows = await pg.cluster.sql<{ serial: string }>('SELECT serial FROM certificates WHERE serial = $1', [back.res.serial], new URL(dsn).pathname.slice(1));
+    assert.equal(rows.length, 1, 'the certificate issued after the outage is recorded');
+    assert.equal(await countRows(), recordedBefore + 1, 'nothing was recorded during the outage, one certificate after it');
+    assert.doesNotMatch(serve.output(), new RegExp(PASSWORD), 'the password is in no log line');
+    assert.match(serve.output(), /"event":"sign"[^\n]*"code":"UNAVAILABLE"/);
+  });
+});

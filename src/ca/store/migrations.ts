@@ -55,8 +55,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
 
 export const POSTGRES_MIGRATIONS: readonly string[] = [
   // 1: as SQLite's first, with PostgreSQL types. A serial is the primary key of its table: unique for the
-  // whole CA, hence per issuer; an insert that finds it taken picks a new serial (authority.ts).
+  // whole CA, hence per issuer; an insert that finds it taken picks a new serial (authority.ts). `seq` keeps
+  // insertion order for listings (what SQLite's rowid gives).
   `CREATE TABLE ca_certificates (
+     seq BIGSERIAL NOT NULL,
      serial TEXT PRIMARY KEY,
      role TEXT NOT NULL CHECK (role IN ('root', 'intermediate')),
      issuer_serial TEXT,
@@ -69,6 +71,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      retired_at TIMESTAMPTZ
    );
    CREATE TABLE certificates (
+     seq BIGSERIAL NOT NULL,
      serial TEXT PRIMARY KEY,
      spiffe_id TEXT NOT NULL,
      issuer_serial TEXT NOT NULL,

@@ -112,7 +112,7 @@ class PgOps implements StoreOps {
   }
 
   async caCertificates(): Promise<CaCertificateRow[]> {
-    const r = await this.q('SELECT * FROM ca_certificates ORDER BY created_at, serial', [], 'mw_all_ca');
+    const r = await this.q('SELECT * FROM ca_certificates ORDER BY created_at, seq', [], 'mw_all_ca');
     return (r.rows as CaCertificateDbRow[]).map(caRow);
   }
 
@@ -139,7 +139,7 @@ class PgOps implements StoreOps {
   }
 
   async certificates(): Promise<CertificateRow[]> {
-    const r = await this.q('SELECT * FROM certificates ORDER BY not_before, serial');
+    const r = await this.q('SELECT * FROM certificates ORDER BY not_before, seq');
     return (r.rows as CertificateDbRow[]).map(certRow);
   }
 

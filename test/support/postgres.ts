@@ -226,10 +226,10 @@ function isAlive(pid: number): boolean {
 }
 
 /** One cluster for the calling test file: started in `before`, destroyed in `after`. */
-export function usePostgres(opts: PostgresOptions | (() => PostgresOptions) = {}): { readonly cluster: PostgresCluster } {
+export function usePostgres(opts: PostgresOptions | (() => PostgresOptions | Promise<PostgresOptions>) = {}): { readonly cluster: PostgresCluster } {
   let cluster: PostgresCluster | undefined;
   before(async () => {
-    cluster = await PostgresCluster.start(typeof opts === 'function' ? opts() : opts);
+    cluster = await PostgresCluster.start(typeof opts === 'function' ? await opts() : opts);
   });
   after(async () => {
     await cluster?.destroy();

@@ -4,7 +4,7 @@ TSC := node_modules/.bin/tsc
 # Test files run one per process (node --test); integration tests start real servers on 127.0.0.1.
 TEST_FILES = $(shell find dist/test -name '*.test.js' 2>/dev/null | sort)
 
-.PHONY: install build test demo bench lint clean deploy-check
+.PHONY: install build test demo bench lint clean deploy-check postgres
 
 install:
 	npm ci --no-audit --no-fund
@@ -26,6 +26,10 @@ test: build deploy-check
 
 demo: build
 	bash scripts/demo.sh
+
+# A throwaway PostgreSQL to try the CA on (prints the DSN; Ctrl-C removes it). docs/ca-operations.md.
+postgres: build
+	$(NODE) dist/scripts/throwaway-postgres.js
 
 bench: build
 	bash bench/run.sh

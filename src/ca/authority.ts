@@ -305,12 +305,12 @@ export class Authority {
     const layout = new CaLayout(dir);
     checkCaDirectory(layout);
     const warn = opts.warn ?? ((m: string) => process.stderr.write(`meshward: warning: ${m}\n`));
-    const spec = Authority.storeOf(layout, opts.store);
+    const config = existsSync(layout.config) || !existsSync(layout.database) ? loadCaConfig(layout.config) : undefined;
+    const spec = Authority.storeOf(layout, opts.store, config);
     for (const f of looseKeyFiles([layout.rootKey, layout.intermediateKey, ...keyFilesIn(layout.issuersDir)])) warn(looseKeyWarning(f));
-    const config = loadCaConfig(layout.config);
     const store = await openStore(spec, { warn: opts.storeWarn ?? warn });
     try {
-      return await Authority.load(layout, config, store);
+      return await Authority.load(layout, config ?? loadCaConfig(layout.config), store);
     } catch (err) {
       await store.close();
       throw err;
@@ -318,8 +318,8 @@ export class Authority {
   }
 
   /** The store an existing CA directory uses: --store, MESHWARD_STORE, `store:` in config.yaml, else D/ca.db (which must exist). */
-  static storeOf(layout: CaLayout, flag: string | undefined): StoreSpec {
-    const configStore = existsSync(layout.config) ? loadCaConfig(layout.config).store : undefined;
+  static storeOf(layout: CaLayout, flag: string | undefined, config?: CaConfig): StoreSpec {
+    const configStore = (config ?? (existsSync(layout.config) ? loadCaConfig(layout.config) : undefined))?.store;
     const { spec } = resolveStore(layout.dir, flag, configStore);
     checkSqliteStoreExists(layout, spec);
     return spec;

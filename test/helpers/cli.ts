@@ -55,6 +55,9 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
         stderr: Buffer.concat(err).toString('utf8'),
       });
     });
+    // A program that never reads stdin (openssl verify) may exit before this write lands: the EPIPE that
+    // follows is expected, and without a listener it would be thrown as an uncaught exception (seen under load).
+    child.stdin!.on('error', () => undefined);
     child.stdin!.end(opts.input ?? '');
   });
 }

@@ -13,7 +13,10 @@ export type StoreSource = '--store' | 'MESHWARD_STORE' | 'config.yaml' | 'defaul
 
 export const STORE_ENV = 'MESHWARD_STORE';
 
-/** The DSN with its password removed (and the query string kept: it holds no secret but sslmode and paths). */
+/** Query parameters that carry a secret (libpq and node-postgres accept both). */
+const SECRET_PARAMS = ['password', 'sslpassword'];
+
+/** The DSN with its password removed (user info and secret query parameters; sslmode and file paths are kept). */
 export function redactDsn(dsn: string): string {
   let url: URL;
   try {
@@ -24,19 +27,22 @@ export function redactDsn(dsn: string): string {
     return `${scheme}//(unparsable DSN)`;
   }
   if (url.password) url.password = '';
+  for (const name of SECRET_PARAMS) if (url.searchParams.has(name)) url.searchParams.set(name, '***');
   return url.toString().replace(/:@/, '@');
 }
 
-/** Removes the DSN's password from any text (a message of a library that might quote it). */
+/** Removes the DSN's secrets from any text (a message of a library that might quote them). */
 export function scrubPassword(text: string, dsn: string): string {
-  let password = '';
+  let secrets: string[];
   try {
-    password = decodeURIComponent(new URL(dsn).password);
+    const url = new URL(dsn);
+    secrets = [decodeURIComponent(url.password), ...SECRET_PARAMS.map((p) => url.searchParams.get(p) ?? '')];
   } catch {
     return text;
   }
-  if (password.length === 0) return text;
-  return text.split(password).join('***').split(encodeURIComponent(password)).join('***');
+  let out = text;
+  for (const secret of secrets.filter((s) => s.length > 0)) out = out.split(secret).join('***').split(encodeURIComponent(secret)).join('***');
+  return out;
 }
 
 /** Parses a store value: `sqlite` (D/ca.db) or a postgres:// / postgresql:// URL. */

@@ -11,7 +11,7 @@ import { MeshwardError } from '../../errors.js';
 import { POSTGRES_MIGRATIONS, SCHEMA_VERSION, newerSchemaMessage } from './migrations.js';
 import { redactDsn, scrubPassword } from './dsn.js';
 import {
-  DEFAULT_CRL_POLL_MS, type CaCertificateRow, type CaRole, type CaStatus, type CaStore, type CertificateRow, type CertificateState,
+  DEFAULT_CRL_POLL_MS, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
   type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions, type Migration,
   type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, watchGenerations,
 } from './store.js';
@@ -36,14 +36,8 @@ const OUR_TABLES = ['ca_certificates', 'certificates', 'counters', 'tokens', 'cu
 
 type Query = (text: string, values?: unknown[], name?: string) => Promise<pg.QueryResult>;
 
-interface CaCertificateDbRow {
-  serial: string; role: CaRole; issuer_serial: string | null; der: Buffer; not_before: Date; not_after: Date;
-  status: CaStatus; activates_at: Date; created_at: Date; retired_at: Date | null;
-}
-interface CertificateDbRow {
-  serial: string; spiffe_id: string; issuer_serial: string; not_before: Date; not_after: Date; der: Buffer;
-  status: CertificateState; revoked_at: Date | null; reason: string | null;
-}
+type CaCertificateDbRow = CaCertificateColumns<Date>;
+type CertificateDbRow = CertificateColumns<Date>;
 interface CrlDbRow { pem: string; crl_number: string; this_update: Date; next_update: Date; revocations: string; generation: string; written_at: Date }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOENT']);

@@ -8,21 +8,15 @@ import Database from 'better-sqlite3';
 import { MeshwardError } from '../../errors.js';
 import { SCHEMA_VERSION, SQLITE_MIGRATIONS, newerSchemaMessage } from './migrations.js';
 import {
-  DEFAULT_CRL_POLL_MS, type CaCertificateRow, type CaRole, type CaStatus, type CaStore, type CertificateRow,
-  type CertificateState, type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions,
+  DEFAULT_CRL_POLL_MS, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
+  type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions,
   type Migration, type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, watchGenerations,
 } from './store.js';
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 
-interface CaCertificateDbRow {
-  serial: string; role: CaRole; issuer_serial: string | null; der: Buffer; not_before: number; not_after: number;
-  status: CaStatus; activates_at: number; created_at: number; retired_at: number | null;
-}
-interface CertificateDbRow {
-  serial: string; spiffe_id: string; issuer_serial: string; not_before: number; not_after: number; der: Buffer;
-  status: CertificateState; revoked_at: number | null; reason: string | null;
-}
+type CaCertificateDbRow = CaCertificateColumns<number>;
+type CertificateDbRow = CertificateColumns<number>;
 interface TokenDbRow { hash: string; spiffe_id: string; expires_at: number; used_at: number | null; created_at: number }
 interface CrlDbRow { pem: string; crl_number: number | bigint; this_update: number; next_update: number; revocations: number | bigint; generation: number | bigint; written_at: number }
 

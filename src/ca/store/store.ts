@@ -36,6 +36,18 @@ export interface CertificateRow {
   reason: string | null;
 }
 
+/** A row of ca_certificates as a backend returns it; `T` is how it returns times (SQLite: ms numbers, PostgreSQL: Dates). */
+export interface CaCertificateColumns<T> {
+  serial: string; role: CaRole; issuer_serial: string | null; der: Buffer; not_before: T; not_after: T;
+  status: CaStatus; activates_at: T; created_at: T; retired_at: T | null;
+}
+
+/** A row of certificates as a backend returns it. */
+export interface CertificateColumns<T> {
+  serial: string; spiffe_id: string; issuer_serial: string; not_before: T; not_after: T; der: Buffer;
+  status: CertificateState; revoked_at: T | null; reason: string | null;
+}
+
 /** The columns a revocation check needs, without the DER. */
 export interface CertificateStateRow {
   status: CertificateState;

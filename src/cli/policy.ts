@@ -7,7 +7,7 @@ import { MeshwardError } from '../errors.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { readDerOrPem } from '../pki/pem.js';
 import { spiffeIdProblem } from '../pki/spiffe.js';
-import { identityFromCertificate } from '../sidecar/identity.js';
+import { identityFromCertificate } from '../sidecar/tls/identity.js';
 import { loadPolicyFile, type Decision, type Policy, type Subject } from '../sidecar/policy/policy.js';
 import { ExitStatus } from './main.js';
 

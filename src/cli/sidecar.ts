@@ -1,12 +1,12 @@
 // `meshward sidecar --config FILE [--workers N|auto]`: runs the sidecar until SIGTERM/SIGINT, then
 // drains and exits 0. Configuration problems are one line naming the file and field, exit 2.
 // workers 1 (the default) is one process; more makes this process a node:cluster primary that forks
-// them (src/sidecar/cluster.ts), and each forked worker comes back through this same command.
+// them (src/sidecar/workers/cluster.ts), and each forked worker comes back through this same command.
 import type { CommandModule } from 'yargs';
 import { MeshwardError } from '../errors.js';
 import { WORKERS_MESSAGE, parseSidecarConfigText, parseWorkers, readSidecarConfigText } from '../sidecar/config.js';
-import { createLogger } from '../sidecar/log.js';
-import { isSidecarWorker, runWorker } from '../sidecar/worker.js';
+import { createLogger } from '../sidecar/observe/log.js';
+import { isSidecarWorker, runWorker } from '../sidecar/workers/worker.js';
 
 interface SidecarArgs {
   config: string;
@@ -54,7 +54,7 @@ export const sidecarCommand: CommandModule<object, SidecarArgs> = {
       await runUntilSignalled(await startSidecar(config));
       return;
     }
-    const { SidecarCluster } = await import('../sidecar/cluster.js');
+    const { SidecarCluster } = await import('../sidecar/workers/cluster.js');
     const primary = new SidecarCluster(config, text, createLogger(config.log.level).child({ role: 'primary' }));
     // Signals are handled while the workers start: a SIGTERM then drains them instead of orphaning them.
     await runUntilSignalled(primary, () => primary.start());

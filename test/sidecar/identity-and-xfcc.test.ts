@@ -2,8 +2,8 @@
 // X509-SVID leaf rule a certificate breaks (and under which metrics reason), and the exact XFCC value.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { identityFromCertificate, svidLeafProblem, svidLeafViolation, xfccValue } from '../../src/sidecar/identity.js';
-import type { Identity } from '../../src/sidecar/identity.js';
+import { identityFromCertificate, svidLeafProblem, svidLeafViolation, xfccValue } from '../../src/sidecar/tls/identity.js';
+import type { Identity } from '../../src/sidecar/tls/identity.js';
 import { makeTestPki } from '../helpers/pki-fixtures.js';
 import type { LeafShape } from '../helpers/pki-fixtures.js';
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { PeerCertificates, judgeClientLeaf, leafFromSession, peerLeafDer } from '../../src/sidecar/peer-certificates.js';
+import { PeerCertificates, judgeClientLeaf, leafFromSession, peerLeafDer } from '../../src/sidecar/tls/peer-certificates.js';
 import { makeTestPki } from '../helpers/pki-fixtures.js';
 
 const pki = makeTestPki();

@@ -2,7 +2,7 @@
 // crash loop costs little CPU while a one-off crash is repaired quickly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { restartDelayMs } from '../../src/sidecar/cluster.js';
+import { restartDelayMs } from '../../src/sidecar/workers/cluster.js';
 
 test('restart delays by consecutive unexpected exits', () => {
   const table: [number, number][] = [

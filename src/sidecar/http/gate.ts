@@ -3,8 +3,8 @@
 // line for allowed requests, and the request metrics. Everything that depends only on the connection
 // or the policy is kept on the Peer, so a request costs one decide() and a few lookups.
 import type { Logger } from 'pino';
-import type { Connection } from '../connection.js';
-import type { SidecarMetrics } from '../metrics.js';
+import type { Connection } from '../inbound/connection.js';
+import type { SidecarMetrics } from '../observe/metrics.js';
 import type { Decision, Policy, Principal } from '../policy/policy.js';
 import type { IdentityHeaders } from './headers.js';
 

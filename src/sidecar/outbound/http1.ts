@@ -4,7 +4,7 @@
 import { Agent, request } from 'node:https';
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import type { ConnectionOptions } from 'node:tls';
-import type { Credentials } from '../credentials.js';
+import type { Credentials } from '../tls/credentials.js';
 import { describeUpstreamError } from './upstream-tls.js';
 
 export interface UpstreamDeps {

@@ -4,7 +4,7 @@ import { connect as http2Connect, constants, createServer as createHttp2Server }
 import type { ClientHttp2Session, Http2Session, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { Credentials } from '../credentials.js';
+import type { Credentials } from '../tls/credentials.js';
 import type { UpstreamDeps } from './http1.js';
 import { describeUpstreamError } from './upstream-tls.js';
 

@@ -13,7 +13,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { OutboundConfig } from '../config.js';
 import { formatHostPort } from '../config.js';
-import type { Credentials } from '../credentials.js';
+import type { Credentials } from '../tls/credentials.js';
 import { Http1Upstream } from './http1.js';
 import { Http2Upstream, serveHttp2 } from './http2.js';
 import { describeUpstreamError, upstreamIdentityCheck, upstreamTlsOptions } from './upstream-tls.js';

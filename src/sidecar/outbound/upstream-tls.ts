@@ -5,8 +5,8 @@
 import type { PeerCertificate, ConnectionOptions } from 'node:tls';
 import { parseCertificate } from '../../pki/certificate.js';
 import { compileSpiffePattern } from '../../pki/spiffe.js';
-import type { Credentials } from '../credentials.js';
-import { svidLeafViolation } from '../identity.js';
+import type { Credentials } from '../tls/credentials.js';
+import { svidLeafViolation } from '../tls/identity.js';
 
 /** Raised (through TLS) when the upstream's certificate is valid but names the wrong workload. */
 export class UpstreamIdentityError extends Error {

@@ -12,7 +12,7 @@ import { policyError, validatePolicyDocument, type Mode, type PolicyDocument } f
 
 export type { Mode } from './schema.js';
 
-/** Who a connection's peer is, as far as policy cares (Identity in ../identity.ts extends it). */
+/** Who a connection's peer is, as far as policy cares (Identity in ../tls/identity.ts extends it). */
 export interface Subject {
   spiffeId?: string;
   cn?: string;

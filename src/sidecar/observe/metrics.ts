@@ -1,6 +1,6 @@
 // Prometheus metrics of one sidecar (prom-client). One Registry per sidecar so tests and embedders can
 // run several in one process; the names below are the contract dashboards and alerts rely on.
-// `aggregator` says how the cluster primary (workers > 1, see cluster.ts) combines the workers' values:
+// `aggregator` says how the cluster primary (workers > 1, see workers/cluster.ts) combines the workers' values:
 // counters and histograms add up (prom-client's default), so do open connections; the certificate
 // expiry is the earliest any worker serves, the one an alert must see.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

@@ -8,16 +8,16 @@ import { createServer } from 'node:tls';
 import type { Server, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { HostPort, Limits } from './config.js';
+import type { HostPort, Limits } from '../config.js';
 import type { Connection } from './connection.js';
-import type { Credentials } from './credentials.js';
-import { classifyRefusal, tlsErrorReason } from './handshake.js';
-import type { HandshakeFailureReason } from './handshake.js';
-import { xfccValue } from './identity.js';
-import type { Identity } from './identity.js';
-import type { SidecarMetrics } from './metrics.js';
-import { PeerCertificates, peerLeafDer } from './peer-certificates.js';
-import type { Policy } from './policy/policy.js';
+import type { Credentials } from '../tls/credentials.js';
+import { classifyRefusal, tlsErrorReason } from '../tls/handshake.js';
+import type { HandshakeFailureReason } from '../tls/handshake.js';
+import { xfccValue } from '../tls/identity.js';
+import type { Identity } from '../tls/identity.js';
+import type { SidecarMetrics } from '../observe/metrics.js';
+import { PeerCertificates, peerLeafDer } from '../tls/peer-certificates.js';
+import type { Policy } from '../policy/policy.js';
 
 export interface InboundOptions {
   listen: HostPort;

@@ -2,11 +2,11 @@
 // credentials are loaded and listeners are up, and again when the leaf has expired or we are draining),
 // /metrics (Prometheus text). Readiness is computed at request time, so an expiry needs no timer.
 // Both sources are passed in: a single sidecar answers from its own state and Registry, a cluster
-// primary (cluster.ts) by asking its workers over IPC, hence the promises.
+// primary (workers/cluster.ts) by asking its workers over IPC, hence the promises.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { HostPort } from './config.js';
+import type { HostPort } from '../config.js';
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
 

@@ -1,9 +1,9 @@
 // Who is on the other end of a connection: the peer certificate reduced, once per connection, to the
 // names policy and the app care about, plus the X509-SVID leaf rules OpenSSL does not enforce
 // (it accepts a CA certificate as a client leaf, and several URI SANs).
-import type { ParsedCertificate } from '../pki/certificate.js';
-import { isSpiffeId } from '../pki/spiffe.js';
-import type { Subject } from './policy/policy.js';
+import type { ParsedCertificate } from '../../pki/certificate.js';
+import { isSpiffeId } from '../../pki/spiffe.js';
+import type { Subject } from '../policy/policy.js';
 
 export interface Identity extends Subject {
   dns: string[];

@@ -1,7 +1,7 @@
 // What the sidecar knows about one accepted inbound connection, computed once after the handshake so
 // the per-request path only looks things up.
-import type { Identity } from './identity.js';
-import type { Policy, Principal } from './policy/policy.js';
+import type { Identity } from '../tls/identity.js';
+import type { Policy, Principal } from '../policy/policy.js';
 
 export interface Connection {
   readonly id: number;

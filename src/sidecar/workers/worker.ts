@@ -3,11 +3,11 @@
 // answers for its readiness and metrics and to "drain".
 // Everything else (credentials and policy reload, draining) is the Sidecar's own behaviour, per process.
 import type { Registry } from 'prom-client';
-import { isMeshwardError } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
-import type { Readiness } from './admin.js';
-import { parseSidecarConfigText } from './config.js';
-import { createLogger } from './log.js';
+import { isMeshwardError } from '../../errors.js';
+import type { ErrorCode } from '../../errors.js';
+import type { Readiness } from '../observe/admin.js';
+import { parseSidecarConfigText } from '../config.js';
+import { createLogger } from '../observe/log.js';
 
 /** Environment the primary forks each worker with. */
 export const WORKER_SLOT_ENV = 'MESHWARD_WORKER_SLOT';
@@ -63,7 +63,7 @@ export async function runWorker(configPath: string): Promise<never> {
   const logger = createLogger(config.log.level).child({ worker: slot, pid: process.pid });
   // Imported here, not at the top: the primary imports this module for the protocol above and must not
   // load (and hold in memory) the whole sidecar it never runs.
-  const { Sidecar } = await import('./sidecar.js');
+  const { Sidecar } = await import('../sidecar.js');
   const sidecar = new Sidecar(config, logger, { admin: false });
 
   process.on('message', (msg: ToWorker) => {

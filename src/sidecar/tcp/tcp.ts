@@ -5,9 +5,9 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Connection } from './connection.js';
-import type { SidecarMetrics } from './metrics.js';
-import type { Policy } from './policy/policy.js';
+import type { Connection } from '../inbound/connection.js';
+import type { SidecarMetrics } from '../observe/metrics.js';
+import type { Policy } from '../policy/policy.js';
 
 export interface TcpForwarderOptions {
   app: URL; // tcp://host:port

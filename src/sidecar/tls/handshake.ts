@@ -2,7 +2,7 @@
 // (socket.authorizationError) and TLS-level error codes (tlsClientError) map onto a small fixed set,
 // so the label's cardinality stays bounded whatever a client sends.
 import { X509Certificate } from 'node:crypto';
-import { parseCertificate } from '../pki/certificate.js';
+import { parseCertificate } from '../../pki/certificate.js';
 import { pathToAnchor } from './chain.js';
 import type { TrustView } from './chain.js';
 

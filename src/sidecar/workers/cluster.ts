@@ -7,11 +7,11 @@ import type { Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
-import { MeshwardError } from '../errors.js';
-import { AdminServer } from './admin.js';
-import type { Readiness } from './admin.js';
-import { formatHostPort } from './config.js';
-import type { SidecarConfig } from './config.js';
+import { MeshwardError } from '../../errors.js';
+import { AdminServer } from '../observe/admin.js';
+import type { Readiness } from '../observe/admin.js';
+import { formatHostPort } from '../config.js';
+import type { SidecarConfig } from '../config.js';
 import { WORKER_SLOT_ENV, isFromWorker } from './worker.js';
 import type { FromWorker, ToWorker, WorkerMetrics } from './worker.js';
 

@@ -4,8 +4,8 @@
 // (mostly importing the public key) at about 9% of the sidecar's CPU per handshake. The chain, validity
 // window and revocation are NOT remembered here: OpenSSL checks them on every handshake before this runs.
 import type { TLSSocket } from 'node:tls';
-import { parseCertificate } from '../pki/certificate.js';
-import * as der from '../pki/der.js';
+import { parseCertificate } from '../../pki/certificate.js';
+import * as der from '../../pki/der.js';
 import { identityFromCertificate, svidLeafViolation } from './identity.js';
 import type { Identity, LeafViolation } from './identity.js';
 

@@ -1,4 +1,5 @@
-// Go-style durations ("90s", "15m", "1h30m", "8760h", "250ms"), the unit users of step-ca and Kubernetes know.
+// Go-style durations ("90s", "15m", "1h30m", "8760h", "250ms"), the unit users of step-ca and Kubernetes know,
+// and the one way a moment is written in messages and CLI output.
 import { invalid } from './errors.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -32,4 +33,9 @@ export function formatDuration(ms: number): string {
   const m = Math.floor(rest / 60);
   const s = rest - m * 60;
   return `${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s || (!h && !m) ? `${s}s` : ''}`;
+}
+
+/** A moment as messages and CLI output write it: UTC, whole seconds ("2026-11-28T03:21:00Z"). */
+export function formatTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

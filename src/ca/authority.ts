@@ -7,7 +7,7 @@
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { MeshwardError, invalid } from '../errors.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration, formatTime } from '../duration.js';
 import { writeFilesAtomic, type FileToWrite } from '../files.js';
 import { CertificateSigner, parseCertificate, selfSign } from '../pki/certificate.js';
 import { buildCrl, REVOCATION_REASONS, type RevocationReason } from '../pki/crl.js';
@@ -16,7 +16,7 @@ import { exportPrivateKeyPem, generateKeyPair, keyTypeOf, parseKeyType, type Key
 import type { DistinguishedName } from '../pki/name.js';
 import { encodePem } from '../pki/pem.js';
 import { DEFAULT_MAX_TTL_MS, DEFAULT_TTL_MS, formatCaConfig, loadCaConfig, validateTrustDomain, type CaConfig } from './config.js';
-import { IssuerSet, formatTime, type Issuer } from './issuers.js';
+import { IssuerSet, type Issuer } from './issuers.js';
 import { CaLayout } from './layout.js';
 import {
   BACKDATE_MS, INTERMEDIATE_TTL_MS, ROOT_TTL_MS, intermediateTemplate, leafTemplate, leafValidity, normalizeSerialHex,

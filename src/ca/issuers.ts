@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { MeshwardError } from '../errors.js';
+import { formatTime } from '../duration.js';
 import { CertificateSigner, parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
 import { importPrivateKeyPem, publicKeyMatches } from '../pki/keys.js';
 import { encodePem } from '../pki/pem.js';
@@ -19,10 +20,6 @@ export interface SigningChain {
   root: Issuer;
   intermediate: Issuer;
   signer: CertificateSigner;
-}
-
-function formatTime(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 export class IssuerSet {
@@ -121,5 +118,3 @@ export class IssuerSet {
     return this.bundle;
   }
 }
-
-export { formatTime };

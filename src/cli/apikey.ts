@@ -16,8 +16,7 @@ import {
   addKey, formatApiKeyFile, HMAC_SECRET_BYTES, keyStatus, parseApiKeyFile, revokeKey, rotateKey, SCOPE_NAME,
   type ApiKeyFile, type ApiKeyRecord,
 } from '../auth/key-file.js';
-import { failAsUsage } from './cert.js';
-import { ExitStatus } from './main.js';
+import { ExitStatus, failAsUsage } from './command-support.js';
 
 const DEFAULT_TTL = '90d';
 const DEFAULT_GRACE = '24h';

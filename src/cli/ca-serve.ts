@@ -7,7 +7,7 @@ import { parseDuration } from '../duration.js';
 import { CaServer } from '../ca/server/server.js';
 import { DEFAULT_SIGN_RATE_LIMIT } from '../ca/server/rate-limit.js';
 import { DEFAULT_AUDIENCE } from '../ca/jwt.js';
-import { storeOption } from './cert.js';
+import { storeOption } from './command-support.js';
 
 interface ServeArgs {
   dir: string; listen: string; store?: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;

@@ -9,7 +9,7 @@ import { STORE_ENV, describeStore, parseStoreValue, type StoreSpec } from '../ca
 import { openStore } from '../ca/store/open-store.js';
 import { SqliteStore } from '../ca/store/sqlite.js';
 import { isEmptyStore, type CaStore, type StoreContents } from '../ca/store/store.js';
-import { failAsUsage, STORE_OPTION_HELP } from './cert.js';
+import { failAsUsage, STORE_OPTION_HELP } from './command-support.js';
 
 interface MigrateArgs { dir?: string; store?: string }
 

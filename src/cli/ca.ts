@@ -1,13 +1,13 @@
 // `meshward ca init|crl|list|rotate|serve`: create and run the certificate authority. Thin: parse the
 // flags, call the Authority, say what happened. `ca serve` belongs to the CA service (./ca-serve.ts).
 import type { Argv, CommandModule } from 'yargs';
-import { formatDuration, parseDuration } from '../duration.js';
+import { formatDuration, formatTime, parseDuration } from '../duration.js';
 import { writeFilesAtomic } from '../files.js';
 import { Authority } from '../ca/authority.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { caServeCommand } from './ca-serve.js';
 import { caImportCommand, caMigrateCommand } from './ca-store.js';
-import { failAsUsage, formatTime, storeOption, withAuthority } from './cert.js';
+import { failAsUsage, storeOption, withAuthority } from './command-support.js';
 
 interface InitArgs { dir: string; store?: string; 'trust-domain': string; 'key-type'?: string; 'root-ttl'?: string; 'intermediate-ttl'?: string; force?: boolean }
 const initCommand: CommandModule<object, InitArgs> = {

@@ -1,63 +1,16 @@
 // `meshward cert issue|sign|renew|revoke`: workload certificates from a CA directory. Thin: parse the
 // flags, call the Authority, write the files atomically, say what happened in one or two lines.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { MeshwardError, invalid } from '../errors.js';
-import { formatDuration, parseDuration } from '../duration.js';
+import { formatDuration, formatTime, parseDuration } from '../duration.js';
 import { writeFilesAtomic } from '../files.js';
-import { Authority } from '../ca/authority.js';
 import { WorkloadLayout } from '../ca/layout.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { REVOCATION_REASONS } from '../pki/crl.js';
 import { KEY_TYPES, importPrivateKeyPem, publicKeyMatches, type KeyType } from '../pki/keys.js';
 import { decodePem, readDerOrPem } from '../pki/pem.js';
-
-/**
- * Makes yargs validation failures (unknown flag, missing or conflicting option) throw a usage error.
- * Without a throwing fail handler yargs reports the failure and then still runs the command's handler,
- * which for `cert issue --typo` would issue a certificate and then exit 2.
- */
-export function failAsUsage<T>(y: Argv<T>, command: string): Argv<T> {
-  return y.fail((msg, err) => {
-    if (err) throw err;
-    throw new MeshwardError('usage', `${msg.replace(/\s*\n\s*/g, ' ')} (see meshward ${command} --help)`);
-  });
-}
-
-/** Reads a file the user named, with errors that say which flag and what is wrong. */
-export function readInputFile(path: string, what: string): Buffer {
-  try {
-    if (statSync(path).isDirectory()) throw invalid(`${what} ${path} is a directory: name a file`);
-    return readFileSync(path);
-  } catch (err) {
-    if (err instanceof MeshwardError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new MeshwardError('not_found', `${what} ${path} does not exist`);
-    if (code === 'EACCES') throw new MeshwardError('permission_denied', `cannot read ${what} ${path}: permission denied`);
-    throw new MeshwardError('unavailable', `cannot read ${what} ${path}: ${(err as Error).message}`);
-  }
-}
-
-/** Opens the CA (its store chosen by --store, MESHWARD_STORE, config.yaml or D/ca.db), runs `fn`, always closes the store. */
-export async function withAuthority<T>(dir: string, store: string | undefined, fn: (ca: Authority) => Promise<T>): Promise<T> {
-  const ca = await Authority.open(dir, { store });
-  try {
-    return await fn(ca);
-  } finally {
-    await ca.close();
-  }
-}
-
-export const STORE_OPTION_HELP = "the CA's state: postgres://USER@HOST:PORT/DB, or sqlite (default: $MESHWARD_STORE, else store: in config.yaml, else DIR/ca.db)";
-
-/** `--store`, on every command that reads or writes the CA's state. */
-export function storeOption<T>(y: Argv<T>): Argv<T & { store: string | undefined }> {
-  return y.option('store', { type: 'string', describe: STORE_OPTION_HELP });
-}
-
-export function formatTime(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+import { failAsUsage, readInputFile, storeOption, withAuthority } from './command-support.js';
 
 function checkOutputDir(dir: string, flag: string): void {
   try {

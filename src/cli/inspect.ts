@@ -2,7 +2,7 @@
 // validity and time left, issuer, serial, SHA-256 fingerprint). Thin: the description comes from pki/.
 import type { Argv, CommandModule } from 'yargs';
 import { describePem, formatDescription } from '../pki/describe.js';
-import { failAsUsage, readInputFile } from './cert.js';
+import { failAsUsage, readInputFile } from './command-support.js';
 
 interface InspectArgs { file: string; json?: boolean }
 

@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import type { Argv, CommandModule } from 'yargs';
 import { MeshwardError, isMeshwardError } from '../errors.js';
+import { ExitStatus } from './command-support.js';
 // Each command module is loaded only when its command runs: `meshward sidecar` must not pay (in start-up
 // time and resident memory) for gRPC, SQLite and the CA code it never uses.
 type Loader = () => Promise<CommandModule<any, any>>;
@@ -22,11 +23,6 @@ function commandsFor(argv: string[]): Promise<CommandModule<any, any>[]> {
   const first = argv.find((a) => !a.startsWith('-'));
   const one = first !== undefined ? COMMANDS[first] : undefined;
   return Promise.all(one ? [one()] : Object.values(COMMANDS).map((load) => load()));
-}
-
-/** Exit status a handler may set (e.g. `policy check` exits 1 on DENY without an error). */
-export class ExitStatus {
-  static code = 0;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -9,7 +9,7 @@ import { readDerOrPem } from '../pki/pem.js';
 import { spiffeIdProblem } from '../pki/spiffe.js';
 import { identityFromCertificate } from '../sidecar/tls/identity.js';
 import { loadPolicyFile, type Decision, type Policy, type Subject } from '../sidecar/policy/policy.js';
-import { ExitStatus } from './main.js';
+import { ExitStatus } from './command-support.js';
 
 interface CheckArgs {
   policy: string;

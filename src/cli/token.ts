@@ -4,7 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { parseDuration } from '../duration.js';
 import { DEFAULT_TOKEN_TTL_MS } from '../ca/tokens.js';
 import { parseWorkloadSpiffeId } from '../pki/spiffe.js';
-import { storeOption, withAuthority } from './cert.js';
+import { storeOption, withAuthority } from './command-support.js';
 
 interface CreateArgs { 'ca-dir': string; 'spiffe-id': string; ttl?: string; json?: boolean; store?: string }
 

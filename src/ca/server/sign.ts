@@ -7,7 +7,7 @@ import { MeshwardError, invalid } from '../../errors.js';
 import { parseCertificate } from '../../pki/certificate.js';
 import type { Authority, IssuedCertificate } from '../authority.js';
 import type { KubernetesTokenVerifier } from '../jwt.js';
-import { formatTime } from '../issuers.js';
+import { formatTime } from '../../duration.js';
 import { redeemBootstrapToken } from '../tokens.js';
 import type { RateLimiter } from './rate-limit.js';
 

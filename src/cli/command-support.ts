@@ -1,0 +1,57 @@
+// What several command modules share: yargs usage failures as exit-2 errors, reading a file the user
+// named, the --store option and opening the CA with it, and the exit status a handler may set without an
+// error. Deliberately light (the CA code is imported only when a command opens the CA): main.ts imports
+// it for every command, and `meshward sidecar` must not pay for code it never runs.
+import { readFileSync, statSync } from 'node:fs';
+import type { Argv } from 'yargs';
+import type { Authority } from '../ca/authority.js';
+import { MeshwardError, invalid } from '../errors.js';
+
+/** Exit status a handler may set (e.g. `policy check` exits 1 on DENY without an error). */
+export class ExitStatus {
+  static code = 0;
+}
+
+/**
+ * Makes yargs validation failures (unknown flag, missing or conflicting option) throw a usage error.
+ * Without a throwing fail handler yargs reports the failure and then still runs the command's handler,
+ * which for `cert issue --typo` would issue a certificate and then exit 2.
+ */
+export function failAsUsage<T>(y: Argv<T>, command: string): Argv<T> {
+  return y.fail((msg, err) => {
+    if (err) throw err;
+    throw new MeshwardError('usage', `${msg.replace(/\s*\n\s*/g, ' ')} (see meshward ${command} --help)`);
+  });
+}
+
+/** Reads a file the user named, with errors that say which flag and what is wrong. */
+export function readInputFile(path: string, what: string): Buffer {
+  try {
+    if (statSync(path).isDirectory()) throw invalid(`${what} ${path} is a directory: name a file`);
+    return readFileSync(path);
+  } catch (err) {
+    if (err instanceof MeshwardError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new MeshwardError('not_found', `${what} ${path} does not exist`);
+    if (code === 'EACCES') throw new MeshwardError('permission_denied', `cannot read ${what} ${path}: permission denied`);
+    throw new MeshwardError('unavailable', `cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Opens the CA (its store chosen by --store, MESHWARD_STORE, config.yaml or D/ca.db), runs `fn`, always closes the store. */
+export async function withAuthority<T>(dir: string, store: string | undefined, fn: (ca: Authority) => Promise<T>): Promise<T> {
+  const { Authority } = await import('../ca/authority.js');
+  const ca = await Authority.open(dir, { store });
+  try {
+    return await fn(ca);
+  } finally {
+    await ca.close();
+  }
+}
+
+export const STORE_OPTION_HELP = "the CA's state: postgres://USER@HOST:PORT/DB, or sqlite (default: $MESHWARD_STORE, else store: in config.yaml, else DIR/ca.db)";
+
+/** `--store`, on every command that reads or writes the CA's state. */
+export function storeOption<T>(y: Argv<T>): Argv<T & { store: string | undefined }> {
+  return y.option('store', { type: 'string', describe: STORE_OPTION_HELP });
+}

@@ -23,6 +23,20 @@ export interface Http1Limits {
   maxHeaderSize: number;
 }
 
+/**
+ * An HTTP/1.1 request the policy let through, as the forwarders need it. Built once, in onRequest, from
+ * values already at hand: the forwarders read it, nothing copies it.
+ */
+interface AllowedHttp1Request {
+  readonly peer: Peer;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly scan: Http1RequestScan;
+  readonly decision: Decision;
+  /** performance.now() when the request arrived (the duration metric). */
+  readonly started: number;
+}
+
 const { NGHTTP2_CANCEL } = http2.constants;
 
 /** The refusal a policy decision answers with. */
@@ -125,34 +139,29 @@ function onRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse,
   }
   ctx.inflight++;
   if (expectsContinue) res.writeContinue();
-  if (ctx.http1App !== undefined) forwardToHttp1(ctx, peer, req, res, scan, d, started);
-  else forwardToH2c(ctx, peer, req, res, scan, d, started);
+  const request: AllowedHttp1Request = { peer, req, res, scan, decision: d, started };
+  if (ctx.http1App !== undefined) forwardToHttp1(ctx, request);
+  else forwardToH2c(ctx, request);
 }
 
 /**
  * The app could not be reached or broke off: answer 502 (gRPC 14) while nothing was sent, otherwise cut
  * the response. True when it counts as an upstream error (the client still got an answer from us).
  */
-function answerUpstreamFailure(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: ServerResponse, target: string, err: Error): boolean {
+function answerUpstreamFailure(ctx: ProxyContext, request: AllowedHttp1Request, err: Error): boolean {
+  const { peer, req, res } = request;
   if (res.destroyed) return false;
   if (res.headersSent) {
     res.destroy();
     return false;
   }
-  ctx.gate.upstreamError(peer, req.method!, target, err);
+  ctx.gate.upstreamError(peer, req.method!, request.decision.target, err);
   sendHttp1(res, unreachable(err), isGrpc(req.headers['content-type']), true);
   return true;
 }
 
-function forwardToHttp1(
-  ctx: ProxyContext,
-  peer: Peer,
-  req: IncomingMessage,
-  res: ServerResponse,
-  scan: Http1RequestScan,
-  d: Decision,
-  started: number,
-): void {
+function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp1Request): void {
+  const { peer, req, res, scan, decision: d, started } = request;
   const headers = scan.headers;
   if (scan.host === undefined) headers.push('host', ctx.appAuthority);
   appendIdentity(headers, peer.ids);
@@ -179,7 +188,7 @@ function forwardToHttp1(
     upRes.pipe(res);
   };
   const onError = (err: Error): void => {
-    if (answerUpstreamFailure(ctx, peer, req, res, d.target, err)) outcome = 'upstream_error';
+    if (answerUpstreamFailure(ctx, request, err)) outcome = 'upstream_error';
   };
   const exchange = ctx.http1App!.request(method, d.target, headers, kind, onResponse, onError);
   res.on('close', () => {
@@ -199,21 +208,14 @@ function forwardToHttp1(
   }
 }
 
-function forwardToH2c(
-  ctx: ProxyContext,
-  peer: Peer,
-  req: IncomingMessage,
-  res: ServerResponse,
-  scan: Http1RequestScan,
-  d: Decision,
-  started: number,
-): void {
+function forwardToH2c(ctx: ProxyContext, request: AllowedHttp1Request): void {
+  const { peer, req, res, scan, decision: d, started } = request;
   const method = req.method!;
   const headers = http1RequestToH2c(method, d.target, scan, ctx.appAuthority);
   setIdentity(headers, peer.ids);
   let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
   const fail = (err: Error): void => {
-    if (answerUpstreamFailure(ctx, peer, req, res, d.target, err)) outcome = 'upstream_error';
+    if (answerUpstreamFailure(ctx, request, err)) outcome = 'upstream_error';
   };
   let up: http2.ClientHttp2Stream;
   try {

@@ -21,6 +21,23 @@ export interface Http2Limits {
   maxConcurrentStreams?: number;
 }
 
+/**
+ * An HTTP/2 stream the policy let through, as the forwarders need it. Built once, in onStream, from
+ * values already at hand: the forwarders read it, nothing copies it.
+ */
+interface AllowedHttp2Request {
+  readonly peer: Peer;
+  readonly stream: ServerHttp2Stream;
+  readonly headers: IncomingHttpHeaders;
+  readonly method: string;
+  /** The client sent END_STREAM with its headers: there is no request body. */
+  readonly endStream: boolean;
+  readonly grpc: boolean;
+  readonly decision: Decision;
+  /** performance.now() when the stream arrived (the duration metric). */
+  readonly started: number;
+}
+
 /** Streams a client may cancel in one session before the session is closed, if they are most of its streams. */
 export const RAPID_RESET_LIMIT = 200;
 
@@ -121,33 +138,26 @@ function onStream(ctx: ProxyContext, stream: ServerHttp2Stream, headers: Incomin
     return;
   }
   ctx.inflight++;
-  if (ctx.h2cApp !== undefined) forwardToH2c(ctx, peer, stream, headers, endStream, grpc, d, started);
-  else forwardToHttp1(ctx, peer, stream, headers, endStream, grpc, d, started);
+  const request: AllowedHttp2Request = { peer, stream, headers, method, endStream, grpc, decision: d, started };
+  if (ctx.h2cApp !== undefined) forwardToH2c(ctx, request);
+  else forwardToHttp1(ctx, request);
 }
 
 /**
  * The app could not be reached or broke off: 502 (gRPC 14) while nothing was sent, otherwise the stream
  * is reset (sendHttp2 decides). True when it counts as an upstream error (the client got our answer).
  */
-function answerUpstreamFailure(ctx: ProxyContext, peer: Peer, stream: ServerHttp2Stream, method: string, target: string, grpc: boolean, err: Error): boolean {
+function answerUpstreamFailure(ctx: ProxyContext, request: AllowedHttp2Request, err: Error): boolean {
+  const { stream } = request;
   if (stream.destroyed || stream.closed) return false;
   const counted = !stream.headersSent;
-  if (counted) ctx.gate.upstreamError(peer, method, target, err);
-  sendHttp2(stream, unreachable(err), grpc);
+  if (counted) ctx.gate.upstreamError(request.peer, request.method, request.decision.target, err);
+  sendHttp2(stream, unreachable(err), request.grpc);
   return counted;
 }
 
-function forwardToHttp1(
-  ctx: ProxyContext,
-  peer: Peer,
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
-  endStream: boolean,
-  grpc: boolean,
-  d: Decision,
-  started: number,
-): void {
-  const method = headers[':method']!;
+function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp2Request): void {
+  const { peer, stream, headers, method, endStream, decision: d, started } = request;
   const out = http2RequestToHttp1(headers, !endStream && headers['content-length'] === undefined);
   if (headers.host === undefined && headers[':authority'] === undefined) out.push('host', ctx.appAuthority);
   appendIdentity(out, peer.ids);
@@ -184,7 +194,7 @@ function forwardToHttp1(
     res.pipe(stream);
   };
   const onError = (err: Error): void => {
-    if (answerUpstreamFailure(ctx, peer, stream, method, d.target, grpc, err)) {
+    if (answerUpstreamFailure(ctx, request, err)) {
       outcome = 'upstream_error';
       status = 502;
     }
@@ -198,24 +208,15 @@ function forwardToHttp1(
   if (exchange.body !== undefined) stream.pipe(exchange.body);
 }
 
-function forwardToH2c(
-  ctx: ProxyContext,
-  peer: Peer,
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
-  endStream: boolean,
-  grpc: boolean,
-  d: Decision,
-  started: number,
-): void {
-  const method = headers[':method']!;
+function forwardToH2c(ctx: ProxyContext, request: AllowedHttp2Request): void {
+  const { peer, stream, headers, method, endStream, decision: d, started } = request;
   const out = http2RequestToH2c(headers, d.target);
   if (out[':authority'] === undefined) out[':authority'] = ctx.appAuthority;
   setIdentity(out, peer.ids);
   let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
   let status = 0;
   const fail = (err: Error): void => {
-    if (answerUpstreamFailure(ctx, peer, stream, method, d.target, grpc, err)) {
+    if (answerUpstreamFailure(ctx, request, err)) {
       outcome = 'upstream_error';
       status = 502;
     }

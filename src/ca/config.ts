@@ -1,9 +1,8 @@
 // The CA's settings, `D/config.yaml`: trust domain, default and maximum certificate lifetime, key type and
 // which SPIFFE IDs may be issued. Parsed strictly (an unknown key is an error naming it) because a typo in
 // a CA's rules must not silently change what it issues.
-import { readFileSync } from 'node:fs';
-import YAML from 'yaml';
 import { z } from 'zod';
+import { ConfigFile, configError } from '../config-file.js';
 import { MeshwardError } from '../errors.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
@@ -33,9 +32,11 @@ const schema = z.strictObject({
   store: z.string({ error: 'must be a postgres:// URL or sqlite' }).optional(),
 });
 
-function configError(source: string, field: string, message: string): MeshwardError {
-  return new MeshwardError('invalid_argument', `${source}: ${field ? `${field}: ` : ''}${message}`);
-}
+/** D/config.yaml; messages name it `config.yaml`, reading errors its full path. */
+export const CA_CONFIG_FILE = new ConfigFile(schema, {
+  what: 'the CA settings',
+  ifMissing: 'this is not a CA directory (run meshward ca init)',
+});
 
 /** Checks a trust domain name as the SPIFFE spec wants it (lowercase, no port, no path). */
 export function validateTrustDomain(trustDomain: string, what = 'trust domain'): string {
@@ -53,65 +54,43 @@ export function validateTrustDomain(trustDomain: string, what = 'trust domain'):
 
 /** Validates a document already read from YAML; every message names the file and the field. */
 export function compileCaConfig(doc: unknown, source: string): CaConfig {
-  const result = schema.safeParse(doc ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const field = issue.path.map(String).join('.');
-    if (issue.code === 'unrecognized_keys') {
-      throw configError(source, [field, issue.keys[0]].filter(Boolean).join('.'),
-        `unknown key (allowed: trustDomain, defaultTtl, maxTtl, keyType, allowedSpiffeIds, store)`);
-    }
-    if (field === '' && issue.code === 'invalid_type') throw configError(source, '', 'must be a YAML mapping');
-    throw configError(source, field, issue.message);
-  }
-  const c = result.data;
-  const trustDomain = wrapField(source, 'trustDomain', () => validateTrustDomain(c.trustDomain));
-  const defaultTtlMs = c.defaultTtl === undefined ? DEFAULT_TTL_MS : wrapField(source, 'defaultTtl', () => parseDuration(c.defaultTtl!, 'duration'));
-  const maxTtlMs = c.maxTtl === undefined ? DEFAULT_MAX_TTL_MS : wrapField(source, 'maxTtl', () => parseDuration(c.maxTtl!, 'duration'));
-  if (defaultTtlMs <= 0) throw configError(source, 'defaultTtl', 'must be positive');
-  if (maxTtlMs <= 0) throw configError(source, 'maxTtl', 'must be positive');
-  if (defaultTtlMs > maxTtlMs) {
-    throw configError(source, 'defaultTtl', `${formatDuration(defaultTtlMs)} is above maxTtl ${formatDuration(maxTtlMs)}`);
-  }
-  const allowedSpiffeIds = c.allowedSpiffeIds ?? [`spiffe://${trustDomain}/**`];
-  allowedSpiffeIds.forEach((pattern, i) => {
-    wrapField(source, `allowedSpiffeIds.${i}`, () => compileSpiffePattern(pattern));
-    if (!pattern.startsWith(`spiffe://${trustDomain}/`)) {
-      throw configError(source, `allowedSpiffeIds.${i}`, `"${pattern}" is outside the trust domain ${trustDomain}: start it with spiffe://${trustDomain}/`);
-    }
-  });
-  return { trustDomain, defaultTtlMs, maxTtlMs, keyType: c.keyType ?? 'ec-p256', allowedSpiffeIds, ...(c.store !== undefined ? { store: c.store } : {}) };
-}
-
-function wrapField<T>(source: string, field: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw configError(source, field, (err as Error).message);
-  }
+  return withRules(CA_CONFIG_FILE.validate(doc, source), source);
 }
 
 export function parseCaConfig(text: string, source: string): CaConfig {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text, { uniqueKeys: true });
-  } catch (err) {
-    throw configError(source, '', `not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return compileCaConfig(doc, source);
+  return withRules(CA_CONFIG_FILE.parse(text, source), source);
 }
 
 export function loadCaConfig(path: string): CaConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new MeshwardError('not_found', `${path} is missing: this is not a CA directory (run meshward ca init)`);
-    if (code === 'EACCES') throw new MeshwardError('permission_denied', `cannot read ${path}: permission denied`);
-    throw new MeshwardError('unavailable', `cannot read ${path}: ${(err as Error).message}`);
+  return withRules(CA_CONFIG_FILE.load(path, 'config.yaml'), 'config.yaml');
+}
+
+/** The rules beyond the shape (a valid trust domain, durations, patterns inside it), with defaults. */
+function withRules(c: z.output<typeof schema>, source: string): CaConfig {
+  const refuse = (path: PropertyKey[], message: string) => configError(source, [{ path, message }]);
+  const field = <T>(path: PropertyKey[], fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw refuse(path, (err as Error).message);
+    }
+  };
+  const trustDomain = field(['trustDomain'], () => validateTrustDomain(c.trustDomain));
+  const defaultTtlMs = c.defaultTtl === undefined ? DEFAULT_TTL_MS : field(['defaultTtl'], () => parseDuration(c.defaultTtl!, 'duration'));
+  const maxTtlMs = c.maxTtl === undefined ? DEFAULT_MAX_TTL_MS : field(['maxTtl'], () => parseDuration(c.maxTtl!, 'duration'));
+  if (defaultTtlMs <= 0) throw refuse(['defaultTtl'], 'must be positive');
+  if (maxTtlMs <= 0) throw refuse(['maxTtl'], 'must be positive');
+  if (defaultTtlMs > maxTtlMs) {
+    throw refuse(['defaultTtl'], `${formatDuration(defaultTtlMs)} is above maxTtl ${formatDuration(maxTtlMs)}`);
   }
-  return parseCaConfig(text, 'config.yaml');
+  const allowedSpiffeIds = c.allowedSpiffeIds ?? [`spiffe://${trustDomain}/**`];
+  allowedSpiffeIds.forEach((pattern, i) => {
+    field(['allowedSpiffeIds', i], () => compileSpiffePattern(pattern));
+    if (!pattern.startsWith(`spiffe://${trustDomain}/`)) {
+      throw refuse(['allowedSpiffeIds', i], `"${pattern}" is outside the trust domain ${trustDomain}: start it with spiffe://${trustDomain}/`);
+    }
+  });
+  return { trustDomain, defaultTtlMs, maxTtlMs, keyType: c.keyType ?? 'ec-p256', allowedSpiffeIds, ...(c.store !== undefined ? { store: c.store } : {}) };
 }
 
 /** The YAML written by `ca init`: every field spelled out so an operator sees what can be changed. */

@@ -10,8 +10,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { JSONWebKeySet, JWTPayload } from 'jose';
-import YAML from 'yaml';
 import { z } from 'zod';
+import { ConfigFile } from '../config-file.js';
 import { MeshwardError } from '../errors.js';
 import { parseWorkloadSpiffeId } from '../pki/spiffe.js';
 
@@ -35,30 +35,12 @@ const schema = z.strictObject({
   audience: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }).optional(),
 });
 
+const KUBERNETES_CONFIG = new ConfigFile(schema, { what: 'the Kubernetes token settings' });
+
 /** Reads D/kubernetes.yaml; undefined when the file is absent (Kubernetes tokens are then refused). */
 export function loadKubernetesAuthConfig(caDir: string): KubernetesAuthConfig | undefined {
-  const path = join(caDir, KUBERNETES_CONFIG_FILE);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new MeshwardError('unavailable', `cannot read ${path}: ${(err as Error).message}`);
-  }
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text, { uniqueKeys: true });
-  } catch (err) {
-    throw new MeshwardError('invalid_argument', `${KUBERNETES_CONFIG_FILE}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  const result = schema.safeParse(doc ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const field = [issue.path.map(String).join('.'), issue.code === 'unrecognized_keys' ? issue.keys[0] : ''].filter(Boolean).join('.');
-    const message = issue.code === 'unrecognized_keys' ? 'unknown key (allowed: issuer, jwks, audience)' : issue.message;
-    throw new MeshwardError('invalid_argument', `${KUBERNETES_CONFIG_FILE}: ${field ? `${field}: ` : ''}${message}`);
-  }
-  const c = result.data;
+  const c = KUBERNETES_CONFIG.loadIfPresent(join(caDir, KUBERNETES_CONFIG_FILE), KUBERNETES_CONFIG_FILE);
+  if (c === undefined) return undefined;
   return { issuer: c.issuer, jwksFile: isAbsolute(c.jwks) ? c.jwks : join(caDir, c.jwks), audience: c.audience ?? DEFAULT_AUDIENCE };
 }
 

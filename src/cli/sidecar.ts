@@ -4,7 +4,7 @@
 // them (src/sidecar/workers/cluster.ts), and each forked worker comes back through this same command.
 import type { CommandModule } from 'yargs';
 import { MeshwardError } from '../errors.js';
-import { WORKERS_MESSAGE, parseSidecarConfigText, parseWorkers, readSidecarConfigText } from '../sidecar/config.js';
+import { SIDECAR_CONFIG_FILE, WORKERS_MESSAGE, parseSidecarConfigText, parseWorkers } from '../sidecar/config.js';
 import { createLogger } from '../sidecar/observe/log.js';
 import { isSidecarWorker, runWorker } from '../sidecar/workers/worker.js';
 
@@ -41,7 +41,7 @@ export const sidecarCommand: CommandModule<object, SidecarArgs> = {
       .option('workers', { type: 'string', requiresArg: true, describe: 'processes serving traffic: a positive integer or auto (one per core); overrides the config file' }) as any,
   handler: async (args) => {
     if (isSidecarWorker()) await runWorker(args.config);
-    const text = readSidecarConfigText(args.config);
+    const text = SIDECAR_CONFIG_FILE.read(args.config);
     const config = parseSidecarConfigText(text, args.config);
     if (args.workers !== undefined) {
       const n = parseWorkers(args.workers);

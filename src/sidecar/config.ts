@@ -1,13 +1,12 @@
-// The sidecar's YAML configuration (DESIGN.md §1.3): read, validated strictly (unknown keys are errors,
-// so a typo cannot silently change behaviour) and turned into typed values. Every refusal is one line
-// naming the file and the field: "sidecar.yaml: inbound.app: must be http://, h2c:// or tcp:// HOST:PORT".
-import { readFileSync } from 'node:fs';
+// The sidecar's YAML configuration (docs/configuration.md): read, validated strictly (unknown keys are
+// errors, so a typo cannot silently change behaviour) and turned into typed values. Every refusal is one
+// line naming the file and the field: "sidecar.yaml: inbound.app: must be http://, h2c:// or tcp:// HOST:PORT".
+// A refusal is a usage error: `meshward sidecar` exits 2 before anything listens.
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ConfigFile } from '../config-file.js';
 import { parseDuration } from '../duration.js';
-import { MeshwardError } from '../errors.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { compileSpiffePattern, parseWorkloadSpiffeId } from '../pki/spiffe.js';
 
@@ -163,8 +162,8 @@ const workers = z.unknown().transform((v, ctx) => {
 
 const positiveInt = z.number({ error: 'must be a positive whole number' }).int('must be a positive whole number').positive('must be a positive whole number');
 
-const schema = z.strictObject(
-  {
+const schema = z
+  .strictObject({
     identity: z.strictObject(
       {
         dir: z.string({ error: required('must be a directory path') }).min(1, 'must be a directory path'),
@@ -266,38 +265,40 @@ const schema = z.strictObject(
       )
       .optional(),
     workers: workers.optional(),
-  },
-  { error: 'must be a YAML mapping' },
-);
+  })
+  .superRefine((c, ctx) => {
+    if (ctx.issues.length > 0) return; // zod runs this even after an unknown key: the shape comes first
+    const problem = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (!c.inbound && (!c.outbound || c.outbound.length === 0)) problem([], 'configure inbound, outbound or both');
+    if (c.inbound && c.policy === undefined) problem(['policy'], 'is required with inbound (a policy file path or an inline policy)');
+    const p = c.identity.provision;
+    if (p?.token !== undefined && p.tokenFile !== undefined) problem(['identity', 'provision'], 'give token or tokenFile, not both');
+    if (c.identity.recheckInterval !== undefined && c.identity.recheckInterval < 1000) problem(['identity', 'recheckInterval'], 'must be at least 1s');
+  });
 
-function fieldPath(path: PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
-  return out;
-}
-
-function usageError(source: string, field: string, message: string): MeshwardError {
-  return new MeshwardError('usage', `${source}: ${field === '' ? '' : `${field}: `}${message}`);
-}
+/** The sidecar config file: every refusal is a usage error (exit 2). */
+export const SIDECAR_CONFIG_FILE = new ConfigFile(schema, {
+  what: 'the config file',
+  ifMissing: 'pass an existing file to --config',
+  code: 'usage',
+});
 
 /** Validates an already-parsed YAML document; `source` names the file in messages and anchors relative paths. */
 export function parseSidecarConfig(doc: unknown, source: string): SidecarConfig {
-  const result = schema.safeParse(doc ?? {});
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    if (issue.code === 'unrecognized_keys') {
-      const field = fieldPath([...issue.path, issue.keys[0]!]);
-      throw usageError(source, field, 'unknown field (check the spelling; see DESIGN.md §1.3 for the fields)');
-    }
-    throw usageError(source, fieldPath(issue.path), issue.message);
-  }
-  const c = result.data;
-  if (!c.inbound && (!c.outbound || c.outbound.length === 0)) {
-    throw usageError(source, '', 'configure inbound, outbound or both');
-  }
-  if (c.inbound && c.policy === undefined) {
-    throw usageError(source, 'policy', 'is required with inbound (a policy file path or an inline policy)');
-  }
+  return withDefaults(SIDECAR_CONFIG_FILE.validate(doc, source), source);
+}
+
+/**
+ * Validates config text read earlier (SIDECAR_CONFIG_FILE.read): cluster workers parse the exact text the
+ * primary read, so every worker (including one re-forked later, after the file was edited) runs the
+ * configuration the primary validated at start.
+ */
+export function parseSidecarConfigText(text: string, path: string): SidecarConfig {
+  return withDefaults(SIDECAR_CONFIG_FILE.parse(text, path), path);
+}
+
+/** The validated document as typed values: defaults filled in, paths resolved against the file's folder. */
+function withDefaults(c: z.output<typeof schema>, source: string): SidecarConfig {
   const base = dirname(resolve(source));
   const config: SidecarConfig = {
     source,
@@ -318,7 +319,6 @@ export function parseSidecarConfig(doc: unknown, source: string): SidecarConfig 
   };
   const p = c.identity.provision;
   if (p) {
-    if (p.token !== undefined && p.tokenFile !== undefined) throw usageError(source, 'identity.provision', 'give token or tokenFile, not both');
     const provision: ProvisionConfig = { ca: p.ca, bundle: resolve(base, p.bundle) };
     if (p.token !== undefined) provision.token = p.token;
     if (p.tokenFile !== undefined) provision.tokenFile = resolve(base, p.tokenFile);
@@ -327,37 +327,9 @@ export function parseSidecarConfig(doc: unknown, source: string): SidecarConfig 
     if (p.ttl !== undefined) provision.ttlMs = p.ttl;
     config.identity.provision = provision;
   }
-  if (config.identity.recheckIntervalMs < 1000) {
-    throw usageError(source, 'identity.recheckInterval', 'must be at least 1s');
-  }
   if (c.inbound) config.inbound = { listen: c.inbound.listen, app: c.inbound.app.app, protocol: c.inbound.app.protocol };
   if (c.policy !== undefined) {
     config.policy = typeof c.policy === 'string' ? { kind: 'file', path: resolve(base, c.policy) } : { kind: 'inline', doc: c.policy };
   }
   return config;
-}
-
-/** Reads the config file's text; a missing or unreadable file is a 'usage' MeshwardError (exit 2). */
-export function readSidecarConfigText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new MeshwardError('usage', `${path}: cannot read the config file (${code ?? (err as Error).message}): pass an existing file to --config`);
-  }
-}
-
-/**
- * Validates config text read earlier: cluster workers parse the exact text the primary read, so every
- * worker (including one re-forked later, after the file was edited) runs the configuration the primary
- * validated at start.
- */
-export function parseSidecarConfigText(text: string, path: string): SidecarConfig {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new MeshwardError('usage', `${path}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return parseSidecarConfig(doc, path);
 }

@@ -2,7 +2,6 @@
 // forwarder and the admin server together, keeps credentials and policy hot-reloaded, and drains on
 // shutdown. Everything that decides something lives in the modules it imports; this file only
 // sequences them.
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -21,6 +20,7 @@ import { InboundListener } from './inbound/inbound.js';
 import { createLogger } from './observe/log.js';
 import { SidecarMetrics } from './observe/metrics.js';
 import { compilePolicy, parsePolicy } from './policy/policy.js';
+import { POLICY_FILE } from './policy/schema.js';
 import type { Policy } from './policy/policy.js';
 import { TcpForwarder } from './tcp/tcp.js';
 import { watchDirectory } from './watch.js';
@@ -114,8 +114,8 @@ export class Sidecar {
   private loadInitialPolicy(): Policy {
     const source = this.config.policy!;
     try {
-      if (source.kind === 'inline') return compilePolicy(source.doc, `${this.config.source}: policy`);
-      const text = readFileSync(source.path, 'utf8');
+      if (source.kind === 'inline') return compilePolicy(source.doc, { file: this.config.source, at: ['policy'] });
+      const text = POLICY_FILE.read(source.path);
       this.policyText = text;
       return parsePolicy(text, source.path);
     } catch (err) {
@@ -200,7 +200,7 @@ export class Sidecar {
     let text: string;
     let next: Policy;
     try {
-      text = readFileSync(path, 'utf8');
+      text = POLICY_FILE.read(path);
       if (text === this.policyText) return;
       next = parsePolicy(text, path);
     } catch (err) {

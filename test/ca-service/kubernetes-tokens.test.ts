@@ -70,7 +70,7 @@ describe('Kubernetes service-account tokens', () => {
     const other = tempDir();
     try {
       writeFileSync(join(other, 'kubernetes.yaml'), `issuer: ${ISSUER}\njwks: x.json\naudiences: [a]\n`);
-      assert.throws(() => loadKubernetesAuthConfig(other), /kubernetes\.yaml: audiences: unknown key/);
+      assert.throws(() => loadKubernetesAuthConfig(other), /kubernetes\.yaml: audiences: unknown field \(did you mean "audience"\?\); valid fields here: issuer, jwks, audience/);
       assert.equal(loadKubernetesAuthConfig(join(other, 'nowhere')), undefined);
     } finally {
       removeDir(other);

@@ -1,14 +1,12 @@
 // The policy engine: a policy document compiled once per load into lookup tables, then asked per
 // connection (principal: which scopes and which rate limit a caller has) and per request (decide:
 // normalize → first matching route → scope → rate limit). Pure apart from loadPolicyFile; time is passed in.
-import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
-import { MeshwardError, invalid } from '../../errors.js';
+import { configError, type ConfigProblem, type ConfigSource } from '../../config-file.js';
 import { CallerMatcher, grantedScopes, type Grant } from './grants.js';
 import { TokenBuckets } from './limits.js';
 import { newPathScratch, normalizePath, queryAcceptable } from './normalize.js';
 import { RouteTable, methodBucket, methodMask } from './routes.js';
-import { policyError, validatePolicyDocument, type Mode, type PolicyDocument } from './schema.js';
+import { POLICY_FILE, type Mode, type PolicyDocument } from './schema.js';
 
 export type { Mode } from './schema.js';
 
@@ -98,7 +96,7 @@ export class Policy {
   /** Use compilePolicy: the document must have been validated. */
   private constructor(
     doc: PolicyDocument,
-    readonly source: string,
+    readonly source: ConfigSource | string,
   ) {
     this.mode = doc.mode;
     this.grants = doc.grants.map((g) => ({ callers: new CallerMatcher(g.identities, g.subjects), scopes: g.scopes }));
@@ -118,17 +116,18 @@ export class Policy {
     try {
       table = new RouteTable(doc.routes.map((r) => ({ segments: r.segments, methods: methodMask(r.methods) })));
     } catch (err) {
-      throw invalid(`${source}: routes: ${err instanceof Error ? err.message : String(err)}`);
+      throw configError(source, [{ path: ['routes'], message: err instanceof Error ? err.message : String(err) }]);
     }
-    const shadowed: string[] = [];
+    const shadowed: ConfigProblem[] = [];
     table.shadowedBy.forEach((winner, i) => {
       if (winner < 0) return;
       const w = doc.routes[winner]!;
-      shadowed.push(
-        `routes[${i}]: can never match: routes[${winner}] (${w.methods?.join(',') ?? 'any method'} ${w.path}) comes first and matches every request it would`,
-      );
+      shadowed.push({
+        path: ['routes', i],
+        message: `can never match: routes[${winner}] (${w.methods?.join(',') ?? 'any method'} ${w.path}) comes first and matches every request it would`,
+      });
     });
-    if (shadowed.length > 0) throw policyError(source, shadowed);
+    if (shadowed.length > 0) throw configError(source, shadowed);
     this.table = table;
     this.tcpScopeName = doc.tcp?.scope;
     this.tcpScope = doc.tcp === undefined ? -1 : this.scopeNumbers.get(doc.tcp.scope)!;
@@ -141,7 +140,7 @@ export class Policy {
   }
 
   /** @internal compilePolicy's entry to the private constructor. */
-  static fromDocument(doc: PolicyDocument, source: string): Policy {
+  static fromDocument(doc: PolicyDocument, source: ConfigSource | string): Policy {
     return new Policy(doc, source);
   }
 
@@ -231,32 +230,20 @@ export class Policy {
   }
 }
 
-/** Compiles a parsed document (from YAML or JSON); invalid_argument naming the field on any problem. */
-export function compilePolicy(doc: unknown, source: string): Policy {
-  return Policy.fromDocument(validatePolicyDocument(doc, source), source);
+/**
+ * Compiles a parsed document (from YAML or JSON); invalid_argument naming the field on any problem. An
+ * inline policy names where it sits: `{ file: 'sidecar.yaml', at: ['policy'] }`.
+ */
+export function compilePolicy(doc: unknown, source: ConfigSource | string): Policy {
+  return Policy.fromDocument(POLICY_FILE.validate(doc, source), source);
 }
 
-/** Parses YAML policy text (duplicate keys are errors) and compiles it. */
-export function parsePolicy(text: string, source: string): Policy {
-  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  const problem = document.errors[0];
-  if (problem !== undefined) {
-    const line = problem.linePos?.[0]?.line;
-    const message = problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw invalid(`${source}${line !== undefined ? `:${line}` : ''}: not valid YAML: ${message}`);
-  }
-  return compilePolicy(document.toJS({ maxAliasCount: 100 }), source);
+/** Parses YAML policy text (duplicate keys are errors) and compiles it; `file` names it in errors. */
+export function parsePolicy(text: string, file: string): Policy {
+  return Policy.fromDocument(POLICY_FILE.parse(text, file), file);
 }
 
 /** Reads and compiles a policy file; errors name the file as it was given. */
 export function loadPolicyFile(path: string): Policy {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new MeshwardError('not_found', `${path}: no such policy file.`);
-    throw new MeshwardError('unavailable', `${path}: cannot read the policy file (${code ?? String(err)}).`);
-  }
-  return parsePolicy(text, path);
+  return Policy.fromDocument(POLICY_FILE.load(path), path);
 }

@@ -1,8 +1,8 @@
-// The policy document (DESIGN.md §1.4): its shape (zod, strict: an unknown key is an error, because a typo
+// The policy document (docs/policy.md): its shape (zod, strict: an unknown key is an error, because a typo
 // must not silently widen or narrow access) and the rules a careful author expects to be told about,
 // each reported with the field it concerns: `policy.yaml: routes[2].match.methods[0]: "GTE" is not an HTTP method`.
 import { z } from 'zod';
-import { invalid, type MeshwardError } from '../../errors.js';
+import { ConfigFile } from '../../config-file.js';
 import { compileSpiffePattern } from '../../pki/spiffe.js';
 import type { SubjectMatch } from './grants.js';
 import { HTTP_METHODS, parsePathPattern, type PatternSegment } from './routes.js';
@@ -61,88 +61,8 @@ const documentShape = z.strictObject({
 });
 type RawDocument = z.infer<typeof documentShape>;
 
-/** The keys each object may hold, by its path with indexes removed (for "unknown key" messages). */
-const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['mode', 'grants', 'routes', 'tcp', 'limits'],
-  grants: ['identities', 'subjects', 'scopes'],
-  'grants.subjects': ['cn', 'ou'],
-  routes: ['match', 'scope', 'public'],
-  'routes.match': ['methods', 'path'],
-  tcp: ['scope'],
-  limits: ['identities', 'subjects', 'rps', 'burst'],
-  'limits.subjects': ['cn', 'ou'],
-};
-
-/** `routes[2].match.methods[0]` from ['routes', 2, 'match', 'methods', 0]. */
-export function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out === '' ? '' : '.'}${String(part)}`;
-  return out;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return `"${value}"`;
-  return String(value);
-}
-
-function zodProblem(issue: z.core.$ZodIssue): string {
-  const where = fieldPath(issue.path);
-  const at = (text: string) => (where === '' ? text : `${where}: ${text}`);
-  switch (issue.code) {
-    case 'unrecognized_keys': {
-      const allowed = KNOWN_KEYS[issue.path.filter((p) => typeof p === 'string').join('.')] ?? [];
-      return issue.keys
-        .map((key) => {
-          const near = allowed.find((k) => editDistance(k, key) <= 2);
-          const hint = near !== undefined ? `did you mean "${near}"?` : `allowed: ${allowed.join(', ')}`;
-          return at(`unknown key "${key}" (${hint})`);
-        })
-        .join('; ');
-    }
-    case 'invalid_type': {
-      if (issue.input === undefined) return at('is required');
-      if (issue.expected === 'number' && typeof issue.input === 'number') return at(`${issue.input} is not a finite number`);
-      const expected = issue.expected === 'object' ? 'a mapping' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
-      return at(`expected ${expected}, got ${describeValue(issue.input)}`);
-    }
-    case 'invalid_value':
-      return at(`${describeValue(issue.input)} is not one of ${issue.values.join(', ')}`);
-    default:
-      return at(issue.message);
-  }
-}
-
-/** Problems found so far, each "field: sentence". */
-class Problems {
-  readonly list: string[] = [];
-  add(path: readonly PropertyKey[], text: string): void {
-    this.list.push(`${fieldPath(path)}: ${text}`);
-  }
-}
-
-/** One error naming the source and every problem (the first few spelled out), on one line. */
-export function policyError(source: string, problems: readonly string[]): MeshwardError {
-  const shown = problems.slice(0, 5).join(`; `);
-  const more = problems.length > 5 ? ` (and ${problems.length - 5} more)` : '';
-  return invalid(`${source}: ${shown}${more}`);
-}
+/** Adds "field: sentence" problems to the document being validated. */
+type Problems = { add(path: readonly PropertyKey[], text: string): void };
 
 /** OAuth 2.0 scope-token characters (RFC 6749 §3.3): printable ASCII except space, '"' and '\'. */
 const SCOPE_NAME = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
@@ -201,19 +121,10 @@ function checkCallers(
 }
 
 /**
- * Validates a parsed YAML/JSON policy document and returns it with defaults applied; throws
- * invalid_argument listing every problem, each with its field.
+ * The rules beyond the shape, on a document whose shape is valid: every problem is reported with its
+ * field. Returns the document with defaults applied.
  */
-export function validatePolicyDocument(doc: unknown, source: string): PolicyDocument {
-  if (doc === null || doc === undefined) throw invalid(`${source}: the policy is empty (it needs at least "routes" or "tcp")`);
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw invalid(`${source}: expected a mapping with mode, grants, routes, tcp and limits, got ${describeValue(doc)}`);
-  }
-  const parsed = documentShape.safeParse(doc, { reportInput: true });
-  if (!parsed.success) throw policyError(source, parsed.error.issues.map(zodProblem));
-  const raw: RawDocument = parsed.data;
-  const problems = new Problems();
-
+function checkedDocument(raw: RawDocument, problems: Problems): PolicyDocument {
   const granted = new Set<string>();
   const grants: GrantDoc[] = (raw.grants ?? []).map((g, i) => {
     const callers = checkCallers(problems, ['grants', i], g, 'the scopes are granted to');
@@ -265,7 +176,7 @@ export function validatePolicyDocument(doc: unknown, source: string): PolicyDocu
     checkGranted(['tcp', 'scope'], raw.tcp.scope);
   }
   if (raw.routes === undefined && raw.tcp === undefined) {
-    problems.list.push('has neither "routes" (for HTTP and gRPC apps) nor "tcp" (for tcp:// apps): it would deny everything');
+    problems.add([], 'has neither "routes" (for HTTP and gRPC apps) nor "tcp" (for tcp:// apps): it would deny everything');
   }
 
   const limits: LimitDoc[] = (raw.limits ?? []).map((l, i) => {
@@ -279,8 +190,17 @@ export function validatePolicyDocument(doc: unknown, source: string): PolicyDocu
     return { ...callers, rps: l.rps, burst };
   });
 
-  if (problems.list.length > 0) throw policyError(source, problems.list);
   const document: PolicyDocument = { mode: raw.mode ?? 'enforce', grants, routes, limits };
   if (raw.tcp !== undefined) document.tcp = { scope: raw.tcp.scope };
   return document;
 }
+
+/** Policy files: read, parsed and validated, every problem named with its field (invalid_argument). */
+export const POLICY_FILE = new ConfigFile(
+  documentShape.transform((raw, ctx) => {
+    // zod runs this even after an unknown key; the rules below assume a document of the right shape.
+    if (ctx.issues.length > 0) return z.NEVER;
+    return checkedDocument(raw, { add: (path, message) => ctx.addIssue({ code: 'custom', path: [...path], message }) });
+  }),
+  { what: 'the policy file' },
+);

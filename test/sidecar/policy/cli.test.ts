@@ -135,7 +135,7 @@ test('a broken policy file: one line naming the file and the field, exit 1', () 
   assert.match(y.stderr, /^meshward: error: .*yaml\.yaml:2: not valid YAML: [^\n]+\n$/);
   const missing = run('--policy', path.join(dir, 'nope.yaml'), '--spiffe-id', FRONTEND, '--method', 'GET', '--path', '/x');
   assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /no such policy file/);
+  assert.match(missing.stderr, /nope\.yaml: cannot read the policy file \(ENOENT\): no such file\n$/);
 });
 
 test('usage errors exit 2', () => {

@@ -44,7 +44,7 @@ export const MAX_VARIANTS = 20;
 
 /**
  * BENCH_MESHWARD_VARIANTS="label=BIN[,label=BIN...]", BIN being a meshward bin path, optionally
- * prefixed by a node binary and a colon: "node24=/path/to/node:/work/main/bin/meshward.js".
+ * prefixed by a node binary and a colon: "node24=/path/to/node:/path/to/other/bin/meshward.js".
  * Labels may not hold ',' or '=' (the separators); they must be distinct.
  */
 export function parseVariants(value: string | undefined, cwd = process.cwd()): MeshwardVariant[] {

@@ -1,4 +1,4 @@
-// The file names of a CA directory (DESIGN.md §1.2) and of a workload directory, in one place so the CLI,
+// The file names of a CA directory (docs/ca-operations.md) and of a workload directory, in one place so the CLI,
 // the Authority and the CA service agree on them.
 import { join } from 'node:path';
 

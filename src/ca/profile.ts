@@ -1,4 +1,4 @@
-// The certificate profiles of DESIGN.md §1.7: what a root, an intermediate and a workload leaf contain.
+// The certificate profiles: what a root, an intermediate and a workload leaf contain.
 // Pure: the Authority supplies keys, serials and the clock; pki/ encodes and signs.
 import { randomBytes, randomFillSync, type KeyObject } from 'node:crypto';
 import type { CertificateTemplate, KeyUsage } from '../pki/certificate.js';

@@ -1,4 +1,4 @@
-// Header rewriting between the client and the app (DESIGN.md §1.5). Requests: every incoming
+// Header rewriting between the client and the app. Requests: every incoming
 // x-forwarded-client-cert and x-mesh-* header is dropped (any case, any count), hop-by-hop headers are
 // dropped (Connection and what it names, Keep-Alive, Proxy-*, TE except "trailers" for HTTP/2 apps,
 // Upgrade except on a real upgrade), then the sidecar's identity headers are added. HTTP/1.1 requests

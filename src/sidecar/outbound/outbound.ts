@@ -1,4 +1,4 @@
-// Outbound listeners (DESIGN.md §1.3 `outbound`): the app speaks plaintext to 127.0.0.1:PORT and the
+// Outbound listeners (`outbound` in docs/configuration.md): the app speaks plaintext to 127.0.0.1:PORT and the
 // sidecar carries the traffic over mTLS to the upstream sidecar, with its own certificate, after checking
 // that the server proves the configured SPIFFE ID. `protocol: http` (the default) serves HTTP/1.1 and
 // HTTP/2 with prior knowledge (told apart by the HTTP/2 preface) over pooled upstream connections;

@@ -116,7 +116,7 @@ test('lists several problems on one line', () => {
   });
 });
 
-test('loads the DESIGN.md example with its defaults', () => {
+test('loads a policy using every section (grants by identity pattern and subject, routes, tcp, limits) with its defaults', () => {
   const policy = parsePolicy(
     `grants:
   - identities: ["spiffe://example.org/ns/shop/sa/frontend"]

@@ -5,8 +5,12 @@
 // `authorization: Bearer`, `x-api-key` or as the Basic username with an empty password.
 import { hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import type { ApiKeySet } from './key-set.js';
-import { headerValues, refuse, type AuthRequest, type AuthVerdict, type Refused } from './verdict.js';
+import { headerValues, refuse, type AuthRequest, type AuthVerdict, type Peer, type Refused } from './verdict.js';
+
+/** What checkApiKey asks of a key set: ApiKeySet (key-set.ts, which builds on this module's parser). */
+export interface ApiKeyVerifier {
+  verifyKey(text: string, now: number, peer: Peer | undefined): AuthVerdict;
+}
 
 export const API_KEY_PREFIX = 'mwk_';
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -152,7 +156,7 @@ function fromAuthorization(line: string): Candidate | undefined {
  * username), never in the query string, be well-formed with a valid checksum, and pass the key set's
  * lookup (secret, revocation, expiry, boundTo). Cost: a few header reads, a CRC32, one SHA-256.
  */
-export function checkApiKey(req: AuthRequest, keys: ApiKeySet, now: number): AuthVerdict {
+export function checkApiKey(req: AuthRequest, keys: ApiKeyVerifier, now: number): AuthVerdict {
   if (req.query !== undefined && queryHoldsApiKey(req.query)) {
     return refuse('apikey', 'in_query', 'an API key in the URL query string is refused (URLs end up in logs): send it as authorization: Bearer or x-api-key, and replace the key');
   }

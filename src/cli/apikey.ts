@@ -317,7 +317,7 @@ const scanCommand: CommandModule<object, ScanArgs> = {
 };
 
 export const apikeyCommand: CommandModule = {
-  command: 'apikey <command>',
+  command: 'apikey',
   describe: 'API keys (and HMAC secrets) for the sidecar\'s credentials: create, list, revoke, rotate, scan',
   builder: (y: Argv) => y
     .command(createCommand as unknown as CommandModule)

@@ -124,7 +124,7 @@ const rotateCommand: CommandModule<object, RotateArgs> = {
 };
 
 export const caCommand: CommandModule = {
-  command: 'ca <command>',
+  command: 'ca',
   describe: 'the certificate authority: init, crl, list, rotate, serve, migrate, import',
   builder: (y) => y
     .command(initCommand)

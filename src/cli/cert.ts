@@ -148,7 +148,7 @@ const revokeCommand: CommandModule<object, RevokeArgs> = {
 };
 
 export const certCommand: CommandModule = {
-  command: 'cert <command>',
+  command: 'cert',
   describe: 'workload certificates: issue, sign, renew, revoke',
   builder: (y) => y
     .command(issueCommand)

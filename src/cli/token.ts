@@ -28,7 +28,7 @@ const createCommand: CommandModule<object, CreateArgs> = {
 };
 
 export const tokenCommand: CommandModule = {
-  command: 'token <command>',
+  command: 'token',
   describe: 'one-time bootstrap tokens for meshward agent',
   builder: (y: Argv) => y.command(createCommand as unknown as CommandModule).demandCommand(1, 'name a token command: create'),
   handler: () => undefined,

@@ -118,7 +118,7 @@ export async function startSidecarProcess(configPath: string, opts: { timeoutMs?
   let exitedValue: number | string | undefined;
   void exited.then((v) => (exitedValue = v));
 
-  const waitForLog = (pred: (l: LogLine) => boolean, what: string, timeoutMs = opts.timeoutMs ?? 20_000): Promise<LogLine> =>
+  const waitForLog = (pred: (l: LogLine) => boolean, what: string, timeoutMs = opts.timeoutMs ?? 60_000): Promise<LogLine> =>
     new Promise((resolve, reject) => {
       const check = () => {
         const found = logs.find(pred);

@@ -16,6 +16,8 @@ const COMMANDS: Record<string, Loader> = {
   policy: async () => (await import('./policy.js')).policyCommand,
   inspect: async () => (await import('./inspect.js')).inspectCommand,
   apikey: async () => (await import('./apikey.js')).apikeyCommand,
+  inject: async () => (await import('./inject.js')).injectCommand,
+  webhook: async () => (await import('./webhook.js')).webhookCommand,
 };
 
 /** The command named first on the line, or every command (for --help and for unknown names). */

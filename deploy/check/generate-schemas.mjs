@@ -27,6 +27,7 @@ export const KINDS = [
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', file: 'core/v1' },
   { apiVersion: 'apps/v1', kind: 'Deployment', file: 'apps/v1' },
   { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', file: 'networking/v1' },
+  { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', file: 'admissionregistration/v1' },
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -118,6 +119,13 @@ function main() {
       const prop = member.name.getText();
       properties[prop] = typeSchema(mod, member.type);
       if (!member.questionToken) required.push(prop);
+    }
+    // kubernetes-types@1.30.0 drops the fields RuleWithOperations inherits from Rule in the OpenAPI
+    // document (`resources`, `scope`: the API reference lists them, the API server requires resources);
+    // without them every webhook rule would be refused. Put them back.
+    if (name === 'RuleWithOperations') {
+      properties.resources ??= { type: 'array', items: { type: 'string' } };
+      properties.scope ??= { type: 'string' };
     }
     const schema = { type: 'object', properties, additionalProperties: false };
     if (required.length) schema.required = required;

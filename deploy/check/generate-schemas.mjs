@@ -18,7 +18,10 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
-/** The kinds deploy/kubernetes renders (the Secrets are created out of band): group-version file and type name. */
+/**
+ * The kinds deploy/kubernetes renders (the Secrets are created out of band), and every workload kind
+ * `meshward inject` writes (its tests validate the output): group-version file and type name.
+ */
 export const KINDS = [
   { apiVersion: 'v1', kind: 'Namespace', file: 'core/v1' },
   { apiVersion: 'v1', kind: 'ServiceAccount', file: 'core/v1' },
@@ -26,6 +29,12 @@ export const KINDS = [
   { apiVersion: 'v1', kind: 'Service', file: 'core/v1' },
   { apiVersion: 'v1', kind: 'PersistentVolumeClaim', file: 'core/v1' },
   { apiVersion: 'apps/v1', kind: 'Deployment', file: 'apps/v1' },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', file: 'apps/v1' },
+  { apiVersion: 'apps/v1', kind: 'DaemonSet', file: 'apps/v1' },
+  { apiVersion: 'apps/v1', kind: 'ReplicaSet', file: 'apps/v1' },
+  { apiVersion: 'batch/v1', kind: 'Job', file: 'batch/v1' },
+  { apiVersion: 'batch/v1', kind: 'CronJob', file: 'batch/v1' },
+  { apiVersion: 'v1', kind: 'Pod', file: 'core/v1' },
   { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', file: 'networking/v1' },
   { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', file: 'admissionregistration/v1' },
 ];

@@ -8,7 +8,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import YAML, { type Document } from 'yaml';
 import { MeshwardError, invalid } from '../errors.js';
-import { injectPodTemplate, injectSetting, type PodTemplate } from './pod-patch.js';
+import { checkPodSpec, injectPodTemplate, injectSetting, type PodTemplate } from './pod-patch.js';
 import { generatedConfigMap } from './sidecar-config.js';
 import { SIDECAR_CONTAINER, VOLUMES, type K8sObject, type SidecarOptions } from './sidecar-spec.js';
 
@@ -84,7 +84,7 @@ function editsFor(obj: unknown, path: (string | number)[], opts: InjectOptions, 
   const prefix = templatePath.length ? `${templatePath.join('.')}.` : '';
   const at = (field: string) => [...path, ...templatePath, ...field.split('.')];
   try {
-    if (!isObject(template.spec)) throw invalid(`${prefix}spec: must be a pod spec (a mapping)`);
+    checkPodSpec(template.spec, `${prefix}spec`); // before choosing a config: the shape is the first problem to name
     const config = chooseConfig(template as PodTemplate, obj, opts, label);
     const sidecar: SidecarOptions = { image: opts.image, bundleConfigMap: opts.bundleConfigMap, configMap: config.name };
     const after = injectPodTemplate(template as PodTemplate, sidecar, `${prefix}spec`);

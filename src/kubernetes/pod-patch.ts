@@ -26,7 +26,7 @@ export function injectSetting(...metadatas: (K8sObject | undefined)[]): string |
 const isObject = (v: unknown): v is K8sObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Checks the shape the patch relies on; `where` is the field path of the pod spec, for messages. */
-function checkPodSpec(spec: unknown, where: string): asserts spec is K8sObject {
+export function checkPodSpec(spec: unknown, where: string): asserts spec is K8sObject {
   if (!isObject(spec)) throw invalid(`${where}: must be a pod spec (a mapping)`);
   if (!Array.isArray(spec.containers) || spec.containers.length === 0 || !spec.containers.every(isObject)) {
     throw invalid(`${where}.containers: must be a non-empty list of containers`);

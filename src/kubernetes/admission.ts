@@ -7,10 +7,12 @@
 //   /inject            pods labelled `meshward.io/inject: enabled`: injected when labelled or annotated so;
 //   /inject-namespace  every pod of a namespace labelled `meshward.io/inject: enabled`: injected unless the
 //                      pod says `meshward.io/inject: disabled`.
-// Either way `disabled` on the pod wins, and a pod already carrying the current sidecar gets no patch.
+// Either way `disabled` on the pod wins, and a pod that already has a sidecar (injected by `meshward
+// inject` or the kustomize component, each with its own ConfigMap name) is left as it is: the webhook's
+// options must not rewrite what those chose.
 import { isDeepStrictEqual } from 'node:util';
 import { MeshwardError } from '../errors.js';
-import { injectPodTemplate, injectSetting } from './pod-patch.js';
+import { hasSidecar, injectPodTemplate, injectSetting } from './pod-patch.js';
 import type { K8sObject, SidecarOptions } from './sidecar-spec.js';
 
 export type Selection = 'pod' | 'namespace';
@@ -72,7 +74,7 @@ export function answerReview(review: unknown, selection: Selection, opts: Sideca
   if (!isPod || (request.operation !== undefined && request.operation !== 'CREATE')) return answer;
   if (!isObject(request.object)) throw new MalformedReview('request.object: missing (a Pod)');
   const pod = request.object;
-  if (!wantsInjection(pod, selection)) return answer;
+  if (!wantsInjection(pod, selection) || hasSidecar(pod.spec)) return answer;
   let after: K8sObject;
   try {
     after = injectPodTemplate({ metadata: pod.metadata, spec: pod.spec }, opts);

@@ -8,9 +8,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import YAML, { type Document } from 'yaml';
 import { MeshwardError, invalid } from '../errors.js';
-import { checkPodSpec, injectPodTemplate, injectSetting, type PodTemplate } from './pod-patch.js';
+import { checkPodSpec, hasSidecar, injectPodTemplate, injectSetting, type PodTemplate } from './pod-patch.js';
 import { generatedConfigMap } from './sidecar-config.js';
-import { SIDECAR_CONTAINER, VOLUMES, type K8sObject, type SidecarOptions } from './sidecar-spec.js';
+import { VOLUMES, type K8sObject, type SidecarOptions } from './sidecar-spec.js';
 
 /** Where each workload kind keeps its pod template ([] = the object is the pod). */
 const TEMPLATE_PATHS: Record<string, readonly string[]> = {
@@ -55,7 +55,7 @@ interface Edit {
 /** The ConfigMap the pod mounts: named by the user, kept from an earlier injection, or generated. */
 function chooseConfig(template: PodTemplate, workload: K8sObject, opts: InjectOptions, where: string): { name: string; generate?: K8sObject } {
   if (opts.configMap !== undefined) return { name: opts.configMap };
-  const injected = (template.spec.initContainers ?? []).some((c: K8sObject) => c?.name === SIDECAR_CONTAINER);
+  const injected = hasSidecar(template.spec);
   const earlier = (template.spec.volumes ?? []).find((v: K8sObject) => v?.name === VOLUMES.config)?.configMap?.name;
   if (injected && typeof earlier === 'string') return { name: earlier };
   if (opts.trustDomain === undefined) {
@@ -65,7 +65,8 @@ function chooseConfig(template: PodTemplate, workload: K8sObject, opts: InjectOp
   if (!Number.isInteger(appPort)) {
     throw new MeshwardError('usage', `${where}: the first container declares no containerPort: pass --app-port (the port the app listens on)`);
   }
-  const name = `meshward-${workload.metadata?.name ?? 'pod'}`;
+  const base = workload.metadata?.name ?? String(workload.metadata?.generateName ?? 'pod').replace(/-+$/, '');
+  const name = `meshward-${base}`;
   return { name, generate: generatedConfigMap(name, workload.metadata?.namespace, { ca: opts.ca, trustDomain: opts.trustDomain, appPort }) };
 }
 

@@ -41,6 +41,11 @@ export function checkPodSpec(spec: unknown, where: string): asserts spec is K8sO
   }
 }
 
+/** Whether the spec already carries meshward's sidecar (from inject, the component or the webhook). */
+export function hasSidecar(spec: unknown): boolean {
+  return isObject(spec) && Array.isArray(spec.initContainers) && spec.initContainers.some((c: unknown) => isObject(c) && c.name === SIDECAR_CONTAINER);
+}
+
 /** The pod spec with the sidecar: first among the init containers (the app's init containers may need the mesh). */
 export function injectPodSpec(spec: unknown, opts: SidecarOptions, where = 'spec'): K8sObject {
   checkPodSpec(spec, where);

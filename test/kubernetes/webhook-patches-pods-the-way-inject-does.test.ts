@@ -66,6 +66,16 @@ test('webhook /inject: a pod labelled enabled is patched into what inject prints
   assert.equal(again.patch, undefined);
 });
 
+test('webhook: a pod injected earlier with its own ConfigMap (inject, the component) is left as it is', async () => {
+  const result = await inject(YAML.stringify(replicaSetPod()), ['--trust-domain', 'example.org', '--image', 'meshward:0.0.9']);
+  assert.equal(result.code, 0, result.stderr);
+  const pod = parseAll(result.stdout)[1]!;
+  assert.equal(pod.spec.volumes.at(-1).configMap.name, 'meshward-orders-7c9f8d', 'named after generateName');
+  const response = await review('/inject-namespace', pod);
+  assert.equal(response.allowed, true);
+  assert.equal(response.patch, undefined, 'the webhook must not swap the ConfigMap or the image inject chose');
+});
+
 test('webhook /inject: an annotation saying enabled is honoured; no label or annotation, no patch', async () => {
   const annotated = replicaSetPod({}, { 'meshward.io/inject': 'enabled' });
   assert.deepEqual(patched(annotated, await review('/inject', annotated)), await injectedByCli(annotated));

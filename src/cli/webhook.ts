@@ -55,6 +55,6 @@ const serveCommand: CommandModule<object, ServeArgs> = {
 export const webhookCommand: CommandModule = {
   command: 'webhook',
   describe: 'the Kubernetes mutating admission webhook that injects the meshward sidecar',
-  builder: (y: Argv) => failAsUsage(y.command(serveCommand).demandCommand(1, 'name a subcommand: serve'), 'webhook'),
+  builder: (y: Argv) => failAsUsage(y.command(serveCommand).demandCommand(1, 'name a webhook command: serve'), 'webhook'),
   handler: () => undefined,
 };

@@ -1,4 +1,4 @@
-// `meshward ca` (or cert, token, apikey, policy) with no subcommand is a usage error (exit 2) whose one line
+// `meshward ca` (or cert, token, apikey, policy, webhook) with no subcommand is a usage error (exit 2) whose one line
 // names the subcommands there are, instead of yargs' "Not enough non-option arguments".
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -10,6 +10,7 @@ const CASES: Array<[string, RegExp]> = [
   ['token', /name a token command: create/],
   ['apikey', /name an apikey command: create, list, revoke, rotate, scan/],
   ['policy', /name a policy command: check/],
+  ['webhook', /name a webhook command: serve/],
 ];
 
 for (const [command, expected] of CASES) {

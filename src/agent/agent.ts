@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { MeshwardError, isMeshwardError } from '../errors.js';
 import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
 import { createCsr } from '../pki/csr.js';
+import { checkDnsNames } from '../ca/rules.js';
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, publicKeyMatches, type KeyType } from '../pki/keys.js';
 import { decodePem, encodePem } from '../pki/pem.js';
 import { parseWorkloadSpiffeId } from '../pki/spiffe.js';
@@ -34,6 +35,9 @@ export interface AgentOptions {
   tokenFile?: string;
   /** The identity to request; needed to bootstrap, taken from the current certificate otherwise. */
   spiffeId?: string;
+  /** DNS names to request beside the SPIFFE ID (a server that clients reach by host name, e.g. the
+   * admission webhook); taken from the current certificate when absent, so renewals keep them. */
+  dns?: string[];
   keyType?: KeyType;
   /** Requested certificate lifetime; the CA's default when absent. */
   ttlMs?: number;
@@ -99,6 +103,8 @@ export class Agent extends EventEmitter {
   constructor(readonly options: AgentOptions) {
     super();
     if (options.spiffeId !== undefined) parseWorkloadSpiffeId(options.spiffeId);
+    // The CA applies the same check; refusing here says which flag is wrong before any request.
+    if (options.dns !== undefined) checkDnsNames(options.dns);
     if (!/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(options.ca)) {
       throw new MeshwardError('usage', `--ca "${options.ca}" is not HOST:PORT: give the address of meshward ca serve, e.g. meshward-ca.meshward.svc:8443`);
     }
@@ -270,7 +276,8 @@ export class Agent extends EventEmitter {
     const spiffeId = this.held?.spiffeId ?? this.options.spiffeId;
     if (!spiffeId) this.fatal('no SPIFFE ID to request: pass --spiffe-id for the first certificate');
     const keys = generateKeyPair(this.options.keyType ?? 'ec-p256');
-    const csr = createCsr({ subject: {}, uris: [spiffeId] }, keys);
+    const dns = this.options.dns ?? this.held?.leaf.dns ?? [];
+    const csr = createCsr({ subject: {}, uris: [spiffeId], ...(dns.length ? { dns } : {}) }, keys);
     const client = new CaClient({
       address: this.options.ca,
       rootsPem: this.trustedRoots(),

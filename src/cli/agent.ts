@@ -10,7 +10,7 @@ import { Agent } from '../agent/agent.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 
 interface AgentArgs {
-  ca: string; bundle: string; token?: string; 'token-file'?: string; out: string; 'spiffe-id'?: string; once?: boolean;
+  ca: string; bundle: string; token?: string; 'token-file'?: string; out: string; 'spiffe-id'?: string; dns?: string[]; once?: boolean;
   ttl?: string; 'key-type'?: string; 'log-level'?: string;
 }
 
@@ -24,6 +24,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
     .option('token-file', { type: 'string', describe: 'file holding the token (re-read at every attempt, e.g. a projected service-account token)' })
     .option('out', { type: 'string', demandOption: true, describe: 'folder for tls.crt, tls.key and ca.crt' })
     .option('spiffe-id', { type: 'string', describe: 'identity to request (needed for the first certificate)' })
+    .option('dns', { type: 'string', array: true, requiresArg: true, describe: 'DNS name to request too, repeatable (a server reached by host name, e.g. the admission webhook)' })
     .option('ttl', { type: 'string', describe: "requested certificate lifetime (default: the CA's)" })
     .option('key-type', { type: 'string', choices: KEY_TYPES, describe: 'key type (default ec-p256)' })
     .option('once', { type: 'boolean', describe: 'exit once a valid certificate is in place (init containers)' })
@@ -40,6 +41,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
       token: args.token,
       tokenFile: args['token-file'],
       spiffeId: args['spiffe-id'],
+      dns: args.dns,
       keyType: args['key-type'] as KeyType | undefined,
       ttlMs,
       once: args.once,

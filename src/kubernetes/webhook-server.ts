@@ -14,7 +14,8 @@ import { watchDirectory, type DirectoryWatch } from '../sidecar/watch.js';
 import { MalformedReview, answerReview, type Selection } from './admission.js';
 import type { SidecarOptions } from './sidecar-spec.js';
 
-const PATHS: Record<string, Selection> = { '/inject': 'pod', '/inject-namespace': 'namespace' };
+/** The paths served and how each selects pods (deploy/kubernetes/webhook names them in the configuration). */
+export const REVIEW_PATHS: Record<string, Selection> = { '/inject': 'pod', '/inject-namespace': 'namespace' };
 /** The API server sends at most a few MiB (an object is limited to 1.5 MiB in etcd); more is not a review. */
 const MAX_BODY = 4 << 20;
 
@@ -89,7 +90,7 @@ export async function startWebhookServer(opts: WebhookOptions): Promise<WebhookS
     };
     const path = (req.url ?? '').split('?')[0]!;
     if (req.method === 'GET' && path === '/healthz') return reply(200, 'ok\n');
-    const selection = PATHS[path];
+    const selection = REVIEW_PATHS[path];
     if (selection === undefined) return reply(404, `no such path ${path}: POST AdmissionReviews to /inject or /inject-namespace\n`);
     if (req.method !== 'POST') return reply(405, 'POST an AdmissionReview\n');
     const chunks: Buffer[] = [];

@@ -5,7 +5,8 @@
 import type { CommandModule } from 'yargs';
 import { MeshwardError } from '../errors.js';
 import { SIDECAR_CONFIG_FILE, WORKERS_MESSAGE, parseSidecarConfigText, parseWorkers } from '../sidecar/config.js';
-import { createLogger } from '../sidecar/observe/log.js';
+import { createLogger, flushLogs } from '../sidecar/observe/log.js';
+import type { Logger } from 'pino';
 import { isSidecarWorker, runWorker } from '../sidecar/workers/worker.js';
 
 interface SidecarArgs {
@@ -14,7 +15,7 @@ interface SidecarArgs {
 }
 
 /** Runs `start` (if given) and then until `done`, draining on SIGTERM/SIGINT from the moment it is called. */
-async function runUntilSignalled(target: { shutdown(reason: string): Promise<void>; done: Promise<void> }, start?: () => Promise<void>): Promise<void> {
+async function runUntilSignalled(target: { shutdown(reason: string): Promise<void>; done: Promise<void>; logger: Logger }, start?: () => Promise<void>): Promise<void> {
   const onSignal = (signal: NodeJS.Signals) => {
     void target.shutdown(`received ${signal}`);
   };
@@ -26,6 +27,8 @@ async function runUntilSignalled(target: { shutdown(reason: string): Promise<voi
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    // The last lines (the drain, 'sidecar stopped') are in the log buffer: written before exiting.
+    await flushLogs(target.logger);
   }
   // Everything is closed; a handle some library keeps (a pooled socket, a timer) must not keep the
   // process from exiting after a completed drain.

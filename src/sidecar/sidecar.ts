@@ -2,7 +2,7 @@
 // forwarder and the admin server together, keeps credentials and policy hot-reloaded, and drains on
 // shutdown. Everything that decides something lives in the modules it imports; this file only
 // sequences them.
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { MeshwardError, isMeshwardError } from '../errors.js';
@@ -89,14 +89,14 @@ export class Sidecar {
     }
 
     this.watches.push(
-      watchDirectory(config.identity.dir, () => this.reloadCredentials(), {
+      watchDirectory(config.identity.dir, Object.values(CREDENTIAL_FILES), () => this.reloadCredentials(), {
         recheckIntervalMs: config.identity.recheckIntervalMs,
         onError: (err) => logger.warn({ event: 'watch_error', dir: config.identity.dir, error: String(err) }, 'watching identity.dir failed; relying on the periodic re-check'),
       }),
     );
     if (config.policy?.kind === 'file') {
       const path = config.policy.path;
-      this.watches.push(watchDirectory(dirname(path), () => this.reloadPolicy(path), { recheckIntervalMs: config.identity.recheckIntervalMs }));
+      this.watches.push(watchDirectory(dirname(path), [basename(path)], () => this.reloadPolicy(path), { recheckIntervalMs: config.identity.recheckIntervalMs }));
     }
     if (config.identity.provision) await this.startAgent(config.identity.provision);
     this.reloadCredentials();

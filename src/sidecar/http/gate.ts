@@ -26,6 +26,11 @@ export interface Peer {
   readonly ids: IdentityHeaders;
   /** Labelled request counters of this connection by outcome and rule, created on first use. */
   counters: Map<string, Inc>;
+  /**
+   * The allowed-request logger of this connection: a pino child whose identity and remote address are
+   * serialized once, on the connection's first logged request, so each line only adds its own fields.
+   */
+  log?: Logger;
 }
 
 export function outcomeOf(d: Decision): Outcome {
@@ -76,6 +81,7 @@ export class Gate {
       peer.principal = policy.principal(peer.conn.identity);
       peer.ids.scopes = peer.principal.scopeHeader;
       peer.counters = new Map();
+      peer.log = undefined;
     }
     const decision = policy.decide(peer.principal, method, target, Date.now());
     if (decision.wouldDeny || !decision.allow) this.audit(peer, method, target, decision);
@@ -128,10 +134,8 @@ export class Gate {
     }
     h.observe(seconds);
     if (this.allowedLevel !== undefined && (outcome === 'allow' || outcome === 'upstream_error')) {
-      this.logger[this.allowedLevel](
-        { event: 'request', identity: peer.principal.id, method, path, rule, status, outcome, ms: Math.round(seconds * 1e4) / 10 },
-        'request',
-      );
+      const log = (peer.log ??= this.logger.child({ identity: peer.principal.id, remote: peer.conn.remoteAddress }));
+      log[this.allowedLevel]({ event: 'request', method, path, rule, status, outcome, ms: Math.round(seconds * 1e4) / 10 }, 'request');
     }
   }
 

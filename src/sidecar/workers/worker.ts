@@ -7,7 +7,7 @@ import { isMeshwardError } from '../../errors.js';
 import type { ErrorCode } from '../../errors.js';
 import type { Readiness } from '../observe/admin.js';
 import { parseSidecarConfigText } from '../config.js';
-import { createLogger } from '../observe/log.js';
+import { createLogger, flushLogs } from '../observe/log.js';
 
 /** Environment the primary forks each worker with. */
 export const WORKER_SLOT_ENV = 'MESHWARD_WORKER_SLOT';
@@ -89,9 +89,11 @@ export async function runWorker(configPath: string): Promise<never> {
     await sidecar.shutdown('start failed');
     const message = err instanceof Error ? err.message : String(err);
     await send({ type: 'meshward:start-failed', code: isMeshwardError(err) ? err.code : 'internal', message });
+    await flushLogs(logger);
     process.exit(1);
   }
   await sidecar.done;
+  await flushLogs(logger);
   process.exit(Number(process.exitCode ?? 0));
 }
 

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigFile } from '../config-file.js';
+import { DEFAULT_IDENTITY_LABELS } from './observe/identity-labels.js';
 import { parseDuration } from '../duration.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { compileSpiffePattern, parseWorkloadSpiffeId } from '../pki/spiffe.js';
@@ -70,6 +71,8 @@ export interface SidecarConfig {
   admin: HostPort;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; allowed: 'info' | 'debug' | 'silent' };
   limits: Limits;
+  /** /metrics: how many caller identities (the most active) have their own `identity` label value. */
+  metrics: { identities: number };
   /** Processes serving traffic: 1 = this process alone; more = a node:cluster primary and N workers. */
   workers: number;
 }
@@ -264,6 +267,19 @@ const schema = z
         { error: 'must be a mapping' },
       )
       .optional(),
+    metrics: z
+      .strictObject(
+        {
+          identities: z
+            .number({ error: 'must be a whole number from 0 to 10000' })
+            .int({ error: 'must be a whole number from 0 to 10000' })
+            .min(0, { error: 'must be a whole number from 0 to 10000' })
+            .max(10_000, { error: 'must be a whole number from 0 to 10000' })
+            .optional(),
+        },
+        { error: 'must be a mapping with identities' },
+      )
+      .optional(),
     workers: workers.optional(),
   })
   .superRefine((c, ctx) => {
@@ -315,6 +331,7 @@ function withDefaults(c: z.output<typeof schema>, source: string): SidecarConfig
       maxHeaderSize: c.limits?.maxHeaderSize ?? DEFAULT_LIMITS.maxHeaderSize,
       drainTimeoutMs: c.limits?.drainTimeout ?? DEFAULT_LIMITS.drainTimeoutMs,
     },
+    metrics: { identities: c.metrics?.identities ?? DEFAULT_IDENTITY_LABELS },
     workers: c.workers ?? 1,
   };
   const p = c.identity.provision;

@@ -41,7 +41,7 @@ function address(a: AddressInfo): string {
 export class Sidecar {
   readonly config: SidecarConfig;
   readonly logger: Logger;
-  readonly metrics = new SidecarMetrics();
+  readonly metrics: SidecarMetrics;
   private credentials?: Credentials;
   private credentialsProblem: string;
   private policy?: Policy;
@@ -69,6 +69,7 @@ export class Sidecar {
   constructor(config: SidecarConfig, logger?: Logger, options: SidecarOptions = {}) {
     this.config = config;
     this.options = options;
+    this.metrics = new SidecarMetrics({ identityLabels: config.metrics.identities });
     this.logger = logger ?? createLogger(config.log.level);
     this.credentialsProblem = `waiting for credentials in ${config.identity.dir}`;
     this.done = new Promise((resolve) => (this.finished = resolve));
@@ -213,9 +214,10 @@ export class Sidecar {
     }
     this.lastPolicyFailure = undefined;
     this.policyText = text;
+    const rateLimitsKept = this.policy ? next.carryRateLimitsFrom(this.policy) : 0;
     this.policy = next;
     this.metrics.reloads.inc({ kind: 'policy', result: 'success' });
-    this.logger.info({ event: 'policy_reloaded', path, mode: next.mode }, 'policy reloaded');
+    this.logger.info({ event: 'policy_reloaded', path, mode: next.mode, rateLimitsKept }, 'policy reloaded');
   }
 
   private async startInboundIfReady(): Promise<void> {

@@ -11,9 +11,6 @@ import type { IdentityHeaders } from './headers.js';
 /** The metrics word for how a request ended. */
 export type Outcome = 'allow' | 'deny' | 'rate_limited' | 'bad_request' | 'audit_deny' | 'upstream_error';
 
-interface Inc {
-  inc(): void;
-}
 interface Observe {
   observe(v: number): void;
 }
@@ -24,8 +21,6 @@ export interface Peer {
   policy: Policy;
   principal: Principal;
   readonly ids: IdentityHeaders;
-  /** Labelled request counters of this connection by outcome and rule, created on first use. */
-  counters: Map<string, Inc>;
   /**
    * The allowed-request logger of this connection: a pino child whose identity and remote address are
    * serialized once, on the connection's first logged request, so each line only adds its own fields.
@@ -69,7 +64,6 @@ export class Gate {
       policy,
       principal,
       ids: { xfcc: conn.xfcc, clientId: conn.identity.id, scopes: principal.scopeHeader },
-      counters: new Map(),
     };
   }
 
@@ -80,7 +74,6 @@ export class Gate {
       peer.policy = policy;
       peer.principal = policy.principal(peer.conn.identity);
       peer.ids.scopes = peer.principal.scopeHeader;
-      peer.counters = new Map();
       peer.log = undefined;
     }
     const decision = policy.decide(peer.principal, method, target, Date.now());
@@ -120,7 +113,7 @@ export class Gate {
       'request refused',
     );
     if (peer !== undefined) this.count(peer, 'bad_request', 'protocol');
-    else this.metrics.requests.inc({ decision: 'bad_request', route: 'protocol', identity: 'unknown' });
+    else this.metrics.requestCounter('bad_request', 'protocol', 'unknown').inc();
   }
 
   /** The end of a request: metrics, and the allowed-request line when that level is on. */
@@ -148,12 +141,7 @@ export class Gate {
   }
 
   private count(peer: Peer, outcome: Outcome, rule: string): void {
-    const key = `${outcome}\n${rule}`;
-    let c = peer.counters.get(key);
-    if (c === undefined) {
-      c = this.metrics.requests.labels({ decision: outcome, route: rule, identity: peer.principal.id });
-      peer.counters.set(key, c);
-    }
-    c.inc();
+    // Not cached per connection: the caller's label may change when the identity ranking does.
+    this.metrics.requestCounter(outcome, rule, peer.principal.id).inc();
   }
 }

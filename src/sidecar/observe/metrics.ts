@@ -4,6 +4,11 @@
 // counters and histograms add up (prom-client's default), so do open connections; the certificate
 // expiry is the earliest any worker serves, the one an alert must see.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEFAULT_IDENTITY_LABELS, IdentityLabels } from './identity-labels.js';
+
+interface Inc {
+  inc(): void;
+}
 
 export class SidecarMetrics {
   readonly registry: Registry;
@@ -13,8 +18,13 @@ export class SidecarMetrics {
   openConnections: Gauge;
   reloads: Counter<'kind' | 'result'>;
   certificateNotAfter: Gauge;
+  certificateExpiry: Gauge<'certificate'>;
+  /** Which identities have their own `identity` label value (the rest are `other`). */
+  readonly identities: IdentityLabels;
+  /** The meshward_requests_total series of each identity label value, to remove them when it is evicted. */
+  private readonly requestSeries = new Map<string, Map<string, Inc>>();
 
-  constructor(opts: { processMetrics?: boolean } = {}) {
+  constructor(opts: { processMetrics?: boolean; identityLabels?: number } = {}) {
     const registry = new Registry();
     this.registry = registry;
     this.requests = new Counter({
@@ -54,6 +64,53 @@ export class SidecarMetrics {
       aggregator: 'min',
       registers: [registry],
     });
+    const notAfter = this.certificateNotAfter;
+    this.certificateExpiry = new Gauge({
+      name: 'meshward_certificate_expiry_seconds',
+      help: "Seconds until a certificate the sidecar relies on expires (negative once it has), computed at each scrape; certificate=\"serving\": its own leaf.",
+      labelNames: ['certificate'],
+      aggregator: 'min',
+      registers: [registry],
+      // Derived from the not-after gauge when scraped. Labelled so that it has no sample at all until
+      // credentials are loaded (an unlabelled gauge would read 0, "expires now", and fire every alert).
+      async collect() {
+        const v = (await notAfter.get()).values[0]?.value ?? 0;
+        if (v <= 0) this.reset();
+        else this.set({ certificate: 'serving' }, v - Math.floor(Date.now() / 1000));
+      },
+    });
+    this.identities = new IdentityLabels(opts.identityLabels ?? DEFAULT_IDENTITY_LABELS, (id) => this.forgetIdentity(id));
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  }
+
+  /**
+   * The meshward_requests_total child for a decision, rule and caller: the caller's identity label is
+   * bounded (`identities`), so the child may count under `other`. Counts one request toward the ranking.
+   */
+  requestCounter(decision: string, route: string, identity: string): Inc {
+    const label = this.identities.label(identity);
+    let series = this.requestSeries.get(label);
+    if (series === undefined) {
+      series = new Map();
+      this.requestSeries.set(label, series);
+    }
+    const key = `${decision}\n${route}`;
+    let c = series.get(key);
+    if (c === undefined) {
+      c = this.requests.labels({ decision, route, identity: label });
+      series.set(key, c);
+    }
+    return c;
+  }
+
+  /** An evicted identity's series leave /metrics (its later requests count under `other`). */
+  private forgetIdentity(identity: string): void {
+    const series = this.requestSeries.get(identity);
+    if (series === undefined) return;
+    for (const key of series.keys()) {
+      const [decision, route] = key.split('\n') as [string, string];
+      this.requests.remove({ decision, route, identity });
+    }
+    this.requestSeries.delete(identity);
   }
 }

@@ -78,8 +78,11 @@ interface CompiledRoute {
 interface CompiledLimit {
   rule: string;
   callers: CallerMatcher;
+  /** Replaced by the previous policy's table when this entry did not change (carryRateLimitsFrom). */
   buckets: TokenBuckets;
   reason: string;
+  /** What the entry says (callers, rps, burst): equal keys are the same rule, wherever it sits in the list. */
+  key: string;
 }
 
 export class Policy {
@@ -136,7 +139,26 @@ export class Policy {
       callers: new CallerMatcher(l.identities, l.subjects),
       buckets: new TokenBuckets(l.rps, l.burst),
       reason: `rate limit ${l.rps} rps exceeded`,
+      key: JSON.stringify([l.identities ?? [], l.subjects ?? [], l.rps, l.burst]),
     }));
+  }
+
+  /**
+   * Takes over the rate-limit buckets of the policy this one replaces, for every `limits` entry that did
+   * not change (same callers, rps and burst, at any position): a reload must not hand a caller that
+   * used its burst a fresh one. Changed and new entries start full. Returns how many entries kept theirs.
+   */
+  carryRateLimitsFrom(previous: Policy): number {
+    const tables = new Map(previous.limits.map((l) => [l.key, l.buckets]));
+    let carried = 0;
+    for (const l of this.limits) {
+      const buckets = tables.get(l.key);
+      if (buckets === undefined) continue;
+      l.buckets = buckets;
+      tables.delete(l.key);
+      carried++;
+    }
+    return carried;
   }
 
   /** @internal compilePolicy's entry to the private constructor. */

@@ -44,16 +44,16 @@ export class TcpForwarder {
     const audit = { event: 'tcp_connect', conn: conn.id, peer: conn.remoteAddress, identity: conn.identity.id, rule: decision.rule, reason: decision.reason };
     if (!decision.allow) {
       const label = decision.status === 429 ? 'rate_limited' : 'deny';
-      metrics.requests.inc({ decision: label, route: decision.rule, identity: conn.identity.id });
+      metrics.requestCounter(label, decision.rule, conn.identity.id).inc();
       logger.warn({ ...audit, decision: label }, `tcp connection denied: ${decision.reason}`);
       client.destroy();
       return;
     }
     if (decision.wouldDeny) {
-      metrics.requests.inc({ decision: 'audit_deny', route: decision.rule, identity: conn.identity.id });
+      metrics.requestCounter('audit_deny', decision.rule, conn.identity.id).inc();
       logger.warn({ ...audit, decision: 'audit_deny' }, `tcp connection would be denied (audit mode): ${decision.reason}`);
     } else {
-      metrics.requests.inc({ decision: 'allow', route: decision.rule, identity: conn.identity.id });
+      metrics.requestCounter('allow', decision.rule, conn.identity.id).inc();
       logger.info({ ...audit, decision: 'allow' }, 'tcp connection allowed');
     }
     this.forward(client, conn);
@@ -80,7 +80,7 @@ export class TcpForwarder {
     app.once('close', done);
     const fail = (side: 'client' | 'app') => (err: Error) => {
       const unreachable = side === 'app' && !appConnected;
-      if (unreachable) this.opts.metrics.requests.inc({ decision: 'upstream_error', route: 'tcp', identity: conn.identity.id });
+      if (unreachable) this.opts.metrics.requestCounter('upstream_error', 'tcp', conn.identity.id).inc();
       this.opts.logger.warn(
         { event: 'tcp_error', conn: conn.id, side, error: err.message },
         unreachable ? `app ${this.opts.app.host} unreachable: ${err.message}` : `tcp connection closed: ${side} error`,

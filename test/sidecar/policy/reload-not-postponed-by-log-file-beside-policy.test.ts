@@ -2,28 +2,18 @@
 // write to it every 50 ms must not postpone a policy change (issue 14, item 9): the watch reacts only to
 // the names it loads and waits at most a bounded time after an event. The periodic re-check is set to
 // 10 minutes here, so only the watch can apply the change.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { DEFAULT_POLICY, makeScenario, startEchoHttpApp, startSidecarProcess } from '../../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario } from '../../helpers/sidecar.js';
+import { echoAppScenarios } from '../../helpers/echo-app-scenarios.js';
+import { DEFAULT_POLICY, startSidecarProcess } from '../../helpers/sidecar.js';
 
-let app: EchoHttpApp;
-let scenario: Scenario | undefined;
-
-before(async () => {
-  app = await startEchoHttpApp();
-});
-
-after(async () => {
-  await app?.close();
-  scenario?.cleanup();
-});
+const apps = echoAppScenarios();
 
 test('a log file written every 50 ms beside the policy does not hold back a policy change', async () => {
-  scenario = makeScenario({ app: app.url, config: { identity: { dir: './identity', recheckInterval: '10m' } } });
+  const scenario = apps.scenario({ config: { identity: { dir: './identity', recheckInterval: '10m' } } });
   const sidecar = await startSidecarProcess(scenario.configPath);
   const noisy = join(scenario.tmp, 'sidecar.log');
   let written = 0;

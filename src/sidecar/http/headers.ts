@@ -52,6 +52,23 @@ const enum Kind {
   Upgrade,
 }
 
+/**
+ * The request trailer fields (raw name/value pairs from llhttp) an app may receive: what would be kept as
+ * a header, minus what a trailer must not carry (RFC 9110 §6.5.1: framing, routing, authentication) and
+ * the identity headers only the sidecar sets, which a client must not smuggle in after the body either.
+ */
+export function forwardableTrailers(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (requestKind(lower) !== Kind.Keep || TRAILER_FORBIDDEN.has(lower)) continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
+const TRAILER_FORBIDDEN = new Set(['authorization', 'cookie', 'set-cookie', 'content-type', 'content-encoding', 'content-range', 'max-forwards', 'cache-control', 'expect', 'range']);
+
 /** Classifies a lower-case request header name. */
 function requestKind(lower: string): Kind {
   switch (lower) {

@@ -11,7 +11,7 @@ import type { Decision } from '../policy/policy.js';
 import type { ProxyContext } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
-import { appendIdentity, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, withoutPseudo, type Http1RequestScan } from './headers.js';
+import { appendIdentity, forwardableTrailers, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, withoutPseudo, type Http1RequestScan } from './headers.js';
 import { refusal, sendHttp1, sendRawHttp1, type Refusal } from './responses.js';
 import type { BodyKind } from './upstream-http1.js';
 import type { UpstreamResponse } from './upstream-response.js';
@@ -202,8 +202,13 @@ function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp1Request): void {
     // request stream early, and forwarding that as a complete (shorter) request would be a smuggling gift.
     req.pipe(body, { end: false });
     req.on('end', () => {
-      if (req.complete) body.end();
-      else exchange.abort();
+      if (!req.complete) {
+        exchange.abort();
+        return;
+      }
+      // A chunked request's trailer section goes on to the app (identity and framing fields excepted).
+      if (req.rawTrailers.length > 0) body.trailers = forwardableTrailers(req.rawTrailers);
+      body.end();
     });
   }
 }

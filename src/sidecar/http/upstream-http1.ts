@@ -75,7 +75,7 @@ class AppConnection {
 /** One request/response on an AppConnection. */
 export class Exchange {
   /** The request body sink when the request has one (pipe the client's body into it). */
-  readonly body: Writable | undefined;
+  readonly body: (Writable & { trailers: string[] }) | undefined;
   private conn: AppConnection | undefined;
   private state = State.Head;
   private pending: Buffer | undefined;
@@ -323,6 +323,9 @@ export class Exchange {
 
 /** The request body on its way to the app: raw for Content-Length, chunk-framed otherwise. */
 class BodyWriter extends Writable {
+  /** Trailer fields (name, value, …) to send after the last chunk; set before end(). Chunked bodies only. */
+  trailers: string[] = [];
+
   constructor(private readonly ex: Exchange, private readonly chunked: boolean) {
     super();
     this.on('error', () => {}); // failures reach the caller through the exchange's onError
@@ -351,7 +354,14 @@ class BodyWriter extends Writable {
 
   override _final(cb: (err?: Error | null) => void): void {
     const socket = this.ex.begin();
-    if (this.chunked && socket !== undefined && !socket.destroyed) socket.write(LAST_CHUNK);
+    if (this.chunked && socket !== undefined && !socket.destroyed) {
+      if (this.trailers.length === 0) socket.write(LAST_CHUNK);
+      else {
+        let block = '0\r\n';
+        for (let i = 0; i < this.trailers.length; i += 2) block += `${this.trailers[i]}: ${this.trailers[i + 1]}\r\n`;
+        socket.write(`${block}\r\n`, 'latin1');
+      }
+    }
     this.ex.requestFinished();
     cb();
   }

@@ -596,14 +596,14 @@ export class Authority {
     const pending = this.issuers.pending(now);
     if (pending.length > 0) {
       const from = pending[0]!.row.activatesAt;
-      throw new MeshwardError('failed_precondition', `the new chain signs only from ${formatTime(from)}: the old chain must stay trusted until its last certificate expires, no earlier than ${formatTime(new Date(ms(from) + this.config.maxTtlMs))}; run meshward ca rotate --finish then`);
+      throw new MeshwardError('failed_precondition', `the new chain signs only from ${formatTime(from)}: the old chain must stay trusted until its last certificate expires, no earlier than ${formatTime(new Date(ms(from) + this.config.maxTtlMs))}; run meshward ca rotate --dir ${this.dir} --finish then`);
     }
     const { root, intermediate } = this.issuers.current(now);
     const oldIntermediates = this.issuers.trusted('intermediate').filter((i) => i !== intermediate);
     const oldRoots = this.issuers.trusted('root').filter((r) => r !== root
       && this.issuers.trusted('intermediate').every((i) => i.row.issuerSerialHex !== r.row.serialHex || oldIntermediates.includes(i)));
     if (oldIntermediates.length === 0 && oldRoots.length === 0) {
-      throw new MeshwardError('failed_precondition', `nothing to finish: only the current chain (root ${root.row.serialHex}, intermediate ${intermediate.row.serialHex}) is trusted`);
+      throw new MeshwardError('failed_precondition', `nothing to finish in ${this.dir}: only the current chain (root ${root.row.serialHex}, intermediate ${intermediate.row.serialHex}) is trusted`);
     }
     let live = 0;
     let last = 0;
@@ -613,7 +613,7 @@ export class Authority {
       if (l.lastNotAfter) last = Math.max(last, ms(l.lastNotAfter));
     }
     if (live > 0) {
-      throw new MeshwardError('failed_precondition', `${live} certificate${live === 1 ? '' : 's'} issued by the previous chain ${live === 1 ? 'is' : 'are'} valid until ${formatTime(new Date(last))}: the old chain must stay trusted until then; run meshward ca rotate --finish after ${formatTime(new Date(last))} (in ${formatDuration(last - ms(now))})`);
+      throw new MeshwardError('failed_precondition', `${live} certificate${live === 1 ? '' : 's'} issued by the previous chain ${live === 1 ? 'is' : 'are'} valid until ${formatTime(new Date(last))}: the old chain must stay trusted until then; run meshward ca rotate --dir ${this.dir} --finish after ${formatTime(new Date(last))} (in ${formatDuration(last - ms(now))})`);
     }
     const retiring = [...oldIntermediates, ...oldRoots];
     await this.store.transaction(async (tx) => {

@@ -105,7 +105,7 @@ const rotateCommand: CommandModule<object, RotateArgs> = {
     const now = new Date();
     if (a.finish) {
       const r = await withAuthority(a.dir, a.store, (ca) => ca.finishRotation(now));
-      process.stdout.write(`${r.retired.map((c) => `retired ${c.role} CA ${c.serialHex}`).join('\n')}\n`
+      process.stdout.write(`${r.retired.map((c) => `retired ${c.role} CA ${c.serialHex} of ${a.dir}`).join('\n')}\n`
         + `rewrote ${a.dir}/bundle.crt and ${a.dir}/crl.pem without them\n`);
       return;
     }

@@ -41,7 +41,8 @@ describe('meshward ca rotate --root', () => {
     const before = snapshotDir(ca);
     const r = await runCli(['ca', 'rotate', '--dir', ca, '--finish']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^meshward: error: 1 certificate issued by the previous chain is valid until \S+: .*run meshward ca rotate --finish after \S+ \(in \d/);
+    assert.match(r.stderr, /^meshward: error: 1 certificate issued by the previous chain is valid until \S+: .*run meshward ca rotate --dir (\S+) --finish after \S+ \(in \d/);
+    assert.ok(r.stderr.includes(`--dir ${ca} --finish`), 'the command to run later names the CA directory it was about');
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.deepEqual(snapshotDir(ca), before);
   });

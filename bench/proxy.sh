@@ -10,7 +10,7 @@
 # BENCH_ROTATION_CERTS=5 BENCH_RSA_CLIENT_KEY=ec-p256 BENCH_PORT_BASE=24000 BENCH_RESULTS_DIR=bench/results
 # BENCH_MESHWARD_BIN=bin/meshward.js (measure another build against the same baselines).
 # Parts and variants (issue 6: record the effect of each change; bench/effects.sh sets these):
-#   BENCH_CASES=all            or a list of keepalive,2workers,handshakes,paced,idle,rotations: only those
+#   BENCH_CASES=all            or a list of keepalive,logging,2workers,handshakes,paced,idle,rotations: only those
 #                              parts run and only their rows are reported (idle RSS is always read).
 #   BENCH_MESHWARD_VARIANTS=   "label=BIN[,label=BIN...]": other meshward builds (BIN = a bin/meshward.js,
 #                              optionally "NODE:BIN" to run it with another node binary), each a column

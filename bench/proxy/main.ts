@@ -22,11 +22,11 @@ import { pacedLatency } from './paced.js';
 import {
   ALL_CORES, aloneOnCore, cpuTicks, killAllNow, sampleRss, setPidFile, sleep, stop, stopAll, TICKS_PER_SECOND, workerRssMb, type Tracked,
 } from './processes.js';
-import { renderReport, variantColumn, type CaseName, type Figures, type LoadRun, type Measured, type VariantColumn } from './report.js';
+import { renderReport, variantColumn, type CaseName, type Figures, type LoadRun, type LoggingInstance, type Measured, type VariantColumn } from './report.js';
 import { parseCases, parseVariants, type BenchCase } from './selection.js';
 import {
   assertPortsFree, BACKEND_PORT, benchPorts, CLIENT_CORE, PROXIES, PROXY_CORE, proxyPort, REQUEST_PATH, startBackend, startHaproxy,
-  startMeshward, startMeshwardVariant, startNginx, writeIdentity, type ProxyName, type RunningProxy,
+  startMeshward, startMeshwardLogging, startMeshwardVariant, startNginx, writeIdentity, type ProxyName, type RunningProxy,
 } from './servers.js';
 import { failures, requestsPerSecond, runWrk, type WrkResult } from './wrk.js';
 
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
   const figures: Figures = {
     startedAt, settings, notes: [], rounds: [], problems: {},
     variants: variants.map((v) => ({ column: variantColumn(v.label), bin: v.bin, node: v.node, nodeVersion: nodeVersion(v.node) })),
-    keepAlive: {}, twoWorkers: { keepAlive: {}, rss: {}, problems: {} }, handshakes: { 'ec-p256': {}, 'rsa-2048': {} }, paced: {}, rss: {}, rotation: {},
+    keepAlive: {}, logging: {}, twoWorkers: { keepAlive: {}, rss: {}, problems: {} }, handshakes: { 'ec-p256': {}, 'rsa-2048': {} }, paced: {}, rss: {}, rotation: {},
     environment: {
       cpu: os.cpus()[0]?.model ?? '?', cores: os.cpus().length, node: process.version,
       nginx: version('nginx', ['-v'], /nginx\/(\S+)/), haproxy: version('haproxy', ['-v'], /version (\S+)/),
@@ -247,6 +247,7 @@ async function main(): Promise<void> {
   }
 
   if (ran('keepalive')) await keepAliveRounds(run, cases);
+  if (ran('logging')) await loggingCase(run);
   if (ran('2workers')) await twoWorkerCase(figures, certs, run.clientEc);
   if (ran('handshakes')) await handshakeRounds(run);
   if (ran('paced')) await pacedRounds(run, ['direct', ...baselines(run)]);
@@ -313,6 +314,54 @@ async function keepAliveRounds(run: Run, cases: readonly CaseName[]): Promise<vo
       });
       roundLine(run, `keep-alive round ${r + 1} ${c}: ${describeRun(res)}`);
       (run.figures.keepAlive[c] ??= []).push(res);
+    }
+  }
+}
+
+/**
+ * The cost of logging every allowed request (issue 14): meshward with the line off (the main instance),
+ * meshward with it on (started for this case), nginx with a buffered access log (started for this
+ * case), interleaved keep-alive rounds. The two extra instances are stopped afterwards.
+ */
+async function loggingCase(run: Run): Promise<void> {
+  const started: RunningProxy[] = [];
+  const instances = new Map<LoggingInstance, RunningProxy>();
+  const main = run.proxies.get('meshward');
+  if (main !== undefined && run.figures.problems.meshward === undefined) instances.set('meshward, line off', main);
+  try {
+    for (const [name, startIt] of [
+      ['meshward, line on', () => startMeshwardLogging(meshwardBin, work, run.certs, CLIENT_ID)],
+      ['nginx, access log', () => startNginx(work, run.certs, 1, true)],
+    ] as const) {
+      log(`starting ${name}`);
+      try {
+        const rp = await startIt();
+        started.push(rp);
+        proxyProcesses.push(...rp.processes);
+        instances.set(name, rp);
+      } catch (err) {
+        for (const t of (err as { processes?: Tracked[] }).processes ?? []) await stop(t, 1000);
+        run.figures.notes.push(`logging case: ${name} n/a (did not start: ${(err as Error).message})`);
+      }
+    }
+    const url = (rp: RunningProxy) => `https://127.0.0.1:${rp.ports['ec-p256']}${REQUEST_PATH}`;
+    for (const rp of started) await measuredWrk(rp, url(rp), { connections: settings.connections, seconds: 2, cert: run.clientEc });
+    const names = [...instances.keys()];
+    for (let r = 0; r < settings.rounds; r++) {
+      for (const name of rotated(names, r)) {
+        const rp = instances.get(name)!;
+        const res = await measuredWrk(rp, url(rp), { connections: settings.connections, seconds: settings.seconds, cert: run.clientEc });
+        roundLine(run, `logging round ${r + 1} ${name}: ${describeRun(res)}`);
+        (run.figures.logging[name] ??= []).push(res);
+      }
+    }
+  } finally {
+    for (const rp of started) {
+      for (const t of rp.processes) {
+        const i = proxyProcesses.indexOf(t);
+        if (i >= 0) proxyProcesses.splice(i, 1);
+      }
+      await Promise.all(rp.processes.map((t) => stop(t)));
     }
   }
 }

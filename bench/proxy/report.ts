@@ -37,6 +37,38 @@ export interface TwoWorkerFigures {
 export interface RssFigures { idleMb?: number; idleConnectionsMb?: number; idleOpened?: number; idleFailed?: number; loadMb?: number }
 export interface RotationFigures { rotations: number; failed: number; requests: number; servesLast: boolean; error?: string }
 
+/** The instances the logging case compares. */
+export const LOGGING_INSTANCES = ['meshward, line off', 'meshward, line on', 'nginx, access log'] as const;
+export type LoggingInstance = (typeof LOGGING_INSTANCES)[number];
+
+/** The logging case's table: req/s and CPU per request of each instance, and the two ratios the issue targets. */
+function loggingTable(f: Figures): string[] {
+  const med = (i: LoggingInstance, pick: (r: LoadRun) => number | undefined): number | undefined => {
+    const runs = f.logging[i];
+    if (!runs || runs.length === 0) return undefined;
+    const v = median(runs.map((r) => pick(r) ?? NaN));
+    return Number.isFinite(v) ? v : undefined;
+  };
+  const show = (v: number | undefined, digits: number) => (v === undefined ? 'n/a' : fmt(v, digits));
+  const ratioOf = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`);
+  const rps = (i: LoggingInstance) => med(i, (r) => requestsPerSecond(r.wrk));
+  const cpu = (i: LoggingInstance) => med(i, (r) => r.cpuUsPerRequest);
+  const rows = [
+    ['keep-alive req/s', ...LOGGING_INSTANCES.map((i) => show(rps(i), 0)),
+      ratioOf(rps('meshward, line on'), rps('meshward, line off')), ratioOf(rps('meshward, line on'), rps('nginx, access log'))],
+    ['proxy CPU per request (µs)', ...LOGGING_INSTANCES.map((i) => show(cpu(i), 1)),
+      ratioOf(cpu('meshward, line on'), cpu('meshward, line off')), ratioOf(cpu('meshward, line on'), cpu('nginx, access log'))],
+  ];
+  return [
+    '## Logging every allowed request',
+    '',
+    `| ${f.settings.connections} keep-alive connections, 1 core | meshward, line off (\`log.allowed: debug\`) | meshward, line on (\`log.allowed: info\`, the default) | nginx, buffered access log | on ÷ off (target ≥ 0.90× req/s) | on ÷ nginx with its log (target ≥ 0.5× req/s) |`,
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+  ];
+}
+
 export interface Figures {
   startedAt: Date;
   settings: {
@@ -51,6 +83,8 @@ export interface Figures {
     certificates: string; backend: string;
   };
   keepAlive: Partial<Record<CaseName, LoadRun[]>>;
+  /** The logging case: keep-alive runs of meshward with the allowed-request line off and on, and nginx with an access log. */
+  logging: Partial<Record<LoggingInstance, LoadRun[]>>;
   twoWorkers: TwoWorkerFigures;
   handshakes: Record<BenchKeyType, Partial<Record<Measured, LoadRun[]>>>;
   paced: Partial<Record<CaseName, PacedResult[]>>;
@@ -229,6 +263,7 @@ export function renderReport(f: Figures): string {
     `Medians of ${s.rounds} interleaved rounds (every case once per round, order rotated), ${s.seconds} s per run. ` +
       `Ratio = value ÷ nginx's value${ran('2workers') ? ' (the 2-worker rows: ÷ nginx with 2 workers)' : ''}: for req/s, handshakes and capacity ` +
       'higher is better; for latency, CPU and RSS lower is better.',
+    ...(ran('logging') ? ['', ...loggingTable(f)] : []),
     ...(s.cases.length < BENCH_CASES.length
       ? ['', `Parts run: ${s.cases.join(', ')} (BENCH_CASES); the rows of the other parts are left out.`] : []),
     ...(f.notes.length > 0 ? ['', ...f.notes.map((n) => `**${n}**`)] : []),
@@ -246,6 +281,11 @@ export function renderReport(f: Figures): string {
     ...when('keepalive', `- Keep-alive: \`wrk -t1 -c${s.connections}\` through bench/preload/clientcert.so (an LD_PRELOAD wrapper of ` +
       '`SSL_CTX_new` that loads the client certificate). CPU per request = the proxy process tree\'s utime+stime from ' +
       '/proc/PID/stat before and after the run ÷ requests.'),
+    ...when('logging', '- Logging: the same keep-alive load against three more instances, interleaved in their own rounds: ' +
+      'meshward with `log.allowed: debug` (the main instance: no line per request), meshward with `log.allowed: info` (a JSON ' +
+      'line per allowed request, stdout redirected to a file in the folder of the policy file it watches, as in a pod with ' +
+      'both on one volume), and nginx writing an access log line per request (`buffer=64k flush=1s`, with the client ' +
+      'certificate subject).'),
     ...when('2workers', `- 2 workers: each proxy runs a second instance on its own port, started for this case only and frozen ` +
       '(SIGSTOP) like the others while another case runs: nginx `worker_processes 2`, HAProxy `nbthread 2`, meshward ' +
       '`workers: 2` (a node:cluster primary that runs the admin server and forks 2 workers; scheduling policy none unless ' +

@@ -5,7 +5,7 @@
 import path from 'node:path';
 
 /** The parts of a run, in the order they run. */
-export const BENCH_CASES = ['keepalive', '2workers', 'handshakes', 'paced', 'idle', 'rotations'] as const;
+export const BENCH_CASES = ['keepalive', 'logging', '2workers', 'handshakes', 'paced', 'idle', 'rotations'] as const;
 export type BenchCase = (typeof BENCH_CASES)[number];
 
 /** The parts a variant is measured in: the others compare meshward with nginx and HAProxy only. */

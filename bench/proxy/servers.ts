@@ -144,11 +144,22 @@ ${nginxTempPaths(path.join(work, 'backend-nginx-tmp'))}
 
 // ---- nginx ------------------------------------------------------------------------------------------
 
-export async function startNginx(work: string, certs: BenchCertificates, workers: Workers = 1): Promise<RunningProxy> {
-  const dirs = makeIdentityDirs('nginx', work, certs, tagOf(workers));
-  const tag = tagOf(workers);
+/** The ports of the logging case's extra instances (clear of the baselines' 44x-46x and the variants' 500+). */
+export const LOGGING_PORTS = {
+  nginx: { 'ec-p256': PORT_BASE + 470, 'rsa-2048': PORT_BASE + 471 },
+  meshward: { listen: { 'ec-p256': PORT_BASE + 480, 'rsa-2048': PORT_BASE + 481 }, admin: { 'ec-p256': PORT_BASE + 482, 'rsa-2048': PORT_BASE + 483 } },
+};
+
+/**
+ * nginx with 1 worker; `accessLog`: the logging case's instance, on its own ports, writing an access log
+ * line per request (buffered, nginx's `buffer=64k flush=1s`) with the client's certificate subject.
+ */
+export async function startNginx(work: string, certs: BenchCertificates, workers: Workers = 1, accessLog = false): Promise<RunningProxy> {
+  const tag = accessLog ? '-log' : tagOf(workers);
+  const dirs = makeIdentityDirs('nginx', work, certs, tag);
+  const port = (kt: BenchKeyType) => (accessLog ? LOGGING_PORTS.nginx[kt] : proxyPort('nginx', kt, workers));
   const server = (kt: BenchKeyType) => `  server {
-    listen 127.0.0.1:${proxyPort('nginx', kt, workers)} ssl backlog=4096;
+    listen 127.0.0.1:${port(kt)} ssl backlog=4096;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate ${dirs[kt]}/tls.crt;
     ssl_certificate_key ${dirs[kt]}/tls.key;
@@ -163,7 +174,11 @@ export async function startNginx(work: string, certs: BenchCertificates, workers
     }
   }`;
   const conf = path.join(work, `nginx-proxy${tag}.conf`);
-  fs.writeFileSync(conf, `# nginx as an mTLS-terminating reverse proxy: ${workers} worker(s), upstream keep-alive, no access log.
+  const logLines = accessLog
+    ? `  log_format audit '$time_iso8601 $remote_addr "$ssl_client_s_dn" "$request" $status $request_time';
+  access_log ${path.join(work, `nginx-proxy${tag}.access.log`)} audit buffer=64k flush=1s;`
+    : '  access_log off;';
+  fs.writeFileSync(conf, `# nginx as an mTLS-terminating reverse proxy: ${workers} worker(s), upstream keep-alive, ${accessLog ? 'a buffered access log' : 'no access log'}.
 worker_processes ${workers};
 pid ${path.join(work, `nginx-proxy${tag}.pid`)};
 error_log ${path.join(work, `nginx-proxy${tag}.error.log`)} warn;
@@ -171,7 +186,7 @@ worker_rlimit_nofile 20000;
 events { worker_connections 8192; }
 http {
 ${nginxTempPaths(path.join(work, `nginx-proxy${tag}-tmp`))}
-  access_log off;
+${logLines}
   keepalive_timeout 300s;
   keepalive_requests 100000000;
   upstream app {
@@ -185,9 +200,9 @@ ${keyTypesOf(workers).map(server).join('\n')}
 `);
   const t = start(`nginx${tag}`, 'nginx', ['-e', path.join(work, `nginx-proxy${tag}.error.log`), '-c', conf, '-g', 'daemon off;'],
     { core: coresOf(workers), logFile: path.join(work, `nginx-proxy${tag}.log`) });
-  await waitForPort(proxyPort('nginx', 'ec-p256', workers), 10_000, () => !t.exited);
+  await waitForPort(port('ec-p256'), 10_000, () => !t.exited);
   return {
-    name: 'nginx', workers, ports: portsOf('nginx', workers), logFile: path.join(work, `nginx-proxy${tag}.error.log`),
+    name: 'nginx', workers, ports: { 'ec-p256': port('ec-p256'), 'rsa-2048': port('rsa-2048') }, logFile: path.join(work, `nginx-proxy${tag}.error.log`),
     main: t, processFor: { 'ec-p256': t, 'rsa-2048': t }, processes: [t], identityDirs: dirs, reload: () => process.kill(t.pid, 'SIGHUP'),
   };
 }
@@ -276,6 +291,7 @@ const meshwardAdminPort = (kt: BenchKeyType, workers: Workers) => (workers === 2
 export function benchPorts(variants = 0): number[] {
   const ports = [BACKEND_PORT, ...Object.values(MESHWARD_ADMIN_PORT), MESHWARD_2W_ADMIN_PORT];
   for (const p of PROXIES) ports.push(proxyPort(p, 'ec-p256'), proxyPort(p, 'rsa-2048'), proxyPort(p, 'ec-p256', 2));
+  ports.push(...Object.values(LOGGING_PORTS.nginx), ...Object.values(LOGGING_PORTS.meshward.listen), ...Object.values(LOGGING_PORTS.meshward.admin));
   for (let slot = 0; slot < variants; slot++) {
     const v = variantPorts(slot);
     ports.push(...Object.values(v.listen), ...Object.values(v.admin));
@@ -349,6 +365,8 @@ interface MeshwardInstance {
   workers: Workers;
   listen: Record<BenchKeyType, number>;          // only the key types of keyTypesOf(workers) are used
   admin: Record<BenchKeyType, number>;
+  /** log.allowed: debug (no line per request at level info) unless the logging case asks for info. */
+  allowed?: 'info' | 'debug';
 }
 
 /** The main meshward build (BENCH_MESHWARD_BIN), 1 or 2 workers, on the meshward ports. */
@@ -363,6 +381,12 @@ export function startMeshward(meshwardBin: string, work: string, certs: BenchCer
 export function startMeshwardVariant(v: MeshwardVariant, slot: number, work: string, certs: BenchCertificates, clientId: string): Promise<RunningProxy> {
   const ports = variantPorts(slot);
   return launchMeshward({ bin: v.bin, node: v.node, tag: variantTag(v), workers: 1, listen: ports.listen, admin: ports.admin }, work, certs, clientId);
+}
+
+/** The logging case's meshward: like the main one, but every allowed request logged at info (the default). */
+export function startMeshwardLogging(meshwardBin: string, work: string, certs: BenchCertificates, clientId: string): Promise<RunningProxy> {
+  const p = LOGGING_PORTS.meshward;
+  return launchMeshward({ bin: meshwardBin, node: 'node', tag: '-log', workers: 1, listen: p.listen, admin: p.admin, allowed: 'info' }, work, certs, clientId);
 }
 
 /** Writes a file unless it already holds exactly this text: a running sidecar watching it would reload for nothing. */
@@ -380,8 +404,8 @@ async function launchMeshward(inst: MeshwardInstance, work: string, certs: Bench
   const processes: Tracked[] = [];
   for (const kt of keyTypesOf(workers)) {
     const config = path.join(work, `meshward${tag}-${kt}.yaml`);
-    fs.writeFileSync(config, `# meshward sidecar under benchmark (${kt} identity). Allowed requests are logged at debug,
-# the level is info: like nginx and HAProxy here, no per-request access log.
+    fs.writeFileSync(config, `# meshward sidecar under benchmark (${kt} identity). Allowed requests are logged at ${inst.allowed ?? 'debug'},
+# the level is info: ${inst.allowed === 'info' ? 'a line per request (its stdout is a file beside the policy)' : 'like nginx and HAProxy here, no per-request access log'}.
 ${workers > 1 ? `# ${workers} node:cluster workers serve the inbound port; the primary runs the admin server.\nworkers: ${workers}\n` : ''}identity:
   dir: ${dirs[kt]}
 inbound:
@@ -392,7 +416,7 @@ admin:
   listen: 127.0.0.1:${inst.admin[kt]}
 log:
   level: info
-  allowed: debug
+  allowed: ${inst.allowed ?? 'debug'}
 `);
     const logFile = meshwardLogFile(work, kt, tag);
     const t = start(`meshward${tag}-${kt}`, inst.node, [inst.bin, 'sidecar', '--config', config],

@@ -346,8 +346,9 @@ export class Authority {
   // Issuance
 
   /** Makes a key of the requested type and a certificate for it. */
-  async issue(req: IssueRequest, now: Date): Promise<IssuedCertificateWithKey> {
-    await this.refresh();
+  async issue(req: IssueRequest, now: Date, tx?: StoreOps): Promise<IssuedCertificateWithKey> {
+    // Inside the caller's transaction (tx) every read goes through it, as in signCsr.
+    await this.refresh(tx);
     const spiffeId = this.rules.spiffeId(req.spiffeId);
     const dns = checkDnsNames(req.dns ?? []);
     const ips = checkIpAddresses(req.ips ?? []);
@@ -358,7 +359,7 @@ export class Authority {
     const keyType = parseKeyType(req.keyType ?? this.config.keyType);
     this.issuers.signingChain(now); // refuse before making a key when the chain cannot sign
     const keys = generateKeyPair(keyType);
-    const issued = await this.sign({ publicKey: keys.publicKey, keyType, spiffeId, dns, ips, subject, ttlMs }, now);
+    const issued = await this.sign({ publicKey: keys.publicKey, keyType, spiffeId, dns, ips, subject, ttlMs }, now, tx);
     return { ...issued, privateKeyPem: exportPrivateKeyPem(keys.privateKey) };
   }
 

@@ -45,15 +45,21 @@ const issueCommand: CommandModule<object, IssueArgs> = {
   handler: async (a) => {
     const ttlMs = ttlOption(a.ttl);
     checkOutputDir(a.out, '--out');
-    const issued = await withAuthority(a['ca-dir'], a.store, (ca) => ca.issue({
-      spiffeId: a['spiffe-id'], dns: a.dns, ips: a.ip, cn: a.cn, ou: a.ou, ttlMs, keyType: a['key-type'] as KeyType | undefined,
-    }, new Date()));
     const out = new WorkloadLayout(a.out);
-    writeFilesAtomic([
-      { path: out.certificate, data: issued.chainPem },
-      { path: out.privateKey, data: issued.privateKeyPem, mode: 0o600 },
-      { path: out.trustBundle, data: issued.bundlePem },
-    ]);
+    // The files are written inside the issuance's transaction: if they cannot be written (a full disk, a
+    // folder made read-only meanwhile), the transaction rolls back and the store keeps no record of a
+    // certificate nobody holds.
+    const issued = await withAuthority(a['ca-dir'], a.store, (ca) => ca.store.transaction(async (tx) => {
+      const issued = await ca.issue({
+        spiffeId: a['spiffe-id'], dns: a.dns, ips: a.ip, cn: a.cn, ou: a.ou, ttlMs, keyType: a['key-type'] as KeyType | undefined,
+      }, new Date(), tx);
+      writeFilesAtomic([
+        { path: out.certificate, data: issued.chainPem },
+        { path: out.privateKey, data: issued.privateKeyPem, mode: 0o600 },
+        { path: out.trustBundle, data: issued.bundlePem },
+      ]);
+      return issued;
+    }));
     process.stdout.write(`issued ${issued.spiffeId}, serial ${issued.serialHex}, ${validityWords(issued.notBefore, issued.notAfter)}\n`
       + `wrote ${out.certificate}, ${out.privateKey}, ${out.trustBundle}\n`);
   },

@@ -1,31 +1,21 @@
 // `ca rotate --finish` names the CA directory it acted on (issue 14, item 9): an operator with several CAs
 // must see which one a refusal or a retirement is about, and the command it suggests must run as printed.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
-import { tempDir } from '../ca/fixtures.js';
+import { cliCaForTests, runCli } from '../helpers/cli.js';
 
-let t: ReturnType<typeof tempDir>;
-let ca: string;
-
-before(async () => {
-  t = tempDir();
-  ca = join(t.dir, 'ca-west');
-  assert.equal((await runCli(['ca', 'init', '--dir', ca, '--trust-domain', 'example.org'])).code, 0);
-});
-after(() => t?.cleanup());
+const t = cliCaForTests('ca-west');
 
 test('nothing to finish: the refusal names the directory', async () => {
-  const r = await runCli(['ca', 'rotate', '--dir', ca, '--finish']);
+  const r = await runCli(['ca', 'rotate', '--dir', t.ca, '--finish']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /^meshward: error: nothing to finish in (\S+): only the current chain/);
-  assert.ok(r.stderr.includes(`nothing to finish in ${ca}:`), r.stderr);
+  assert.ok(r.stderr.includes(`nothing to finish in ${t.ca}:`), r.stderr);
 });
 
 test('a pending chain: the suggested command carries --dir', async () => {
-  assert.equal((await runCli(['ca', 'rotate', '--dir', ca, '--activate-in', '1h'])).code, 0);
-  const r = await runCli(['ca', 'rotate', '--dir', ca, '--finish']);
+  assert.equal((await runCli(['ca', 'rotate', '--dir', t.ca, '--activate-in', '1h'])).code, 0);
+  const r = await runCli(['ca', 'rotate', '--dir', t.ca, '--finish']);
   assert.equal(r.code, 1);
-  assert.ok(r.stderr.includes(`run meshward ca rotate --dir ${ca} --finish then`), r.stderr);
+  assert.ok(r.stderr.includes(`run meshward ca rotate --dir ${t.ca} --finish then`), r.stderr);
 });

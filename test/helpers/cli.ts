@@ -2,8 +2,10 @@
 // directory snapshot so a test can prove that a refused command left a CA directory byte-for-byte unchanged.
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: this file runs as dist/test/helpers/cli.js. */
@@ -99,4 +101,22 @@ export function snapshotDir(dir: string, ignore?: RegExp): Record<string, string
   };
   walk(dir);
   return Object.fromEntries(entries);
+}
+
+/**
+ * For a test file that works on one CA made by `meshward ca init` (trust domain example.org) before its
+ * tests: `ca` is that CA's directory, `dir` a temporary folder around it, removed after the tests.
+ */
+export function cliCaForTests(name = 'ca'): { readonly dir: string; readonly ca: string } {
+  const state = { dir: '', ca: '' };
+  before(async () => {
+    state.dir = mkdtempSync(join(tmpdir(), 'meshward-'));
+    state.ca = join(state.dir, name);
+    const r = await runCli(['ca', 'init', '--dir', state.ca, '--trust-domain', 'example.org']);
+    if (r.code !== 0) throw new Error(`ca init failed: ${r.stderr}`);
+  });
+  after(() => {
+    if (state.dir !== '') rmSync(state.dir, { recursive: true, force: true });
+  });
+  return state;
 }

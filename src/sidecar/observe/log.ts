@@ -3,7 +3,7 @@
 // Lines are buffered and written asynchronously (a sonic-boom destination with a minimum write size),
 // so logging every allowed request costs a string append per line and one write(2) per few dozen lines
 // instead of a synchronous write per line. What is buffered is written: every 250 ms, when the buffer
-// passes its minimum, by `flushLogs()` (awaited before a drained sidecar exits, SIGTERM and SIGINT
+// passes its minimum, at the end of the event-loop turn that logged any other line than a request's, by `flushLogs()` (awaited before a drained sidecar exits, SIGTERM and SIGINT
 // included: it also waits for a write in flight) and, for any other way out, synchronously on process
 // 'exit' (pino's own hook for asynchronous destinations).
 //
@@ -17,6 +17,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 /** Bytes gathered before a write; a line is about 250 bytes, so about 30 lines per write(2) under load. */
 const MIN_WRITE_BYTES = 8 * 1024;
+/** The line written for every allowed request: the one line that waits in the buffer. */
+const BUFFERED_EVENT = 'request';
 /** The longest a line waits in the buffer when few are logged. */
 const FLUSH_INTERVAL_MS = 250;
 
@@ -28,11 +30,28 @@ export function createLogger(level: LogLevel = 'info', fd = 1): Logger {
   dest.on('error', (err: Error) => {
     process.stderr.write(`meshward: writing log lines failed: ${err.message}\n`);
   });
+  // Only the per-request lines (event: request) wait for the buffer to fill: any other line (start,
+  // reloads, denials, errors) is rare, and is written at the end of the current event-loop turn, with
+  // whatever request lines are buffered before it, so nobody waits for a lifecycle line.
+  let flushScheduled = false;
+  const flushSoon = () => {
+    flushScheduled = false;
+    dest.flush();
+  };
   return pino(
     {
       level,
       base: { component: 'meshward-sidecar' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      hooks: {
+        logMethod(args, method) {
+          method.apply(this, args);
+          if (!flushScheduled && (args[0] as { event?: unknown } | undefined)?.event !== BUFFERED_EVENT) {
+            flushScheduled = true;
+            setImmediate(flushSoon);
+          }
+        },
+      },
     },
     dest as DestinationStream,
   );

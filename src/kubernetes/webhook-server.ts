@@ -125,7 +125,8 @@ export async function startWebhookServer(opts: WebhookOptions): Promise<WebhookS
       resolve();
     });
   });
-  const watch: DirectoryWatch = watchDirectory(opts.tlsDir, reload, {
+  // The pair it loads (and `..data`, which watchDirectory always follows): other files in the folder are ignored.
+  const watch: DirectoryWatch = watchDirectory(opts.tlsDir, ['tls.crt', 'tls.key'], reload, {
     recheckIntervalMs: opts.recheckIntervalMs ?? 30_000,
     onError: (err) => opts.logger.warn({ event: 'watch_error', err: String(err) }, 'watching the TLS folder failed'),
   });

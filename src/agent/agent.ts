@@ -2,8 +2,10 @@
 // leaves; the CA sees only a CSR. The first certificate is bootstrapped with a one-time token or a
 // Kubernetes service-account JWT; afterwards the agent renews with its current certificate over mTLS at
 // 2/3 of the lifetime (with jitter), backs off 1 s → 1 min while that certificate is still valid, and
-// follows WatchTrustBundle into ca.crt. It stops with a clear error only when it can no longer
-// authenticate (expired certificate and no usable token, revoked certificate, refused token).
+// follows WatchTrustBundle into ca.crt and crl.pem (the CA pushes every new CRL on that stream; a new
+// stream, after any reconnection, starts with the current one). With several CA addresses (replicas) it
+// moves to the next one when a call or the stream fails. It stops with a clear error only when it can no
+// longer authenticate (expired certificate and no usable token, revoked certificate, refused token).
 // Runs as `meshward agent` or in-process inside the sidecar (start(), stop(), events).
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MeshwardError, isMeshwardError } from '../errors.js';
 import { parseCertificate, type ParsedCertificate } from '../pki/certificate.js';
+import { parseCrl } from '../pki/crl.js';
 import { createCsr } from '../pki/csr.js';
 import { checkDnsNames } from '../ca/rules.js';
 import { exportPrivateKeyPem, generateKeyPair, importPrivateKeyPem, publicKeyMatches, type KeyType } from '../pki/keys.js';
@@ -23,7 +26,7 @@ import { backoffDelay, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, renewalTime } from '.
 import { readSecretFiles, writeSecretFiles } from './secret-dir.js';
 
 export interface AgentOptions {
-  /** host:port of `meshward ca serve`. */
+  /** host:port of `meshward ca serve`, or several comma-separated (replicas): the agent fails over between them. */
   ca: string;
   /** PEM file with the roots that may sign the CA's serving certificate (re-read at every connection). */
   bundleFile: string;
@@ -43,7 +46,7 @@ export interface AgentOptions {
   ttlMs?: number;
   /** Obtain (or confirm) one certificate, then stop: for init containers. */
   once?: boolean;
-  /** Follow WatchTrustBundle into ca.crt (default true; ignored with once). */
+  /** Follow WatchTrustBundle into ca.crt and crl.pem (default true; ignored with once). */
   watchBundle?: boolean;
   backoff?: { initialMs?: number; maxMs?: number };
   /** Deadline of one Sign call (default 10 s). */
@@ -56,6 +59,7 @@ export type CredentialKind = 'mtls' | 'token' | 'jwt';
 export interface RenewedEvent { spiffeId: string; serialHex: string; notAfter: Date; method: CredentialKind }
 export interface RetryEvent { error: Error; attempt: number; delayMs: number; certificateValidUntil?: Date }
 export interface BundleEvent { sha256: string }
+export interface CrlEvent { crlNumber: bigint }
 
 interface Held { chainPem: string; keyPem: string; leaf: ParsedCertificate; spiffeId: string; renewFrom: Date }
 
@@ -88,9 +92,39 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
+const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s,]+):\d{1,5}$/;
+
+/** The addresses of `--ca a:port,b:port` (one or more), each checked. */
+export function parseCaAddresses(text: string): string[] {
+  const addresses = text.split(',').map((a) => a.trim());
+  const bad = addresses.find((a) => !ADDRESS.test(a));
+  if (bad !== undefined) {
+    throw new MeshwardError('usage', `--ca "${text}": "${bad}" is not HOST:PORT: give the address of meshward ca serve, e.g. meshward-ca.meshward.svc:8443, or several separated by commas`);
+  }
+  return addresses;
+}
+
+/** The highest CRL number in a crl.pem, after checking that every block is a CRL that parses. */
+export function crlPemNumber(pem: string): bigint {
+  const blocks = decodePem(pem);
+  if (blocks.length === 0) throw new Error('it holds no CRL');
+  let highest = -1n;
+  for (const b of blocks) {
+    if (b.label !== 'X509 CRL') throw new Error(`it holds a ${b.label} block, not only X509 CRL`);
+    const n = parseCrl(b.der).crlNumber ?? 0n;
+    if (n > highest) highest = n;
+  }
+  return highest;
+}
+
 export class Agent extends EventEmitter {
   private held: Held | undefined;
   private bundlePem: string | undefined;
+  private crlPem: string | undefined;
+  private crlNumber = -1n;
+  private readonly addresses: string[];
+  /** The address calls go to now; moves to the next after a failure. */
+  private caIndex = 0;
   private readonly abort = new AbortController();
   private spentTokenHash: string | undefined;
   private mtlsRefusal: string | undefined;
@@ -105,9 +139,7 @@ export class Agent extends EventEmitter {
     if (options.spiffeId !== undefined) parseWorkloadSpiffeId(options.spiffeId);
     // The CA applies the same check; refusing here says which flag is wrong before any request.
     if (options.dns !== undefined) checkDnsNames(options.dns);
-    if (!/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(options.ca)) {
-      throw new MeshwardError('usage', `--ca "${options.ca}" is not HOST:PORT: give the address of meshward ca serve, e.g. meshward-ca.meshward.svc:8443`);
-    }
+    this.addresses = parseCaAddresses(options.ca);
     this.closed = new Promise<void>((resolve, reject) => { this.settle = { resolve, reject }; });
     this.closed.catch(() => undefined); // observed through the promise or the 'error' event, never unhandled
   }
@@ -134,6 +166,7 @@ export class Agent extends EventEmitter {
     } else {
       this.log('info', { spiffeId: this.held.spiffeId, serial: this.held.leaf.serialHex, notAfter: this.held.leaf.notAfter.toISOString() }, 'using the valid certificate already in the output folder');
     }
+    if (this.options.once) await this.fetchCrlOnce();
     if (this.options.once || this.abort.signal.aborted) return;
     this.running.push(this.renewLoop());
     if (this.options.watchBundle !== false) this.running.push(this.watchLoop());
@@ -153,6 +186,16 @@ export class Agent extends EventEmitter {
     const files = readSecretFiles(this.options.outDir, ['tls.crt', 'tls.key']);
     const bundle = readSecretFiles(this.options.outDir, ['ca.crt']);
     if (bundle) this.bundlePem = bundle.get('ca.crt')!.toString();
+    const crl = readSecretFiles(this.options.outDir, ['crl.pem']);
+    if (crl) {
+      try {
+        const pem = crl.get('crl.pem')!.toString();
+        this.crlNumber = crlPemNumber(pem);
+        this.crlPem = pem;
+      } catch (err) {
+        this.log('warn', { reason: (err as Error).message }, 'ignoring the unusable crl.pem in the output folder');
+      }
+    }
     if (!files) return undefined;
     try {
       const chainPem = files.get('tls.crt')!.toString();
@@ -177,12 +220,27 @@ export class Agent extends EventEmitter {
     }
   }
 
-  private write(held: Held, bundlePem: string): void {
+  /** One generation with every file: a reader never sees a new certificate beside an old CRL's absence. */
+  private write(held: Held, bundlePem: string, crlPem: string | undefined): void {
     writeSecretFiles(this.options.outDir, [
       { name: 'tls.crt', data: held.chainPem, mode: 0o644 },
       { name: 'tls.key', data: held.keyPem, mode: 0o600 },
       { name: 'ca.crt', data: bundlePem, mode: 0o644 },
+      ...(crlPem !== undefined ? [{ name: 'crl.pem', data: crlPem, mode: 0o644 }] : []),
     ], new Date());
+  }
+
+  /** The CA address calls go to now. */
+  get caAddress(): string {
+    return this.addresses[this.caIndex]!;
+  }
+
+  /** After a failed call: the next address (with one address, the same). */
+  private failover(reason: string): void {
+    if (this.addresses.length === 1) return;
+    const from = this.caAddress;
+    this.caIndex = (this.caIndex + 1) % this.addresses.length;
+    this.log('warn', { from, to: this.caAddress, reason }, 'CA unreachable; trying the next address');
   }
 
   /** The roots to trust for the CA's own certificate: --bundle plus the latest bundle the CA sent. */
@@ -257,7 +315,10 @@ export class Agent extends EventEmitter {
         }
         if (isMeshwardError(err) && code === undefined) throw err;
         attempt += 1;
-        let delayMs = backoffDelay(attempt, Math.random(), {
+        this.failover(grpcDetails(err));
+        // Every address gets one try before the agent waits: backoff counts rounds, not calls.
+        if (attempt % this.addresses.length !== 0) continue;
+        let delayMs = backoffDelay(attempt / this.addresses.length, Math.random(), {
           initialMs: this.options.backoff?.initialMs ?? BACKOFF_INITIAL_MS,
           maxMs: this.options.backoff?.maxMs ?? BACKOFF_MAX_MS,
         });
@@ -279,7 +340,7 @@ export class Agent extends EventEmitter {
     const dns = this.options.dns ?? this.held?.leaf.dns ?? [];
     const csr = createCsr({ subject: {}, uris: [spiffeId], ...(dns.length ? { dns } : {}) }, keys);
     const client = new CaClient({
-      address: this.options.ca,
+      address: this.caAddress,
       rootsPem: this.trustedRoots(),
       caSpiffeId: this.caSpiffeId(),
       ...(credential.kind === 'mtls' ? { clientKeyPem: Buffer.from(this.held!.keyPem), clientChainPem: Buffer.from(this.held!.chainPem) } : {}),
@@ -309,7 +370,7 @@ export class Agent extends EventEmitter {
       renewFrom: new Date(Math.max(leaf.notBefore.getTime(), Math.min(receivedAt.getTime(), leaf.notAfter.getTime()))),
     };
     const bundlePem = response.trustBundle.length > 0 ? response.trustBundle.map((der) => encodePem('CERTIFICATE', der)).join('') : (this.bundlePem ?? '');
-    this.write(held, bundlePem);
+    this.write(held, bundlePem, this.crlPem);
     this.held = held;
     this.bundlePem = bundlePem;
     this.mtlsRefusal = undefined;
@@ -338,16 +399,22 @@ export class Agent extends EventEmitter {
     while (!this.abort.signal.aborted) {
       let client: CaClient | undefined;
       try {
-        client = new CaClient({ address: this.options.ca, rootsPem: this.trustedRoots(), caSpiffeId: this.caSpiffeId() });
+        client = new CaClient({ address: this.caAddress, rootsPem: this.trustedRoots(), caSpiffeId: this.caSpiffeId() });
         const stream = client.watchTrustBundle();
         this.watchStream = stream;
+        let received = false;
         await new Promise<void>((resolve) => {
           stream.on('data', (msg: TrustBundleMessage) => {
             attempt = 0;
+            received = true;
             this.onBundle(msg);
           });
           stream.on('error', (err: Error) => {
-            if (!this.abort.signal.aborted) this.log('debug', { reason: grpcDetails(err) }, 'trust bundle watch ended; reconnecting');
+            if (!this.abort.signal.aborted) {
+              this.log('debug', { reason: grpcDetails(err) }, 'trust bundle watch ended; reconnecting');
+              // A stream that never delivered means this address is down: the next one may not be.
+              if (!received) this.failover(grpcDetails(err));
+            }
             resolve();
           });
           stream.on('end', resolve);
@@ -359,21 +426,70 @@ export class Agent extends EventEmitter {
         this.watchStream = undefined;
       }
       attempt += 1;
-      await sleep(backoffDelay(attempt, Math.random(), { initialMs: this.options.backoff?.initialMs, maxMs: this.options.backoff?.maxMs }), this.abort.signal);
+      await sleep(backoffDelay(Math.ceil(attempt / this.addresses.length), Math.random(), { initialMs: this.options.backoff?.initialMs, maxMs: this.options.backoff?.maxMs }), this.abort.signal);
     }
   }
 
+  /** --once: one GetCrl so an init container leaves crl.pem beside the certificate; a CA without it is no error. */
+  private async fetchCrlOnce(): Promise<void> {
+    for (let i = 0; i < this.addresses.length && !this.abort.signal.aborted; i++) {
+      const client = new CaClient({ address: this.caAddress, rootsPem: this.trustedRoots(), caSpiffeId: this.caSpiffeId() });
+      try {
+        const crl = await client.getCrl(this.options.rpcTimeoutMs ?? 10_000);
+        this.onBundle({ roots: [], pem: '', sha256: '', crlPem: crl.pem, crls: crl.crls });
+        return;
+      } catch (err) {
+        if (grpcCode(err) === grpc.status.UNIMPLEMENTED) return;
+        this.log('warn', { reason: grpcDetails(err) }, 'cannot fetch the CRL');
+        this.failover(grpcDetails(err));
+      } finally {
+        client.close();
+      }
+    }
+  }
+
+  /** A bundle (and CRL) from the CA: ca.crt and crl.pem rewritten together when either changed. */
   private onBundle(msg: TrustBundleMessage): void {
-    const pem = msg.pem || msg.roots.map((der) => encodePem('CERTIFICATE', der)).join('');
-    if (!pem || pem === this.bundlePem || !this.held) return;
+    if (!this.held) return;
+    let bundlePem = msg.pem || msg.roots.map((der) => encodePem('CERTIFICATE', der)).join('');
     try {
-      decodePem(pem);
-      this.write(this.held, pem);
-      this.bundlePem = pem;
-      this.log('info', { sha256: sha256(pem) }, 'trust bundle changed; ca.crt rewritten');
-      this.emit('bundle', { sha256: sha256(pem) } satisfies BundleEvent);
+      if (bundlePem) decodePem(bundlePem);
     } catch (err) {
       this.log('warn', { reason: (err as Error).message }, 'ignoring an unusable trust bundle from the CA');
+      bundlePem = '';
+    }
+    const bundleChanged = bundlePem !== '' && bundlePem !== this.bundlePem;
+    let crlPem = msg.crlPem || (msg.crls ?? []).map((der) => encodePem('X509 CRL', der)).join('');
+    let crlNumber = this.crlNumber;
+    if (crlPem && crlPem !== this.crlPem) {
+      try {
+        crlNumber = crlPemNumber(crlPem);
+        // A replica that has not yet seen the newest CRL must not take it back.
+        if (crlNumber <= this.crlNumber) crlPem = '';
+      } catch (err) {
+        this.log('warn', { reason: (err as Error).message }, 'ignoring an unusable CRL from the CA');
+        crlPem = '';
+      }
+    } else crlPem = '';
+    if (!bundleChanged && !crlPem) return;
+    const nextBundle = bundleChanged ? bundlePem : this.bundlePem ?? bundlePem;
+    const nextCrl = crlPem || this.crlPem;
+    try {
+      this.write(this.held, nextBundle, nextCrl);
+    } catch (err) {
+      this.log('error', { reason: (err as Error).message }, `cannot write ${this.options.outDir}`);
+      return;
+    }
+    this.bundlePem = nextBundle;
+    if (bundleChanged) {
+      this.log('info', { sha256: sha256(nextBundle) }, 'trust bundle changed; ca.crt rewritten');
+      this.emit('bundle', { sha256: sha256(nextBundle) } satisfies BundleEvent);
+    }
+    if (crlPem) {
+      this.crlPem = crlPem;
+      this.crlNumber = crlNumber;
+      this.log('info', { crlNumber: String(crlNumber) }, 'new CRL; crl.pem rewritten');
+      this.emit('crl', { crlNumber } satisfies CrlEvent);
     }
   }
 

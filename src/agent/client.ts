@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { certificateAuthorityApi } from '../ca/server/proto.js';
-import type { CertificateAuthorityClient, SignRequest, SignResponse, TrustBundleMessage } from '../ca/server/proto.js';
+import type { CertificateAuthorityClient, CrlMessage, SignRequest, SignResponse, TrustBundleMessage } from '../ca/server/proto.js';
 
 export interface CaClientOptions {
   /** host:port of `meshward ca serve`. */
@@ -65,6 +65,15 @@ export class CaClient {
   getTrustBundle(timeoutMs: number): Promise<TrustBundleMessage> {
     return new Promise((resolve, reject) => {
       this.client.GetTrustBundle({}, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(err);
+        else resolve(res!);
+      });
+    });
+  }
+
+  getCrl(timeoutMs: number): Promise<CrlMessage> {
+    return new Promise((resolve, reject) => {
+      this.client.GetCrl({}, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(err);
         else resolve(res!);
       });

@@ -15,7 +15,7 @@ import { parseCsr } from '../pki/csr.js';
 import { exportPrivateKeyPem, generateKeyPair, keyTypeOf, parseKeyType, type KeyType } from '../pki/keys.js';
 import type { DistinguishedName } from '../pki/name.js';
 import { encodePem } from '../pki/pem.js';
-import { DEFAULT_MAX_TTL_MS, DEFAULT_TTL_MS, formatCaConfig, loadCaConfig, validateTrustDomain, type CaConfig } from './config.js';
+import { DEFAULT_CRL_VALIDITY_MS, DEFAULT_MAX_TTL_MS, DEFAULT_TTL_MS, formatCaConfig, loadCaConfig, validateTrustDomain, type CaConfig } from './config.js';
 import { IssuerSet, type Issuer } from './issuers.js';
 import { CaLayout } from './layout.js';
 import {
@@ -29,8 +29,6 @@ import { openStore } from './store/open-store.js';
 import { isEmptyStore, type CaCertificateRow, type CaRole, type CaStore, type CrlDraft, type CrlWrite, type StoreOps } from './store/store.js';
 import { createBootstrapToken, type CreatedToken } from './tokens.js';
 
-/** CRLs are valid this long; `meshward ca crl` (or the CA service) publishes fresh ones before then. */
-export const CRL_VALIDITY_MS = 7 * 24 * 3_600_000;
 
 export interface AuthorityInitOptions {
   trustDomain: string;
@@ -221,7 +219,7 @@ export class Authority {
     const { spec } = resolveStore(dir, opts.store, undefined);
 
     const config: CaConfig = {
-      trustDomain, defaultTtlMs: DEFAULT_TTL_MS, maxTtlMs: DEFAULT_MAX_TTL_MS, keyType, allowedSpiffeIds: [`spiffe://${trustDomain}/**`],
+      trustDomain, defaultTtlMs: DEFAULT_TTL_MS, maxTtlMs: DEFAULT_MAX_TTL_MS, keyType, allowedSpiffeIds: [`spiffe://${trustDomain}/**`], crlValidityMs: DEFAULT_CRL_VALIDITY_MS,
       // A DSN is recorded only without a password: a secret belongs in MESHWARD_STORE or PGPASSWORD, not in a settings file.
       ...(spec.kind === 'postgres' && new URL(spec.dsn).password === '' ? { store: spec.dsn } : {}),
     };
@@ -491,8 +489,9 @@ export class Authority {
 
   /** Runs inside the CRL writer's transaction (CRL numbers are taken from the counters table there). */
   private async buildCrl(tx: StoreOps, now: Date): Promise<CrlDraft> {
-    const thisUpdate = new Date(ms(now) - BACKDATE_MS);
-    const nextUpdate = new Date(ms(now) + CRL_VALIDITY_MS);
+    // Backdated for clock skew, but never by more than a tenth of a short validity (tests, tuned setups).
+    const thisUpdate = new Date(ms(now) - Math.min(BACKDATE_MS, this.config.crlValidityMs / 10));
+    const nextUpdate = new Date(ms(now) + this.config.crlValidityMs);
     let pem = '';
     let crlNumber = 0n;
     for (const issuer of this.issuers.trusted()) {

@@ -11,7 +11,7 @@ import { storeOption } from './command-support.js';
 
 interface ServeArgs {
   dir: string; listen: string; store?: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;
-  jwks?: string; 'jwt-issuer'?: string; 'jwt-audience'?: string;
+  jwks?: string; 'jwt-issuer'?: string; 'jwt-audience'?: string; 'crl-check-interval'?: string;
 }
 
 export const caServeCommand: CommandModule<object, ServeArgs> = {
@@ -26,7 +26,8 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
     .option('sign-burst', { type: 'number', describe: `Sign calls an identity may make at once (default ${DEFAULT_SIGN_RATE_LIMIT.burst})` })
     .option('jwks', { type: 'string', describe: "the cluster's JWKS file for Kubernetes service-account tokens (overrides D/kubernetes.yaml)" })
     .option('jwt-issuer', { type: 'string', describe: 'the iss of the service-account tokens (with --jwks)' })
-    .option('jwt-audience', { type: 'string', describe: `the aud the tokens must carry (default ${DEFAULT_AUDIENCE})` }) as unknown as Argv<ServeArgs>,
+    .option('jwt-audience', { type: 'string', describe: `the aud the tokens must carry (default ${DEFAULT_AUDIENCE})` })
+    .option('crl-check-interval', { type: 'string', describe: 'how often to read the store for a new or due CRL when PostgreSQL sends no notification (default 5s)' }) as unknown as Argv<ServeArgs>,
   handler: async (args) => {
     if ((args.jwks === undefined) !== (args['jwt-issuer'] === undefined)) {
       throw new MeshwardError('usage', '--jwks and --jwt-issuer go together: give both, or neither to use D/kubernetes.yaml');
@@ -34,6 +35,8 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
     const rate = args['sign-rate'] ?? DEFAULT_SIGN_RATE_LIMIT.ratePerSecond;
     const burst = args['sign-burst'] ?? DEFAULT_SIGN_RATE_LIMIT.burst;
     if (!(rate > 0) || !(burst >= 1)) throw new MeshwardError('usage', '--sign-rate must be positive and --sign-burst at least 1');
+    const crlCheckMs = args['crl-check-interval'] === undefined ? undefined : parseDuration(args['crl-check-interval'], '--crl-check-interval');
+    if (crlCheckMs !== undefined && crlCheckMs < 100) throw new MeshwardError('usage', '--crl-check-interval must be at least 100ms');
     const logger = pino({ base: { component: 'ca-server' } });
     const server = await CaServer.start({
       dir: args.dir,
@@ -43,6 +46,7 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
       servingTtlMs: args['serving-ttl'] === undefined ? undefined : parseDuration(args['serving-ttl'], '--serving-ttl'),
       signRateLimit: { ratePerSecond: rate, burst },
       kubernetes: args.jwks ? { jwksFile: args.jwks, issuer: args['jwt-issuer']!, audience: args['jwt-audience'] ?? DEFAULT_AUDIENCE } : undefined,
+      crlCheckMs,
       logger,
     });
     await new Promise<void>((resolve) => {

@@ -13,6 +13,7 @@ import type { ProvisionConfig, SidecarConfig } from './config.js';
 import type { Agent, AgentOptions } from '../agent/agent.js';
 import type { OutboundListener } from './outbound/outbound.js';
 import { CREDENTIAL_FILES, readCredentialFiles, sameFiles, validateCredentials } from './tls/credentials.js';
+import { staleCrlProblem } from './tls/crl.js';
 import { looseKeyFiles, looseKeyWarning } from '../key-permissions.js';
 import type { Credentials } from './tls/credentials.js';
 import type { HttpFrontend } from './http/frontend.js';
@@ -57,6 +58,8 @@ export class Sidecar {
   private agent?: Agent;
   private agentProblem?: string;
   private waitingTimer?: NodeJS.Timeout;
+  /** Fires at the nextUpdate of the CRLs in force, to warn that they went stale. */
+  private crlStaleTimer?: NodeJS.Timeout;
   private draining = false;
   private finished!: () => void;
   /** Resolves when shutdown() has finished. */
@@ -137,7 +140,8 @@ export class Sidecar {
     }
     if (this.config.inbound && !this.inboundAddress) return { ready: false, reason: 'the inbound listener is not up yet' };
     if (this.outboundAddresses.length < this.config.outbound.length) return { ready: false, reason: 'the outbound listeners are not up yet' };
-    return { ready: true };
+    const stale = staleCrlProblem(this.credentials.crl, now);
+    return stale ? { ready: true, detail: [stale] } : { ready: true };
   }
 
   /** Reads identity.dir; a valid new set is swapped in, anything else keeps what we have and says why. */
@@ -148,7 +152,7 @@ export class Sidecar {
     try {
       const files = readCredentialFiles(dir);
       if (this.credentials && sameFiles(files, this.credentials.files)) return;
-      next = validateCredentials(files, new Date());
+      next = validateCredentials(files, new Date(), this.credentials);
     } catch (err) {
       const message = isMeshwardError(err) ? err.message : String(err);
       if (!this.credentials) {
@@ -170,7 +174,14 @@ export class Sidecar {
     }
     this.lastReloadFailure = undefined;
     const first = !this.credentials;
+    const crlChanged = next.crl !== this.credentials?.crl;
     this.credentials = next;
+    if (next.crlProblem !== undefined) {
+      this.metrics.reloads.inc({ kind: 'crl', result: 'failure' });
+      const keeping = next.crl ? `keeping the CRLs loaded before (next update ${next.crl.nextUpdate?.toISOString() ?? 'none'})` : 'no CRL is in force';
+      this.logger.warn({ event: 'crl_reload_failed', dir, reason: next.crlProblem, keeping: next.crl ? 'previous' : 'none' }, `crl.pem not used, ${keeping}: ${next.crlProblem}`);
+    }
+    if (crlChanged) this.crlInForce(next);
     this.inbound?.updateCredentials(next);
     for (const o of this.outbound) o.credentialsChanged();
     this.metrics.reloads.inc({ kind: 'credentials', result: 'success' });
@@ -193,6 +204,33 @@ export class Sidecar {
     }
   }
   private lastReloadFailure?: string;
+
+  /** New CRLs are in force: the gauge, a log line, and a warning now or at their nextUpdate when they are stale. */
+  private crlInForce(c: Credentials): void {
+    if (this.crlStaleTimer) clearTimeout(this.crlStaleTimer);
+    this.crlStaleTimer = undefined;
+    const set = c.crl;
+    if (!set) {
+      this.metrics.crlNextUpdate.reset();
+      return;
+    }
+    if (set.nextUpdate) this.metrics.crlNextUpdate.set(Math.floor(set.nextUpdate.getTime() / 1000));
+    else this.metrics.crlNextUpdate.reset();
+    let revoked = 0;
+    for (const serials of set.revoked.values()) revoked += serials.size;
+    this.logger.info({ event: 'crl_loaded', crls: set.crls.length, revoked, nextUpdate: set.nextUpdate?.toISOString() }, 'CRLs in force');
+    const warnIfStale = () => {
+      const problem = staleCrlProblem(this.credentials?.crl, new Date());
+      if (problem && this.credentials?.crl === set) this.logger.warn({ event: 'crl_stale', nextUpdate: set.nextUpdate?.toISOString() }, problem);
+    };
+    if (!set.nextUpdate) return;
+    const inMs = set.nextUpdate.getTime() - Date.now();
+    if (inMs <= 0) warnIfStale();
+    else {
+      this.crlStaleTimer = setTimeout(warnIfStale, Math.min(inMs + 1, 2 ** 31 - 1));
+      this.crlStaleTimer.unref();
+    }
+  }
 
   private lastPolicyFailure?: string;
 
@@ -291,6 +329,9 @@ export class Sidecar {
       this.reloadCredentials();
     });
     agent.on('retry', (e: { error: Error }) => (this.agentProblem = e.error.message));
+    // A new CRL or bundle: load it now rather than after the watcher's debounce (revocation latency).
+    agent.on('crl', () => this.reloadCredentials());
+    agent.on('bundle', () => this.reloadCredentials());
     // A fatal agent error (it can no longer authenticate) leaves the current certificate serving until
     // it expires; /readyz then says why. Restarting cannot help, so the sidecar does not exit.
     agent.on('error', (err: Error) => {
@@ -334,6 +375,7 @@ export class Sidecar {
     const timeout = this.config.limits.drainTimeoutMs;
     this.logger.info({ event: 'draining', reason, timeoutMs: timeout, open: this.inbound?.openConnections ?? 0 }, `draining: ${reason}`);
     if (this.waitingTimer) clearInterval(this.waitingTimer);
+    if (this.crlStaleTimer) clearTimeout(this.crlStaleTimer);
     const stopped = this.inbound?.stopAccepting();
     await Promise.all([this.frontend?.drain(timeout), this.tcp?.drain(timeout), ...this.outbound.map((o) => o.close(timeout))]);
     await this.agent?.stop();

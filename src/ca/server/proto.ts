@@ -29,7 +29,12 @@ export function protoPath(): string {
 
 export interface SignRequest { csr: Buffer; token: string; ttlSeconds: number }
 export interface SignResponse { certChain: Buffer[]; trustBundle: Buffer[]; notAfter: number; spiffeId: string; serial: string }
-export interface TrustBundleMessage { roots: Buffer[]; pem: string; sha256: string }
+export interface TrustBundleMessage {
+  roots: Buffer[]; pem: string; sha256: string;
+  /** The current CRLs (additive fields: empty from an older CA). */
+  crls?: Buffer[]; crlPem?: string; crlNumber?: number;
+}
+export interface CrlMessage { crls: Buffer[]; pem: string; crlNumber: number; thisUpdate: number; nextUpdate: number }
 export type Empty = Record<string, never>;
 
 /** The client stub type proto-loader generates for CertificateAuthority (only what the agent calls). */
@@ -39,6 +44,8 @@ export interface CertificateAuthorityClient extends grpc.Client {
   GetTrustBundle(req: Empty, metadata: grpc.Metadata, options: grpc.CallOptions,
     cb: (err: grpc.ServiceError | null, res?: TrustBundleMessage) => void): grpc.ClientUnaryCall;
   WatchTrustBundle(req: Empty, metadata?: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<TrustBundleMessage>;
+  GetCrl(req: Empty, metadata: grpc.Metadata, options: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: CrlMessage) => void): grpc.ClientUnaryCall;
 }
 
 interface LoadedApi {

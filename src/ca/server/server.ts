@@ -1,15 +1,17 @@
 // `meshward ca serve`: the CA's gRPC API (proto/meshward/ca/v1/ca.proto) over TLS with @grpc/grpc-js.
 // A thin shell: SignService decides, the Authority issues, this file moves messages, maps errors to gRPC
 // status codes and writes one audit line per Sign decision. It shares the store with the CLI and with other
-// replicas (a revocation or a token made elsewhere takes effect at the next request) and follows bundle.crt
-// so a `ca rotate --root` reaches every WatchTrustBundle stream.
+// replicas (a revocation or a token made elsewhere takes effect at the next request), follows bundle.crt
+// so a `ca rotate --root` reaches every WatchTrustBundle stream, and serves the store's current CRL
+// (crl-publisher.ts: renewed before half its validity, pushed on every WatchTrustBundle stream).
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import { MeshwardError, isMeshwardError, type ErrorCode } from '../../errors.js';
 import { Authority } from '../authority.js';
 import { KubernetesTokenVerifier, loadKubernetesAuthConfig, type KubernetesAuthConfig } from '../jwt.js';
 import { decodePem } from '../../pki/pem.js';
-import { certificateAuthorityApi, type SignRequest, type SignResponse, type TrustBundleMessage } from './proto.js';
+import { CrlPublisher, DEFAULT_CRL_CHECK_MS, crlMessage } from './crl-publisher.js';
+import { certificateAuthorityApi, type CrlMessage, type SignRequest, type SignResponse, type TrustBundleMessage } from './proto.js';
 import { DEFAULT_SIGN_RATE_LIMIT, RateLimiter, type RateLimit } from './rate-limit.js';
 import { ServingCredentialsProvider, ServingIdentity, servingNames } from './serving-identity.js';
 import { RateLimitedError, SignService, type SignContext } from './sign.js';
@@ -30,6 +32,8 @@ export interface CaServerOptions {
   /** Kubernetes token checking; by default read from D/kubernetes.yaml (absent: JWTs are refused). */
   kubernetes?: KubernetesAuthConfig;
   bundlePollMs?: number;
+  /** How often the store is checked for a new or due CRL when no notification arrives (default 5 s). */
+  crlCheckMs?: number;
   /** Audit and operational log; JSON on stdout by default. */
   logger?: Logger;
 }
@@ -72,8 +76,17 @@ export class CaServer {
     readonly host: string,
     readonly servingIdentity: ServingIdentity,
     readonly bundle: TrustBundleWatch,
+    readonly crls: CrlPublisher,
     private readonly logger: Logger,
   ) {}
+
+  /** The bundle as WatchTrustBundle sends it: the roots and the current CRLs. */
+  private bundleMessage(): TrustBundleMessage {
+    const crl = this.crls.crl;
+    if (!crl) return this.bundle.current;
+    const m = crlMessage(crl);
+    return { ...this.bundle.current, crls: m.crls, crlPem: m.pem, crlNumber: m.crlNumber };
+  }
 
   get address(): string {
     return `${this.host.includes(':') && !this.host.startsWith('[') ? `[${this.host}]` : this.host}:${this.port}`;
@@ -95,6 +108,8 @@ export class CaServer {
 
       const bundle = new TrustBundleWatch(authority.layout.bundle, logger, opts.bundlePollMs ?? DEFAULT_BUNDLE_POLL_MS);
       closers.push(() => bundle.close());
+      const crls = await CrlPublisher.start(authority, logger, opts.crlCheckMs ?? DEFAULT_CRL_CHECK_MS);
+      closers.push(() => crls.close());
       const provider = new ServingCredentialsProvider();
       provider.setTrustBundle(bundle.current.pem);
       bundle.subscribe((b) => provider.setTrustBundle(b.pem));
@@ -114,6 +129,11 @@ export class CaServer {
           callback(null, bundle.current);
         },
         WatchTrustBundle: (call: grpc.ServerWritableStream<unknown, TrustBundleMessage>) => instance!.handleWatch(call),
+        GetCrl: (_call: grpc.ServerUnaryCall<unknown, CrlMessage>, callback: grpc.sendUnaryData<CrlMessage>) => {
+          const crl = crls.crl;
+          if (crl) callback(null, crlMessage(crl));
+          else callback({ code: grpc.status.UNAVAILABLE, details: 'no CRL yet: the CA cannot reach its store; retry with backoff' });
+        },
       });
       const port = await new Promise<number>((resolve, reject) => {
         server.bindAsync(opts.listen, credentials, (err, boundPort) => {
@@ -121,7 +141,7 @@ export class CaServer {
           else resolve(boundPort);
         });
       });
-      instance = new CaServer(authority, server, port, host, serving, bundle, logger);
+      instance = new CaServer(authority, server, port, host, serving, bundle, crls, logger);
       logger.info({ event: 'listening', address: instance.address, port, trustDomain: authority.trustDomain, servingSpiffeId: serving.spiffeId, store: authority.storeDescription }, 'CA server listening');
       return instance;
     } catch (err) {
@@ -163,10 +183,13 @@ export class CaServer {
       return;
     }
     this.watches.add(call);
-    call.write(this.bundle.current);
-    const unsubscribe = this.bundle.subscribe((b) => call.write(b));
+    call.write(this.bundleMessage());
+    const send = () => call.write(this.bundleMessage());
+    const unsubscribeBundle = this.bundle.subscribe(send);
+    const unsubscribeCrl = this.crls.subscribe(send);
     const done = () => {
-      unsubscribe();
+      unsubscribeBundle();
+      unsubscribeCrl();
       this.watches.delete(call);
     };
     call.on('cancelled', done);
@@ -192,6 +215,7 @@ export class CaServer {
     });
     this.servingIdentity.stop();
     this.bundle.close();
+    await this.crls.close();
     await this.authority.close();
   }
 
@@ -201,6 +225,7 @@ export class CaServer {
     this.server.forceShutdown();
     this.servingIdentity.stop();
     this.bundle.close();
+    void this.crls.close();
     void this.authority.close();
   }
 }

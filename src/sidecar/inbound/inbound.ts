@@ -1,5 +1,5 @@
 // The inbound mTLS listener: TLS 1.2/1.3 with a required client certificate checked against ca.crt
-// (and crl.pem), every refusal logged and counted with its reason, then the X509-SVID leaf rules, then
+// (and the CRLs of crl.pem, by tls/crl.ts), every refusal logged and counted with its reason, then the X509-SVID leaf rules, then
 // the caller's Identity and Principal computed once, and the socket handed to the app forwarder.
 // Verification runs with rejectUnauthorized:false on purpose: OpenSSL would otherwise drop a bad client
 // without telling us why.
@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { HostPort, Limits } from '../config.js';
 import type { Connection } from './connection.js';
 import type { Credentials } from '../tls/credentials.js';
+import { isRevoked } from '../tls/crl.js';
 import { classifyRefusal, tlsErrorReason } from '../tls/handshake.js';
 import type { HandshakeFailureReason } from '../tls/handshake.js';
 import { xfccValue } from '../tls/identity.js';
@@ -133,6 +134,10 @@ export class InboundListener {
       return;
     }
     const identity = verdict.identity;
+    if (isRevoked(this.credentials.trust.revoked, { issuerHex: verdict.issuerHex, serialHex: identity.serialHex }, () => peerChain(socket))) {
+      this.refuse(socket, 'revoked', `certificate ${identity.serialHex} of ${identity.id} is listed in crl.pem`);
+      return;
+    }
     const policy = this.opts.policy();
     const ownId = this.credentials.identity.spiffeId ?? '';
     if (ownId !== this.xfccBy) {

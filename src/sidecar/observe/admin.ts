@@ -8,7 +8,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../config.js';
 
-export type Readiness = { ready: true } | { ready: false; reason: string };
+/** `detail`: conditions worth a look that do not make the sidecar unready (e.g. a CRL past its nextUpdate). */
+export type Readiness = { ready: true; detail?: string[] } | { ready: false; reason: string; detail?: string[] };
 
 /** What /metrics serves: a prom-client Registry fits, as does a cluster aggregation. */
 export interface MetricsSource {

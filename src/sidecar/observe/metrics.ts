@@ -23,6 +23,7 @@ export class SidecarMetrics {
   readonly identities: IdentityLabels;
   /** The meshward_requests_total series of each identity label value, to remove them when it is evicted. */
   private readonly requestSeries = new Map<string, Map<string, Inc>>();
+  crlNextUpdate: Gauge;
 
   constructor(opts: { processMetrics?: boolean; identityLabels?: number } = {}) {
     const registry = new Registry();
@@ -80,6 +81,12 @@ export class SidecarMetrics {
       },
     });
     this.identities = new IdentityLabels(opts.identityLabels ?? DEFAULT_IDENTITY_LABELS, (id) => this.forgetIdentity(id));
+    this.crlNextUpdate = new Gauge({
+      name: 'meshward_crl_next_update_timestamp_seconds',
+      help: 'The earliest nextUpdate of the CRLs in force (crl.pem), in Unix seconds; absent without a CRL. Past it the CRL is stale but still enforced.',
+      aggregator: 'min',
+      registers: [registry],
+    });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
   }
 

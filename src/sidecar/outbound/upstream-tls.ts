@@ -1,11 +1,12 @@
 // How the outbound side opens mTLS to an upstream sidecar: our current credentials as the client
-// certificate, the bundle (and CRLs) as trust anchors, and — instead of hostname checking — the rule that
-// the server proves the configured SPIFFE ID (a pattern). The error it produces names what was presented,
+// certificate, the bundle as trust anchors, the CRLs in force checked here (tls/crl.ts says why not by
+// OpenSSL), and — instead of hostname checking — the rule that the server proves the configured SPIFFE ID (a pattern). The error it produces names what was presented,
 // so the log and the app's 502 can say it.
 import type { PeerCertificate, ConnectionOptions } from 'node:tls';
 import { parseCertificate } from '../../pki/certificate.js';
 import { compileSpiffePattern } from '../../pki/spiffe.js';
 import type { Credentials } from '../tls/credentials.js';
+import { isRevoked } from '../tls/crl.js';
 import { svidLeafViolation } from '../tls/identity.js';
 
 /** Raised (through TLS) when the upstream's certificate is valid but names the wrong workload. */
@@ -55,14 +56,36 @@ export function upstreamTlsOptions(
     key: creds.files.key,
     ca: creds.files.ca,
     rejectUnauthorized: true,
-    checkServerIdentity: check,
+    checkServerIdentity: (host, cert) => revokedUpstream(creds, cert) ?? check(host, cert),
     minVersion: 'TLSv1.2',
   };
-  if (creds.tlsOptions.crl !== undefined) options.crl = creds.tlsOptions.crl;
   // SNI only for names: an IP literal as server name is not allowed by RFC 6066.
   if (!/^[\d.]+$/.test(upstream.host) && !upstream.host.includes(':')) options.servername = upstream.host;
   if (alpn) options.ALPNProtocols = alpn;
   return options;
+}
+
+/** The error for an upstream whose certificate (or an intermediate of it) a CRL in force lists. */
+function revokedUpstream(creds: Credentials, peer: PeerCertificate): Error | undefined {
+  if (creds.trust.revoked.size === 0) return undefined;
+  let leaf;
+  try {
+    leaf = parseCertificate(peer.raw);
+  } catch {
+    return undefined; // the identity check says it cannot be parsed
+  }
+  const chain = (): Buffer[] => {
+    const out: Buffer[] = [];
+    let c: PeerCertificate | undefined = peer;
+    while (c?.raw && out.length < 10 && !out.some((d) => d.equals(c!.raw))) {
+      out.push(c.raw);
+      c = (c as { issuerCertificate?: PeerCertificate }).issuerCertificate;
+    }
+    return out;
+  };
+  if (!isRevoked(creds.trust.revoked, { issuerHex: leaf.issuerDer.toString('hex'), serialHex: leaf.serialHex }, chain)) return undefined;
+  const presented = leaf.uris.join(', ') || leaf.subjectString || '(no identity)';
+  return new UpstreamIdentityError(`upstream ${presented} presented a revoked certificate (serial ${leaf.serialHex}, listed in crl.pem)`, presented);
 }
 
 /** Why an upstream attempt failed, in words for the log and the app's 502. */

@@ -1,7 +1,9 @@
 // The sidecar's own credentials: identity.dir (tls.crt leaf + chain, tls.key, ca.crt, optional crl.pem)
 // read together, validated the way a peer would judge them (parses, key matches the leaf, leaf chains to
 // the bundle, in its validity window, X509-SVID leaf rules for a server) and turned into TLS options.
-// A set that fails any check is never used: the caller keeps the previous one.
+// A set that fails any check is never used: the caller keeps the previous one. crl.pem is judged apart
+// (./crl.ts): a stale CRL is kept in force, a broken one leaves the last good CRLs in force, and neither
+// ever refuses the certificate set beside it.
 import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,9 +12,9 @@ import type { SecureContextOptions } from 'node:tls';
 import { MeshwardError, invalid } from '../../errors.js';
 import { parseCertificate } from '../../pki/certificate.js';
 import type { ParsedCertificate } from '../../pki/certificate.js';
-import { parseCrl } from '../../pki/crl.js';
 import { importPrivateKeyPem, publicKeyMatches } from '../../pki/keys.js';
-import { decodePem, encodePem } from '../../pki/pem.js';
+import { decodePem } from '../../pki/pem.js';
+import { loadCrlSet, type CrlSet } from './crl.js';
 import { identityFromCertificate, svidLeafViolation } from './identity.js';
 import type { Identity } from './identity.js';
 import { pathToAnchor } from './chain.js';
@@ -32,8 +34,12 @@ export interface Credentials {
   leaf: ParsedCertificate;
   identity: Identity;
   notAfter: Date;
-  /** Changes exactly when ca.crt or crl.pem changes: then resumed sessions must not skip the new checks. */
+  /** Changes exactly when ca.crt or the CRLs in force change: then resumed sessions must not skip the new checks. */
   trustDigest: string;
+  /** The CRLs in force: crl.pem's, or the last good ones when crl.pem is broken; undefined without any. */
+  crl?: CrlSet;
+  /** Why crl.pem was not taken (the CRLs in force are then the previous ones). */
+  crlProblem?: string;
   /** ca.crt and crl.pem, for explaining refusals. */
   trust: TrustView;
   /** What tls.createSecureContext / server.setSecureContext take. */
@@ -91,8 +97,11 @@ function validityProblem(c: ParsedCertificate, now: Date): string | undefined {
   return undefined;
 }
 
-/** Checks a set of credential files at `now`; invalid_argument says which check failed. */
-export function validateCredentials(files: CredentialFiles, now: Date): Credentials {
+/**
+ * Checks a set of credential files at `now`; invalid_argument says which check failed. `previous` is the
+ * set in use: its CRLs stay in force when the new crl.pem is broken.
+ */
+export function validateCredentials(files: CredentialFiles, now: Date, previous?: Credentials): Credentials {
   const chain = certificates(files.cert, CREDENTIAL_FILES.cert);
   const bundle = certificates(files.ca, CREDENTIAL_FILES.ca);
   const leaf = chain[0]!;
@@ -123,49 +132,36 @@ export function validateCredentials(files: CredentialFiles, now: Date): Credenti
     if (t) throw invalid(`the CA certificate ${c.parsed.subjectString} ${t}`);
   }
 
+  // No `crl` option: OpenSSL verifies the chain only, revocation is checked by the sidecar (./crl.ts says why).
   const tlsOptions: SecureContextOptions = { cert: files.cert, key: files.key, ca: files.ca };
-  const revoked = new Map<string, Set<string>>();
+  let crl: CrlSet | undefined;
+  let crlProblem: string | undefined;
   if (files.crl) {
-    let crls;
-    try {
-      crls = decodePem(files.crl).filter((b) => b.label === 'X509 CRL');
-    } catch (err) {
-      throw invalid(`${CREDENTIAL_FILES.crl}: ${(err as Error).message}`);
-    }
-    if (crls.length === 0) throw invalid(`${CREDENTIAL_FILES.crl}: no X509 CRL block`);
-    for (const block of crls) {
-      let crl;
+    if (previous?.crl && previous.crl.source.equals(files.crl)) crl = previous.crl;
+    else {
       try {
-        crl = parseCrl(block.der);
+        crl = loadCrlSet(files.crl, [...bundle, ...chain.slice(1)].map((c) => c.x509));
       } catch (err) {
-        throw invalid(`${CREDENTIAL_FILES.crl}: ${(err as Error).message}`);
-      }
-      // OpenSSL fails every client with an out-of-date CRL: refuse it here, where the reason can be said.
-      const issuer = crl.issuerDer.toString('hex');
-      const serials = revoked.get(issuer) ?? new Set<string>();
-      for (const r of crl.revoked) serials.add(r.serialHex);
-      revoked.set(issuer, serials);
-      if (crl.nextUpdate && now >= crl.nextUpdate) {
-        throw invalid(`${CREDENTIAL_FILES.crl}: the CRL of ${crl.issuerString} is out of date (nextUpdate ${crl.nextUpdate.toISOString()}): fetch a current one (meshward ca crl)`);
+        crlProblem = (err as Error).message;
+        crl = previous?.crl;
       }
     }
-    // Node reads only the first CRL of each PEM string it is given: pass one string per CRL, or every
-    // CA after the first would have "no CRL" and every client would fail with UNABLE_TO_GET_CRL.
-    tlsOptions.crl = crls.map((b) => encodePem('X509 CRL', b.der));
   }
   try {
     createSecureContext(tlsOptions); // OpenSSL's own opinion of the same bytes
   } catch (err) {
     throw invalid(`OpenSSL refuses the credentials: ${(err as Error).message}`);
   }
-  const trustDigest = createHash('sha256').update(files.ca).update('\0').update(files.crl ?? '').digest('hex');
+  const trustDigest = createHash('sha256').update(files.ca).update('\0').update(crl?.digest ?? '').digest('hex');
   return {
     files,
     leaf: leaf.parsed,
     identity: identityFromCertificate(leaf.parsed),
     notAfter: leaf.parsed.notAfter,
     trustDigest,
-    trust: { anchors: bundle.map((b) => b.x509), revoked },
+    ...(crl ? { crl } : {}),
+    ...(crlProblem !== undefined ? { crlProblem } : {}),
+    trust: { anchors: bundle.map((b) => b.x509), revoked: crl?.revoked ?? new Map() },
     tlsOptions,
   };
 }

@@ -2,7 +2,8 @@
 // X509-SVID leaf rules and building the Identity are pure functions of those bytes, and a mesh's callers
 // reconnect with the same certificate until it rotates: profiling full handshakes showed the parse alone
 // (mostly importing the public key) at about 9% of the sidecar's CPU per handshake. The chain, validity
-// window and revocation are NOT remembered here: OpenSSL checks them on every handshake before this runs.
+// window are NOT remembered here: OpenSSL checks them on every handshake before this runs; revocation is
+// checked on every handshake (tls/crl.ts) against the issuer and serial remembered here.
 import type { TLSSocket } from 'node:tls';
 import { parseCertificate } from '../../pki/certificate.js';
 import * as der from '../../pki/der.js';
@@ -10,7 +11,7 @@ import { identityFromCertificate, svidLeafViolation } from './identity.js';
 import type { Identity, LeafViolation } from './identity.js';
 
 export type PeerVerdict =
-  | { ok: true; identity: Identity }
+  | { ok: true; identity: Identity; /** The leaf's issuer name, DER as hex: the key of a CRL's revoked serials. */ issuerHex: string }
   | { ok: false; reason: LeafViolation['reason'] | 'unparsable_certificate'; message: string };
 
 /**
@@ -56,15 +57,17 @@ const DEFAULT_CAPACITY = 512;
 /** The verdict on a client leaf, computed without a cache. */
 export function judgeClientLeaf(raw: Buffer): PeerVerdict {
   let identity: Identity;
+  let issuerHex: string;
   try {
     const cert = parseCertificate(raw);
     const violation = svidLeafViolation(cert, 'client');
     if (violation) return { ok: false, reason: violation.reason, message: violation.message };
     identity = identityFromCertificate(cert);
+    issuerHex = cert.issuerDer.toString('hex');
   } catch (err) {
     return { ok: false, reason: 'unparsable_certificate', message: (err as Error).message };
   }
-  return { ok: true, identity: Object.freeze(identity) };
+  return { ok: true, identity: Object.freeze(identity), issuerHex };
 }
 
 export class PeerCertificates {

@@ -258,11 +258,13 @@ export class SidecarCluster {
       const why = s.restartTimer ? `is restarting after it exited (${s.lastExit})` : 'is starting';
       return { ready: false, reason: `${this.slots.length - absent.length} of ${this.slots.length} workers alive: worker ${s.n} ${why}` };
     }
+    const details = new Set<string>(); // the same line from every worker is said once
     const problems = await Promise.all(
       this.slots.map((s) =>
         this.ask(s, { what: 'readiness', now: now.getTime() }, READINESS_TIMEOUT_MS).then(
           (msg) => {
             const r = 'readiness' in msg ? msg.readiness : { ready: false as const, reason: 'answered something else' };
+            for (const d of r.detail ?? []) details.add(d);
             return r.ready ? undefined : `worker ${s.n}: ${r.reason}`;
           },
           (err: Error) => err.message,
@@ -270,8 +272,9 @@ export class SidecarCluster {
       ),
     );
     const problem = problems.find((p) => p !== undefined);
-    if (problem !== undefined) return { ready: false, reason: problem };
-    return { ready: true };
+    const detail = details.size > 0 ? { detail: [...details] } : {};
+    if (problem !== undefined) return { ready: false, reason: problem, ...detail };
+    return { ready: true, ...detail };
   }
 
   /**

@@ -26,7 +26,7 @@ import { IssuanceRules, checkDnsNames, checkIpAddresses, checkSubjectField } fro
 import { keyFilesIn, looseKeyFiles, looseKeyWarning } from '../key-permissions.js';
 import { resolveStore, type StoreSpec } from './store/dsn.js';
 import { openStore } from './store/open-store.js';
-import { isEmptyStore, type CaCertificateRow, type CaRole, type CaStore, type CrlDraft, type CrlWrite, type StoreOps } from './store/store.js';
+import { isEmptyStore, type CaCertificateRow, type CaRole, type CaStore, type CrlDraft, type CrlWrite, type StoreOps, type StoredCrl } from './store/store.js';
 import { createBootstrapToken, type CreatedToken } from './tokens.js';
 
 
@@ -131,6 +131,13 @@ export interface RotationResult {
 
 export interface FinishResult {
   retired: { role: CaRole; serialHex: string }[];
+}
+
+/** Thrown inside a CRL write to roll it back: another writer already made the CRL current. */
+class CrlAlreadyCurrent extends MeshwardError {
+  constructor() {
+    super('failed_precondition', 'the CRL is already current');
+  }
 }
 
 /** How many fresh random serials to try when one is already taken (128 random bits: never in practice). */
@@ -485,6 +492,30 @@ export class Authority {
     await this.refresh();
     await this.promoteDue(now);
     return this.store.writeCrl((tx) => this.buildCrl(tx, now), opts);
+  }
+
+  /**
+   * Writes a fresh CRL when `need` (given the current CRL and the revocation generation) names a reason,
+   * deciding under the writer lock: replicas that found the CRL due at the same moment write it once, the
+   * others read the one written. Never waits for the lock (another writer is writing what is needed).
+   */
+  async renewCrl(now: Date, need: (crl: StoredCrl | undefined, revocations: bigint) => string | undefined): Promise<CrlWrite & { reason?: string }> {
+    await this.refresh();
+    await this.promoteDue(now);
+    let reason: string | undefined;
+    try {
+      const w = await this.store.writeCrl((tx) => this.buildCrl(tx, now), {
+        wait: false,
+        before: async (tx) => {
+          reason = need(await tx.currentCrl(), await tx.counter('revocations'));
+          if (reason === undefined) throw new CrlAlreadyCurrent();
+        },
+      });
+      return { ...w, ...(reason !== undefined && w.written ? { reason } : {}) };
+    } catch (err) {
+      if (err instanceof CrlAlreadyCurrent) return { written: false, crl: await this.store.currentCrl() };
+      throw err;
+    }
   }
 
   /** Runs inside the CRL writer's transaction (CRL numbers are taken from the counters table there). */

@@ -94,11 +94,10 @@ export class CrlPublisher {
     try {
       const store = this.authority.store;
       let crl = await store.currentCrl();
-      const need = crlNeedsWrite(crl, (await store.crlGenerations()).revocations, now);
-      if (need) {
-        // wait false: when another replica holds the writer lock it is writing this very CRL; take its result.
-        const w = await this.authority.publishCrl(now, { wait: false });
-        if (w.written) this.logger.info({ event: 'crl_written', reason: need, crlNumber: String(w.crl!.crlNumber), nextUpdate: w.crl!.nextUpdate.toISOString() }, 'CRL written');
+      if (crlNeedsWrite(crl, (await store.crlGenerations()).revocations, now)) {
+        // Decided again under the writer lock: of the replicas that see it due, one writes, the others read.
+        const w = await this.authority.renewCrl(now, (current, revocations) => crlNeedsWrite(current, revocations, now));
+        if (w.written) this.logger.info({ event: 'crl_written', reason: w.reason, crlNumber: String(w.crl!.crlNumber), nextUpdate: w.crl!.nextUpdate.toISOString() }, 'CRL written');
         crl = w.crl ?? crl;
       }
       if (this.lastProblem !== undefined) this.logger.info({ event: 'crl_store' }, 'the store answers again; CRL checks resumed');

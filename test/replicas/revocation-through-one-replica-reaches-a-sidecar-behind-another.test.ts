@@ -1,0 +1,47 @@
+// The whole revocation path across replicas, with real processes on one PostgreSQL: two `ca serve`
+// replicas; the agent of a sidecar talks to the second only; the operator revokes a caller's certificate
+// through the store (`meshward cert revoke`, which writes the CRL in the revocation's transaction and
+// notifies every replica). The second replica pushes the new CRL on its WatchTrustBundle stream, the agent
+// swaps crl.pem in, and the running sidecar refuses that caller's new handshakes (counted as revoked)
+// while another caller of the same identity still gets through.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodePem } from '../../src/pki/pem.js';
+import { parseCrl } from '../../src/pki/crl.js';
+import { eventually, metricValue, tcpRoundTrip } from '../helpers/sidecar.js';
+import { usePostgres } from '../support/postgres.js';
+import { startRevocationMesh, type RevocationMesh } from '../support/revocation-mesh.js';
+
+describe('a revocation reaches a sidecar whose agent talks to another replica', () => {
+  const pg = usePostgres();
+  let mesh: RevocationMesh;
+  before(async () => {
+    const dsn = await pg.cluster.createDatabase();
+    mesh = await startRevocationMesh({ store: dsn, replicas: 2, agentCa: (addresses) => addresses[1]! });
+  });
+  after(async () => {
+    await mesh?.close();
+  });
+
+  it('refuses the revoked caller and still admits the other one', async () => {
+    const revoked = await mesh.caller();
+    const other = await mesh.caller();
+    assert.equal((await tcpRoundTrip(revoked.options, 'before')).result, 'echoed', 'the caller gets through before the revocation');
+    const before = metricValue(await mesh.sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' });
+
+    await mesh.revoke(revoked.serialHex);
+
+    await eventually('crl.pem in identity/ to list the revoked serial', () => {
+      const blocks = decodePem(readFileSync(join(mesh.identityDir, 'crl.pem')));
+      return blocks.some((b) => parseCrl(b.der).revoked.some((r) => r.serialHex === revoked.serialHex)) ? true : undefined;
+    }, 60_000, 200);
+    await eventually('the sidecar to refuse the revoked caller', async () => ((await tcpRoundTrip(revoked.options, 'after')).result === 'refused' ? true : undefined), 60_000, 200);
+    await eventually('the refusal to be counted as revoked', async () =>
+      (metricValue(await mesh.sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' }) > before ? true : undefined), 30_000);
+    assert.equal((await tcpRoundTrip(other.options, 'still')).result, 'echoed', 'a caller that was not revoked still gets through');
+    assert.match(mesh.agentOutput(), /new CRL; crl.pem rewritten/);
+    assert.ok(mesh.replicas[0]!.child.exitCode === null && mesh.replicas[1]!.child.exitCode === null, 'both replicas still run');
+  });
+});

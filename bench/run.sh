@@ -2,12 +2,13 @@
 # `make bench` (after `make build`): every benchmark in one run, tables to bench/results/latest.md, and a
 # dated copy beside the earlier ones. Parts: CA issuance vs raw signing, Sign RPCs, credential checks
 # (API key, HMAC, JWT: src/auth on one core), and the proxy
-# comparison (meshward vs nginx vs HAProxy; bench/proxy.sh installs nginx, haproxy and wrk if missing).
+# comparison (meshward vs nginx vs HAProxy; bench/proxy.sh installs nginx, haproxy and wrk if missing), and
+# revocation latency (cert revoke → a sidecar refuses the caller, real processes).
 # BENCH_PARTS limits the run, e.g. BENCH_PARTS="issuance sign-rpc" skips the proxy comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/results
-parts="${BENCH_PARTS:-issuance sign-rpc auth proxy}"
+parts="${BENCH_PARTS:-issuance sign-rpc auth revocation proxy}"
 out=bench/results/latest.md
 tmp="$out.tmp"
 {
@@ -18,6 +19,7 @@ tmp="$out.tmp"
   case " $parts " in *" issuance "*) node dist/bench/issuance.js; echo ;; esac
   case " $parts " in *" sign-rpc "*) node dist/bench/sign-rpc.js; echo ;; esac
   case " $parts " in *" auth "*) node --expose-gc dist/bench/auth-checks.js; echo ;; esac
+  case " $parts " in *" revocation "*) node dist/bench/revocation.js; echo ;; esac
   case " $parts " in *" proxy "*)
     bash bench/proxy.sh >&2
     cat bench/results/proxy-latest.md ;;

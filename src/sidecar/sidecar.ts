@@ -175,6 +175,9 @@ export class Sidecar {
     this.lastReloadFailure = undefined;
     const first = !this.credentials;
     const crlChanged = next.crl !== this.credentials?.crl;
+    const prev = this.credentials?.files;
+    // Only crl.pem changed (a new CRL from the agent): logged as crl_loaded, not as a new certificate.
+    const onlyCrl = prev !== undefined && prev.cert.equals(next.files.cert) && prev.key.equals(next.files.key) && prev.ca.equals(next.files.ca);
     this.credentials = next;
     if (next.crlProblem !== undefined) {
       this.metrics.reloads.inc({ kind: 'crl', result: 'failure' });
@@ -186,10 +189,12 @@ export class Sidecar {
     for (const o of this.outbound) o.credentialsChanged();
     this.metrics.reloads.inc({ kind: 'credentials', result: 'success' });
     this.metrics.certificateNotAfter.set(Math.floor(next.notAfter.getTime() / 1000));
-    this.logger.info(
-      { event: first ? 'credentials_loaded' : 'credentials_reloaded', identity: next.identity.id, serial: next.identity.serialHex, notAfter: next.notAfter.toISOString() },
-      first ? 'credentials loaded' : 'credentials reloaded',
-    );
+    if (!onlyCrl) {
+      this.logger.info(
+        { event: first ? 'credentials_loaded' : 'credentials_reloaded', identity: next.identity.id, serial: next.identity.serialHex, notAfter: next.notAfter.toISOString() },
+        first ? 'credentials loaded' : 'credentials reloaded',
+      );
+    }
     for (const f of looseKeyFiles([join(dir, CREDENTIAL_FILES.key)])) {
       this.logger.warn({ event: 'key_file_permissions', path: f.path, mode: f.mode }, looseKeyWarning(f));
     }

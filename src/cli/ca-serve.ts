@@ -1,5 +1,6 @@
-// `meshward ca serve --dir D --listen HOST:PORT`: runs the CA's gRPC API until SIGINT/SIGTERM. Logs (one JSON
-// line per Sign decision, plus start/stop and certificate events) go to stdout.
+// `meshward ca serve --dir D --listen HOST:PORT [--admin HOST:PORT]`: runs the CA's gRPC API until SIGINT/SIGTERM,
+// and with --admin its /healthz, /readyz and /metrics (src/ca/server/admin.ts). Logs (one JSON line per Sign
+// decision, plus start/stop and certificate events) go to stdout.
 import type { Argv, CommandModule } from 'yargs';
 import { pino } from 'pino';
 import { MeshwardError } from '../errors.js';
@@ -7,11 +8,13 @@ import { parseDuration } from '../duration.js';
 import { CaServer } from '../ca/server/server.js';
 import { DEFAULT_SIGN_RATE_LIMIT } from '../ca/server/rate-limit.js';
 import { DEFAULT_AUDIENCE } from '../ca/jwt.js';
+import { CaAdmin, parseAdminListen } from '../ca/server/admin.js';
+import { CaMetrics } from '../ca/server/metrics.js';
 import { storeOption } from './command-support.js';
 
 interface ServeArgs {
   dir: string; listen: string; store?: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;
-  jwks?: string; 'jwt-issuer'?: string; 'jwt-audience'?: string; 'crl-check-interval'?: string;
+  jwks?: string; 'jwt-issuer'?: string; 'jwt-audience'?: string; 'crl-check-interval'?: string; admin?: string;
 }
 
 export const caServeCommand: CommandModule<object, ServeArgs> = {
@@ -20,6 +23,7 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
   builder: (y: Argv) => storeOption(y)
     .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory (key files and config.yaml; may be read-only)' })
     .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT to listen on (e.g. 0.0.0.0:8443)' })
+    .option('admin', { type: 'string', describe: 'HOST:PORT for /healthz, /readyz (503 while the store is unreachable) and /metrics over plain HTTP (e.g. 127.0.0.1:9090; off by default)' })
     .option('san', { type: 'string', array: true, describe: 'extra DNS name or IP for the serving certificate (repeatable)' })
     .option('serving-ttl', { type: 'string', describe: "lifetime of the server's own certificate (default: the CA's default TTL); renewed at 2/3" })
     .option('sign-rate', { type: 'number', describe: `Sign calls per second allowed per identity (default ${DEFAULT_SIGN_RATE_LIMIT.ratePerSecond})` })
@@ -37,7 +41,9 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
     if (!(rate > 0) || !(burst >= 1)) throw new MeshwardError('usage', '--sign-rate must be positive and --sign-burst at least 1');
     const crlCheckMs = args['crl-check-interval'] === undefined ? undefined : parseDuration(args['crl-check-interval'], '--crl-check-interval');
     if (crlCheckMs !== undefined && crlCheckMs < 100) throw new MeshwardError('usage', '--crl-check-interval must be at least 100ms');
+    if (args.admin !== undefined) parseAdminListen(args.admin); // a usage error before anything starts
     const logger = pino({ base: { component: 'ca-server' } });
+    const metrics = args.admin === undefined ? undefined : new CaMetrics();
     const server = await CaServer.start({
       dir: args.dir,
       store: args.store,
@@ -48,13 +54,25 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
       kubernetes: args.jwks ? { jwksFile: args.jwks, issuer: args['jwt-issuer']!, audience: args['jwt-audience'] ?? DEFAULT_AUDIENCE } : undefined,
       crlCheckMs,
       logger,
+      metrics,
     });
+    let admin: CaAdmin | undefined;
+    if (args.admin !== undefined) {
+      try {
+        admin = await CaAdmin.start(args.admin, server.authority.store, metrics!);
+      } catch (err) {
+        await server.close();
+        throw err;
+      }
+      logger.info({ event: 'admin_listening', address: `${admin.address.address}:${admin.address.port}`, port: admin.address.port }, 'CA admin listening (/healthz, /readyz, /metrics)');
+    }
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         logger.info({ event: 'stopping', signal }, 'CA server stopping');
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
-        void server.close().then(resolve);
+        // The admin listener goes first: /readyz stops answering while calls in flight finish.
+        void (admin?.close() ?? Promise.resolve()).then(() => server.close()).then(resolve);
       };
       const onInt = () => stop('SIGINT');
       const onTerm = () => stop('SIGTERM');

@@ -1,11 +1,14 @@
-// A real `meshward ca serve` process for the replica tests: started with --store, its JSON log lines kept,
-// its port read from the "listening" line, stopped (or killed) by the test.
+// A real `meshward ca serve` process for the replica and admin tests: started with --store, its JSON log lines
+// kept, its port read from the "listening" line (and with --admin the admin port from "admin_listening"),
+// stopped (or killed) by the test.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { MESHWARD_BIN } from '../helpers/cli.js';
 
 export interface ServeProcess {
   child: ChildProcess;
   port: number;
+  /** The --admin listener's port (0 without --admin). */
+  adminPort: number;
   /** Everything the process wrote, stdout and stderr. */
   output(): string;
   exited: Promise<number | null>;
@@ -21,17 +24,22 @@ export async function startServeProcess(dir: string, store: string, extra: strin
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + 60_000;
   let port = 0;
-  while (port === 0) {
+  let adminPort = 0;
+  const wantsAdmin = extra.includes('--admin');
+  while (port === 0 || (wantsAdmin && adminPort === 0)) {
     const m = /"event":"listening"[^\n]*"port":(\d+)/.exec(out);
+    const a = /"event":"admin_listening"[^\n]*"port":(\d+)/.exec(out);
     if (m) port = Number(m[1]);
-    else if (child.exitCode !== null) throw new Error(`ca serve exited ${child.exitCode}: ${out}`);
+    if (a) adminPort = Number(a[1]);
+    if (port !== 0 && (!wantsAdmin || adminPort !== 0)) break;
+    if (child.exitCode !== null) throw new Error(`ca serve exited ${child.exitCode}: ${out}`);
     else if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`ca serve did not listen within 60 s: ${out}`);
     } else await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
-    child, port, exited,
+    child, port, adminPort, exited,
     output: () => out,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {

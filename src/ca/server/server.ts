@@ -16,6 +16,8 @@ import { DEFAULT_SIGN_RATE_LIMIT, RateLimiter, type RateLimit } from './rate-lim
 import { ServingCredentialsProvider, ServingIdentity, servingNames } from './serving-identity.js';
 import { RateLimitedError, SignService, type SignContext } from './sign.js';
 import { DEFAULT_BUNDLE_POLL_MS, TrustBundleWatch } from './trust-bundle.js';
+import type { CaMetrics } from './metrics.js';
+import { StoreError } from '../store/store.js';
 
 export interface CaServerOptions {
   /** The CA directory (made by `meshward ca init`). */
@@ -36,6 +38,8 @@ export interface CaServerOptions {
   crlCheckMs?: number;
   /** Audit and operational log; JSON on stdout by default. */
   logger?: Logger;
+  /** Counts every Sign decision (`ca serve --admin` serves them on /metrics). */
+  metrics?: CaMetrics;
 }
 
 const GRPC_CODES: Record<ErrorCode, grpc.status> = {
@@ -57,11 +61,11 @@ export function grpcStatusOf(err: unknown): { code: grpc.status; details: string
   return { code: grpc.status.INTERNAL, details: 'internal error in the CA (see its log)' };
 }
 
-/** Splits HOST:PORT (IPv6 in brackets). */
-export function parseListen(listen: string): { host: string; port: number } {
+/** Splits HOST:PORT (IPv6 in brackets); `flag` names the option in the error. */
+export function parseListen(listen: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(listen.trim());
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new MeshwardError('usage', `--listen "${listen}" is not HOST:PORT: use e.g. 0.0.0.0:8443, 127.0.0.1:8443 or [::]:8443`);
+  if (!m || port > 65535) throw new MeshwardError('usage', `${flag} "${listen}" is not HOST:PORT: use e.g. 0.0.0.0:8443, 127.0.0.1:8443 or [::]:8443`);
   return { host: m[1]!, port };
 }
 
@@ -78,6 +82,7 @@ export class CaServer {
     readonly bundle: TrustBundleWatch,
     readonly crls: CrlPublisher,
     private readonly logger: Logger,
+    private readonly metrics: CaMetrics | undefined,
   ) {}
 
   /** The bundle as WatchTrustBundle sends it: the roots and the current CRLs. */
@@ -98,8 +103,12 @@ export class CaServer {
     const authority = await Authority.open(opts.dir, {
       store: opts.store,
       warn: (message) => logger.warn({ event: 'key_file_permissions' }, message),
-      storeWarn: (message) => logger.warn({ event: 'store' }, message),
+      storeWarn: (message) => {
+        opts.metrics?.storeError('background');
+        logger.warn({ event: 'store' }, message);
+      },
     });
+    opts.metrics?.follow(authority.store);
     const closers: (() => void | Promise<void>)[] = [() => authority.close()];
     try {
       const kubernetesConfig = opts.kubernetes ?? loadKubernetesAuthConfig(opts.dir);
@@ -141,7 +150,7 @@ export class CaServer {
           else resolve(boundPort);
         });
       });
-      instance = new CaServer(authority, server, port, host, serving, bundle, crls, logger);
+      instance = new CaServer(authority, server, port, host, serving, bundle, crls, logger, opts.metrics);
       logger.info({ event: 'listening', address: instance.address, port, trustDomain: authority.trustDomain, servingSpiffeId: serving.spiffeId, store: authority.storeDescription }, 'CA server listening');
       return instance;
     } catch (err) {
@@ -154,6 +163,8 @@ export class CaServer {
     const ctx: SignContext = { method: 'none' };
     const peer = call.getPeer();
     const now = new Date();
+    const started = process.hrtime.bigint();
+    const observe = (code: grpc.status) => this.metrics?.observeSign(ctx.method, code, Number(process.hrtime.bigint() - started) / 1e9, ctx.identity !== undefined);
     const req = call.request;
     try {
       const peerCertificateDer = call.getAuthContext().sslPeerCertificate?.raw;
@@ -166,8 +177,11 @@ export class CaServer {
         spiffeId: issued.spiffeId,
         serial: issued.serialHex,
       });
+      observe(grpc.status.OK);
     } catch (err) {
       const status = grpcStatusOf(err);
+      observe(status.code);
+      if (err instanceof StoreError) this.metrics?.storeError('sign');
       const level = status.code === grpc.status.INTERNAL ? 'error' : 'warn';
       this.logger[level]({
         event: 'sign', peer, method: ctx.method, identity: ctx.identity, result: 'refused', code: grpc.status[status.code],

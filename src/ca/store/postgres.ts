@@ -11,7 +11,7 @@ import { MeshwardError } from '../../errors.js';
 import { POSTGRES_MIGRATIONS, SCHEMA_VERSION, newerSchemaMessage } from './migrations.js';
 import { redactDsn, scrubPassword } from './dsn.js';
 import {
-  DEFAULT_CRL_POLL_MS, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
+  DEFAULT_CRL_POLL_MS, StoreError, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
   type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions, type Migration,
   type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, watchGenerations,
 } from './store.js';
@@ -58,20 +58,20 @@ export function postgresError(dsn: string, err: unknown): MeshwardError {
   const code = String((err as { code?: unknown }).code ?? '');
   const detail = scrubPassword(String((err as Error).message ?? err), dsn).split('\n')[0]!;
   if (isConnectionError(err)) {
-    return new MeshwardError('unavailable', `${where} is unreachable (${detail}): the CA retries by itself once it is back; check that PostgreSQL runs and accepts connections`, { cause: err });
+    return new StoreError('unavailable', `${where} is unreachable (${detail}): the CA retries by itself once it is back; check that PostgreSQL runs and accepts connections`, { cause: err });
   }
   if (code === '28P01' || code === '28000') {
-    return new MeshwardError('unavailable', `${where} refused the login (${detail}): check the user and password (in the DSN, PGPASSWORD or ~/.pgpass)`);
+    return new StoreError('unavailable', `${where} refused the login (${detail}): check the user and password (in the DSN, PGPASSWORD or ~/.pgpass)`);
   }
-  if (code === '3D000') return new MeshwardError('unavailable', `${where} does not exist (${detail}): create it first (createdb)`);
-  if (code === '57014') return new MeshwardError('unavailable', `${where} took too long to answer (${detail}): try again; check the database's load`, { cause: err });
-  if (code === '55P03') return new MeshwardError('unavailable', `${where}: a lock was not granted in time (${detail}): another process holds it; try again`, { cause: err });
-  if (code === '40001' || code === '40P01') return new MeshwardError('unavailable', `${where}: a concurrent update conflicted (${detail}): try again`, { cause: err });
-  if (code === '42501') return new MeshwardError('permission_denied', `${where}: permission denied (${detail}): grant the CA's user rights on its tables`);
+  if (code === '3D000') return new StoreError('unavailable', `${where} does not exist (${detail}): create it first (createdb)`);
+  if (code === '57014') return new StoreError('unavailable', `${where} took too long to answer (${detail}): try again; check the database's load`, { cause: err });
+  if (code === '55P03') return new StoreError('unavailable', `${where}: a lock was not granted in time (${detail}): another process holds it; try again`, { cause: err });
+  if (code === '40001' || code === '40P01') return new StoreError('unavailable', `${where}: a concurrent update conflicted (${detail}): try again`, { cause: err });
+  if (code === '42501') return new StoreError('permission_denied', `${where}: permission denied (${detail}): grant the CA's user rights on its tables`);
   if (/self[- ]signed|unable to verify|certificate|Hostname\/IP does not match|does not support SSL|SSL/i.test(detail)) {
-    return new MeshwardError('unavailable', `${where}: TLS to the database failed (${detail}): check sslmode, sslrootcert and the server certificate's names`);
+    return new StoreError('unavailable', `${where}: TLS to the database failed (${detail}): check sslmode, sslrootcert and the server certificate's names`);
   }
-  return new MeshwardError('internal', `${where}: ${detail}`, { cause: err });
+  return new StoreError('internal', `${where}: ${detail}`, { cause: err });
 }
 
 function caRow(r: CaCertificateDbRow): CaCertificateRow {

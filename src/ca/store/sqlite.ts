@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { MeshwardError } from '../../errors.js';
 import { SCHEMA_VERSION, SQLITE_MIGRATIONS, newerSchemaMessage } from './migrations.js';
 import {
-  DEFAULT_CRL_POLL_MS, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
+  DEFAULT_CRL_POLL_MS, StoreError, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
   type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions,
   type Migration, type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, watchGenerations,
 } from './store.js';
@@ -52,15 +52,15 @@ function storeError(path: string, err: unknown): MeshwardError {
   const code = (err as { code?: string }).code ?? '';
   const message = (err as Error).message ?? String(err);
   if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-    return new MeshwardError('failed_precondition', `${path} is corrupted (${message}): restore it from a backup; nothing was changed`);
+    return new StoreError('failed_precondition', `${path} is corrupted (${message}): restore it from a backup; nothing was changed`);
   }
   if (code.startsWith('SQLITE_BUSY')) {
-    return new MeshwardError('unavailable', `${path} is locked by another process for too long: try again`);
+    return new StoreError('unavailable', `${path} is locked by another process for too long: try again`);
   }
   if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM') {
-    return new MeshwardError('permission_denied', `cannot open ${path} for writing (${message}): check the CA directory's permissions`);
+    return new StoreError('permission_denied', `cannot open ${path} for writing (${message}): check the CA directory's permissions`);
   }
-  return new MeshwardError('unavailable', `${path}: ${message}`, { cause: err });
+  return new StoreError('unavailable', `${path}: ${message}`, { cause: err });
 }
 
 /** Refuses anything that is not a SQLite file before SQLite sees it: an empty file would be taken as an empty database. */

@@ -3,6 +3,14 @@
 // It holds the CA's own certificates, every certificate issued with its revocation state, counters (CRL
 // numbers, generations), one-time bootstrap tokens and the current CRL. Persistence only: the rules of
 // issuance live in ../authority.ts. docs/ca-operations.md explains the store to operators.
+import { MeshwardError } from '../../errors.js';
+
+/**
+ * A failure of the store itself (the database unreachable, locked, corrupted, a login refused), as opposed
+ * to a refusal an Authority method throws inside a transaction. Both backends map their driver's errors to
+ * it; `ca serve` counts them (meshward_ca_store_errors_total). Its name stays MeshwardError: users see no difference.
+ */
+export class StoreError extends MeshwardError {}
 
 export type CaRole = 'root' | 'intermediate';
 /** active: trusted (and signing when it is the newest activated); pending: trusted, signs from activatesAt; retired: no longer trusted. */

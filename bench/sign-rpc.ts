@@ -1,12 +1,14 @@
-// Benchmark: Sign RPCs per second against `meshward ca serve` (run as its own process) from 50 concurrent
-// clients, each renewing its own EC P-256 certificate over mTLS (the steady-state load of a fleet of
-// agents), and the latency distribution. Bounded in time: warm-up plus --seconds (default 10).
-// Prints one markdown table row; run after a build: node dist/bench/sign-rpc.js [--seconds N] [--clients N]
+// Benchmark: Sign RPCs per second against `meshward ca serve` (run as its own process, on SQLite or on a
+// throwaway PostgreSQL) from N concurrent clients, each renewing its own EC P-256 certificate over mTLS
+// (the steady-state load of a fleet of agents), and the latency distribution. Bounded in time: warm-up plus
+// `seconds`. bench/issuance.ts calls measureSignRpc for both stores beside raw signing; run alone it prints
+// one table:  node dist/bench/sign-rpc.js [--seconds N] [--clients N] [--store sqlite|postgres] [--profile DIR]
+// (--profile: the server runs with --cpu-prof and writes its .cpuprofile into DIR, to see where time goes).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Authority } from '../src/ca/authority.js';
 import { CaClient } from '../src/agent/client.js';
 import { caServerSpiffeId } from '../src/ca/server/proto.js';
@@ -14,26 +16,32 @@ import { createCsr } from '../src/pki/csr.js';
 import { generateKeyPair } from '../src/pki/keys.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const SECONDS = arg('seconds', Number(process.env.SIGN_BENCH_SECONDS ?? 10));
-const CLIENTS = arg('clients', 50);
 const WARMUP_MS = 1500;
 const TD = 'bench.example.org';
+
+export interface SignRpcOptions {
+  /** 'sqlite' (D/ca.db) or a postgres:// DSN of an empty database. */
+  store: string;
+  clients: number;
+  seconds: number;
+  /** Run the server with --cpu-prof, writing its profile here. */
+  profileDir?: string;
+}
+
+export interface SignRpcResult { perSecond: number; p50: number; p99: number; count: number; failures: number }
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function main(): Promise<void> {
+export async function measureSignRpc(opts: SignRpcOptions): Promise<SignRpcResult> {
   const root = mkdtempSync(join(tmpdir(), 'meshward-bench-'));
   const dir = join(root, 'ca');
-  const authority = await Authority.init(dir, { trustDomain: TD }, new Date());
+  const store = opts.store === 'sqlite' ? undefined : opts.store;
+  const authority = await Authority.init(dir, { trustDomain: TD, store }, new Date());
   const identities = [];
-  for (let i = 0; i < CLIENTS; i++) {
+  for (let i = 0; i < opts.clients; i++) {
     const spiffeId = `spiffe://${TD}/ns/bench/sa/client-${i}`;
     const issued = await authority.issue({ spiffeId, ttlMs: 3_600_000 }, new Date());
     const keys = generateKeyPair('ec-p256');
@@ -42,8 +50,9 @@ async function main(): Promise<void> {
   const bundle = Buffer.from(await authority.trustBundlePem());
   await authority.close();
 
-  const server = spawn(process.execPath, [join(REPO, 'bin', 'meshward.js'), 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0',
-    '--sign-rate', '1000000', '--sign-burst', '1000000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeArgs = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
+  const server = spawn(process.execPath, [...nodeArgs, join(REPO, 'bin', 'meshward.js'), 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0',
+    '--store', opts.store, '--sign-rate', '1000000', '--sign-burst', '1000000'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const clients: CaClient[] = [];
   try {
     const port = await new Promise<number>((resolvePort, reject) => {
@@ -64,7 +73,7 @@ async function main(): Promise<void> {
 
     const start = Date.now();
     const measureFrom = start + WARMUP_MS;
-    const end = measureFrom + SECONDS * 1000;
+    const end = measureFrom + opts.seconds * 1000;
     const latencies: number[] = [];
     let failures = 0;
     await Promise.all(identities.map(async (id) => {
@@ -85,9 +94,7 @@ async function main(): Promise<void> {
     }));
     const elapsed = (Date.now() - measureFrom) / 1000;
     latencies.sort((a, b) => a - b);
-    const rps = latencies.length / elapsed;
-    process.stdout.write('| case | Sign RPCs/s | p50 (ms) | p99 (ms) | failed |\n|---|---|---|---|---|\n');
-    process.stdout.write(`| Sign, ${CLIENTS} concurrent clients, EC P-256, mTLS renewal (${SECONDS} s) | ${rps.toFixed(0)} | ${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 99).toFixed(1)} | ${failures} |\n`);
+    return { perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), count: latencies.length, failures };
   } finally {
     for (const c of clients) c.close();
     server.kill('SIGTERM');
@@ -96,7 +103,34 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`sign-rpc bench failed: ${(err as Error).message}\n`);
-  process.exitCode = 1;
-});
+async function main(): Promise<void> {
+  const arg = (name: string): string | undefined => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const seconds = Number(arg('seconds') ?? process.env.SIGN_BENCH_SECONDS ?? 10);
+  const clients = Number(arg('clients') ?? 50);
+  const kind = arg('store') ?? 'sqlite';
+  const profileDir = arg('profile') === undefined ? undefined : resolve(arg('profile')!);
+  let cluster: { createDatabase(): Promise<string>; destroy(): Promise<void> } | undefined;
+  try {
+    let store = 'sqlite';
+    if (kind === 'postgres') {
+      const { PostgresCluster } = await import('../test/support/postgres.js');
+      cluster = await PostgresCluster.start({ durable: true });
+      store = await cluster.createDatabase();
+    }
+    const r = await measureSignRpc({ store, clients, seconds, profileDir });
+    process.stdout.write('| case | Sign RPCs/s | p50 (ms) | p99 (ms) | failed |\n|---|---|---|---|---|\n');
+    process.stdout.write(`| Sign, ${clients} concurrent clients, EC P-256, mTLS renewal, ${kind} (${seconds} s) | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failures} |\n`);
+  } finally {
+    await cluster?.destroy();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err) => {
+    process.stderr.write(`sign-rpc bench failed: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `make deploy-check`: renders deploy/kubernetes and validates every object offline against the pinned
-// Kubernetes schemas, and checks deploy/Dockerfile's rules (dockerfile.mjs). Renders with `kubectl kustomize` when kubectl is installed, and also with the repo's
+// `make deploy-check`: renders deploy/kubernetes (the CA on PostgreSQL and the example) and the SQLite
+// overlay deploy/kubernetes/ca-sqlite, and validates every object offline against the pinned Kubernetes schemas, and checks deploy/Dockerfile's rules (dockerfile.mjs). Renders with `kubectl kustomize` when kubectl is installed, and also with the repo's
 // own renderer (kustomize.mjs), and fails if the two disagree, so the fallback that machines without
 // kubectl use stays exactly what kubectl renders. Without kubectl, the fallback alone.
 //
-//   node deploy/check/deploy-check.mjs [--renderer auto|kubectl|builtin] [DIR]
+//   node deploy/check/deploy-check.mjs [--renderer auto|kubectl|builtin] [DIR]   (DIR: only that kustomization)
 //
 // Exit 0: every object is valid. Exit 1: a problem (each printed on its own line). Exit 2: usage error.
 // The kubectl binary can be chosen with MESHWARD_KUBECTL (default: `kubectl` on PATH).
@@ -19,6 +19,10 @@ import { loadSchemas, objectLabel, validateObjects } from './validate.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const MANIFEST_DIR = resolve(here, '..', 'kubernetes');
+/** The single-replica SQLite layout, an overlay of kubernetes/ca that the default rendering does not include. */
+export const SQLITE_OVERLAY_DIR = resolve(MANIFEST_DIR, 'ca-sqlite');
+/** What `make deploy-check` validates when no DIR is given. */
+export const CHECKED_DIRS = [MANIFEST_DIR, SQLITE_OVERLAY_DIR];
 
 /** Renders with `kubectl kustomize`; undefined when kubectl is not installed. */
 export function renderWithKubectl(dir, kubectl = process.env.MESHWARD_KUBECTL || 'kubectl') {
@@ -88,7 +92,7 @@ export function runCheck({ dir = MANIFEST_DIR, renderer = 'auto', kubectl } = {}
 
 function main(argv) {
   let renderer = 'auto';
-  let dir = MANIFEST_DIR;
+  let dirs = CHECKED_DIRS;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--renderer') renderer = argv[++i];
@@ -99,24 +103,32 @@ function main(argv) {
     } else if (arg.startsWith('-')) {
       console.error(`deploy-check: error: unknown option ${arg} (usage: [--renderer auto|kubectl|builtin] [DIR])`);
       return 2;
-    } else dir = resolve(arg);
+    } else dirs = [resolve(arg)];
   }
   if (!['auto', 'kubectl', 'builtin'].includes(renderer)) {
     console.error(`deploy-check: error: --renderer must be auto, kubectl or builtin, not "${renderer}"`);
     return 2;
   }
-  const { objects, problems, notes } = runCheck({ dir, renderer });
+  let failed = false;
+  for (const dir of dirs) {
+    const { objects, problems, notes } = runCheck({ dir, renderer });
+    for (const n of notes) console.log(`deploy-check: ${n}`);
+    if (problems.length) {
+      for (const p of problems) console.error(`deploy-check: ${p}`);
+      console.error(`deploy-check: FAILED: ${problems.length} problem(s) in ${objects.length} objects`);
+      failed = true;
+    } else {
+      console.log(`deploy-check: OK: ${objects.length} objects valid (${objects.map(objectLabel).join(', ')})`);
+    }
+  }
   const dockerProblems = checkDockerfileFile();
-  problems.push(...dockerProblems);
-  if (!dockerProblems.length) notes.push(`${DOCKERFILE}: multi-stage, numeric non-root USER, no build tools at run time, same libc in both stages`);
-  for (const n of notes) console.log(`deploy-check: ${n}`);
-  if (problems.length) {
-    for (const p of problems) console.error(`deploy-check: ${p}`);
-    console.error(`deploy-check: FAILED: ${problems.length} problem(s) in ${objects.length} objects`);
+  for (const p of dockerProblems) console.error(`deploy-check: ${p}`);
+  if (dockerProblems.length) {
+    console.error(`deploy-check: FAILED: ${dockerProblems.length} problem(s) in ${DOCKERFILE}`);
     return 1;
   }
-  console.log(`deploy-check: OK: ${objects.length} objects valid (${objects.map(objectLabel).join(', ')})`);
-  return 0;
+  console.log(`deploy-check: ${DOCKERFILE}: multi-stage, numeric non-root USER, no build tools at run time, same libc in both stages`);
+  return failed ? 1 : 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

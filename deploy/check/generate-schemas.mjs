@@ -37,6 +37,7 @@ export const KINDS = [
   { apiVersion: 'v1', kind: 'Pod', file: 'core/v1' },
   { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', file: 'networking/v1' },
   { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', file: 'admissionregistration/v1' },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', file: 'policy/v1' },
 ];
 
 const here = dirname(fileURLToPath(import.meta.url));

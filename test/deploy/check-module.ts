@@ -12,6 +12,8 @@ export interface CheckResult { objects: K8sObject[]; problems: string[]; notes: 
 
 export interface DeployCheck {
   MANIFEST_DIR: string;
+  SQLITE_OVERLAY_DIR: string;
+  CHECKED_DIRS: string[];
   runCheck(opts?: { dir?: string; renderer?: 'auto' | 'kubectl' | 'builtin'; kubectl?: string }): CheckResult;
   renderWithKubectl(dir: string, kubectl?: string): K8sObject[] | undefined;
   compareRenderings(a: K8sObject[], b: K8sObject[], nameA: string, nameB: string): string | undefined;

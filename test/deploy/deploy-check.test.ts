@@ -13,13 +13,17 @@ test('the real manifests render and every object is valid (fallback renderer)', 
   const { objects, problems } = deployCheck.runCheck({ renderer: 'builtin' });
   assert.deepEqual(problems, []);
   const kinds = new Set(objects.map((o) => o.kind));
-  for (const kind of ['Namespace', 'ServiceAccount', 'ConfigMap', 'Service', 'PersistentVolumeClaim', 'Deployment', 'NetworkPolicy']) {
+  for (const kind of ['Namespace', 'ServiceAccount', 'ConfigMap', 'Service', 'Deployment', 'PodDisruptionBudget', 'NetworkPolicy']) {
     assert.ok(kinds.has(kind), `no ${kind} rendered`);
   }
+  // The SQLite overlay is checked too: its own volume claim on top of the CA's objects.
+  const sqlite = deployCheck.runCheck({ dir: deployCheck.SQLITE_OVERLAY_DIR, renderer: 'builtin' });
+  assert.deepEqual(sqlite.problems, []);
+  assert.ok(sqlite.objects.some((o) => o.kind === 'PersistentVolumeClaim'), 'the SQLite overlay renders its volume claim');
 });
 
 test('kubectl kustomize and the fallback renderer produce the same objects, in the same order', { skip: !HAVE_KUBECTL && 'kubectl is not installed' }, () => {
-  for (const dir of [deployCheck.MANIFEST_DIR, join(FIXTURES, 'any-deployment')]) {
+  for (const dir of [...deployCheck.CHECKED_DIRS, join(FIXTURES, 'any-deployment')]) {
     const viaKubectl = deployCheck.renderWithKubectl(dir);
     assert.ok(viaKubectl, 'kubectl rendered nothing');
     const builtin = kustomize.renderKustomization(dir);
@@ -36,7 +40,7 @@ test('a difference between the two renderings is reported, naming the object', (
   const objects = kustomize.renderKustomization(deployCheck.MANIFEST_DIR);
   const changed = structuredClone(objects);
   const ca = changed.find((o) => o.kind === 'Deployment' && o.metadata.name === 'meshward-ca')!;
-  ca.spec.replicas = 2;
+  ca.spec.replicas = 3;
   const difference = deployCheck.compareRenderings(objects, changed, 'kubectl', 'fallback');
   assert.match(difference ?? '', /render apps\/v1\/Deployment meshward-system\/meshward-ca differently/);
   const missing = deployCheck.compareRenderings(objects, changed.slice(1), 'kubectl', 'fallback');
@@ -105,6 +109,9 @@ test('the deploy-check command exits 0 on the manifests, 1 on a broken fixture, 
   const rendered = kustomize.renderKustomization(deployCheck.MANIFEST_DIR).length;
   assert.ok(rendered >= 12, `only ${rendered} objects rendered`);
   assert.match(ok.stdout, new RegExp(`deploy-check: OK: ${rendered} objects valid`));
+  assert.match(ok.stdout, /deploy-check: OK: \d+ objects valid \(.*PodDisruptionBudget meshward-system\/meshward-ca/);
+  assert.match(ok.stdout, /rendered \S+\/deploy\/kubernetes\/ca-sqlite with the fallback renderer/);
+  assert.match(ok.stdout, /deploy-check: OK: 8 objects valid \(.*PersistentVolumeClaim meshward-system\/meshward-ca-data/);
   const bad = spawnSync(process.execPath, [CHECK_SCRIPT, '--renderer', 'builtin', join(FIXTURES, 'unknown-field')], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /readynessProbe: unknown field/);

@@ -1,7 +1,8 @@
 // What the rendered manifests promise, asserted on the rendered objects (not on the source files):
 // meshward as a native sidecar (init container with restartPolicy Always, probes on the admin port's
-// /readyz, hardened security context, keys in memory, a projected token for audience meshward), a CA that
-// never runs two writers against its SQLite file, and a NetworkPolicy that lets only sidecars reach it.
+// /readyz, hardened security context, keys in memory, a projected token for audience meshward), a CA of two
+// replicas on PostgreSQL with a disruption budget and a readiness probe that follows the database, the SQLite
+// overlay that never runs two writers against its file, and a NetworkPolicy that lets only sidecars reach it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -107,10 +108,11 @@ for (const [renderer, objects] of renderings) {
     assert.match(config.inbound.app, /^http:\/\/127\.0\.0\.1:/);
   });
 
-  test(`CA: one replica, Recreate, ca serve on the volume, reachable only from sidecars (${renderer})`, () => {
+  test(`CA: two replicas on PostgreSQL, a disruption budget, /readyz on the admin port, keys from a Secret (${renderer})`, () => {
     const deployment = find(objects, 'Deployment', 'meshward-system', 'meshward-ca');
-    assert.equal(deployment.spec.replicas, 1);
-    assert.equal(deployment.spec.strategy.type, 'Recreate');
+    assert.equal(deployment.spec.replicas, 2);
+    // The default rolling update: with two replicas maxUnavailable rounds down to 0, one pod replaced at a time.
+    assert.equal(deployment.spec.strategy, undefined);
     const pod = deployment.spec.template.spec;
     const ca = pod.containers.find((c: { name: string }) => c.name === 'ca');
     assert.deepEqual(ca.args.slice(0, 6), ['ca', 'serve', '--dir', '/var/lib/meshward', '--listen', '0.0.0.0:8443']);
@@ -118,14 +120,38 @@ for (const [renderer, objects] of renderings) {
     const sans = ca.args.flatMap((a: string, i: number) => (ca.args[i - 1] === '--san' ? [a] : []));
     const service = find(objects, 'Service', 'meshward-system', 'meshward-ca');
     assert.ok(sans.includes(`${service.metadata.name}.${service.metadata.namespace}.svc`), sans.join(' '));
+
+    // The store: MESHWARD_STORE from a Secret made out of band (the DSN carries a password: never rendered).
+    const store = ca.env.find((e: { name: string }) => e.name === 'MESHWARD_STORE');
+    assert.deepEqual(store.valueFrom, { secretKeyRef: { name: 'meshward-ca-store', key: 'dsn' } });
+    assert.equal(objects.filter((o) => o.kind === 'Secret').length, 0);
+
+    // Readiness: /readyz on the port --admin listens on (not loopback: the kubelet probes from the node);
+    // liveness only asks whether the process is alive, so a database outage restarts nothing.
+    const admin = ca.args[ca.args.indexOf('--admin') + 1];
+    assert.match(admin, /^0\.0\.0\.0:\d+$/);
+    assert.equal(ca.readinessProbe.httpGet.path, '/readyz');
+    assert.equal(probePort(ca, ca.readinessProbe.httpGet.port), Number(admin.split(':')[1]));
+    assert.equal(ca.livenessProbe.httpGet.path, '/healthz');
+    assert.equal(probePort(ca, ca.livenessProbe.httpGet.port), Number(admin.split(':')[1]));
+
+    // Keys: unpacked from the seed Secret into an in-memory volume at every start; no volume claim at all.
     const dataMount = ca.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/var/lib/meshward');
     const dataVolume = pod.volumes.find((v: { name: string }) => v.name === dataMount.name);
-    const pvc = find(objects, 'PersistentVolumeClaim', 'meshward-system', 'meshward-ca-data');
-    assert.equal(dataVolume.persistentVolumeClaim.claimName, pvc.metadata.name);
-    assert.deepEqual(pvc.spec.accessModes, ['ReadWriteOnce']);
-    // The keys come from a Secret made out of band: referenced, never rendered (no key material in git).
+    assert.deepEqual(Object.keys(dataVolume).sort(), ['emptyDir', 'name']);
+    assert.equal(dataVolume.emptyDir.medium, 'Memory');
     assert.ok(pod.volumes.some((v: K8sObject) => v.secret?.secretName === 'meshward-ca-seed'));
-    assert.equal(objects.filter((o) => o.kind === 'Secret').length, 0);
+    const seed = pod.initContainers.find((c: { name: string }) => c.name === 'seed');
+    assert.ok(seed.volumeMounts.some((m: { name: string; mountPath: string }) => m.name === dataMount.name && m.mountPath === '/var/lib/meshward'));
+    assert.equal(objects.filter((o) => o.kind === 'PersistentVolumeClaim').length, 0);
+
+    // The disruption budget selects exactly these pods and keeps one through a drain.
+    const pdb = find(objects, 'PodDisruptionBudget', 'meshward-system', 'meshward-ca');
+    assert.equal(pdb.spec.minAvailable, 1);
+    assert.deepEqual(pdb.spec.selector.matchLabels, deployment.spec.template.metadata.labels);
+    // Spread over nodes: one node failure leaves a replica.
+    assert.equal(pod.topologySpreadConstraints[0].topologyKey, 'kubernetes.io/hostname');
+
     // Hardening of every container, the seeding init container included.
     assert.equal(pod.securityContext.runAsNonRoot, true);
     assert.equal(pod.automountServiceAccountToken, false);
@@ -141,11 +167,11 @@ for (const [renderer, objects] of renderings) {
     assert.equal(service.spec.ports[0].port, 8443);
 
     // NetworkPolicy: selects the CA pods; ingress on 8443 only from pods labelled as sidecars (any
-    // namespace); egress declared and empty, i.e. denied.
+    // namespace); egress only to PostgreSQL's port and to DNS in kube-system.
     const policy = find(objects, 'NetworkPolicy', 'meshward-system', 'meshward-ca');
     assert.deepEqual(policy.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels);
     assert.deepEqual([...policy.spec.policyTypes].sort(), ['Egress', 'Ingress']);
-    assert.equal(policy.spec.egress, undefined);
+    assert.deepEqual(policy.spec.egress.flatMap((r: K8sObject) => r.ports.map((p: K8sObject) => `${p.protocol}/${p.port}`)).sort(), ['TCP/53', 'TCP/5432', 'UDP/53']);
     assert.equal(policy.spec.ingress.length, 1);
     const [rule] = policy.spec.ingress;
     assert.deepEqual(rule.ports, [{ port: 8443, protocol: 'TCP' }]);
@@ -153,6 +179,35 @@ for (const [renderer, objects] of renderings) {
     // ...and the example workload's pods carry that label, so they get through.
     const workload = find(objects, 'Deployment', 'meshward-example', 'orders');
     assert.equal(workload.spec.template.metadata.labels['meshward.io/sidecar'], 'true');
+  });
+}
+
+const sqliteRenderings: [string, K8sObject[]][] = [['fallback renderer', kustomize.renderKustomization(deployCheck.SQLITE_OVERLAY_DIR)]];
+if (HAVE_KUBECTL) sqliteRenderings.push(['kubectl kustomize', deployCheck.renderWithKubectl(deployCheck.SQLITE_OVERLAY_DIR)!]);
+
+for (const [renderer, objects] of sqliteRenderings) {
+  test(`CA on SQLite (overlay): one replica, Recreate, ca.db on the volume, no database egress (${renderer})`, () => {
+    const deployment = find(objects, 'Deployment', 'meshward-system', 'meshward-ca');
+    assert.equal(deployment.spec.replicas, 1);
+    assert.equal(deployment.spec.strategy.type, 'Recreate');
+    const pod = deployment.spec.template.spec;
+    const ca = pod.containers.find((c: { name: string }) => c.name === 'ca');
+    assert.deepEqual(ca.env, [{ name: 'MESHWARD_STORE', value: 'sqlite' }]);
+    const dataMount = ca.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/var/lib/meshward');
+    const dataVolume = pod.volumes.find((v: { name: string }) => v.name === dataMount.name);
+    assert.deepEqual(Object.keys(dataVolume).sort(), ['name', 'persistentVolumeClaim']);
+    const pvc = find(objects, 'PersistentVolumeClaim', 'meshward-system', 'meshward-ca-data');
+    assert.equal(dataVolume.persistentVolumeClaim.claimName, pvc.metadata.name);
+    assert.deepEqual(pvc.spec.accessModes, ['ReadWriteOnce']);
+    assert.equal(ca.readinessProbe.httpGet.path, '/readyz');
+    // One replica: the budget must let a drain evict it.
+    const pdb = find(objects, 'PodDisruptionBudget', 'meshward-system', 'meshward-ca');
+    assert.equal(pdb.spec.minAvailable, undefined);
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    const policy = find(objects, 'NetworkPolicy', 'meshward-system', 'meshward-ca');
+    assert.equal(policy.spec.egress, undefined, 'no egress at all');
+    assert.ok(policy.spec.policyTypes.includes('Egress'));
+    assert.equal(objects.filter((o) => o.kind === 'Secret').length, 0);
   });
 }
 

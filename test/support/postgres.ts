@@ -50,6 +50,8 @@ function freePort(): Promise<number> {
 export interface PostgresOptions {
   /** Serve TLS with this certificate chain and key (PEM); clients may then use sslmode=verify-full. */
   tls?: { certPem: string; keyPem: string };
+  /** Keep PostgreSQL's default durability (fsync, synchronous commit): what the benchmark measures against. */
+  durable?: boolean;
 }
 
 export class PostgresCluster {
@@ -84,7 +86,7 @@ export class PostgresCluster {
     chmodSync(dir, 0o700);
     const settings = ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`, '-c', 'max_connections=200',
       // A test cluster: durability against power loss is not what is tested (a killed server still recovers from its WAL).
-      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
+      ...(opts.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'])];
     if (opts.tls) {
       writeFileSync(join(dir, 'server.crt'), opts.tls.certPem, { mode: 0o644 });
       writeFileSync(join(dir, 'server.key'), opts.tls.keyPem, { mode: 0o600 });

@@ -3,9 +3,10 @@
 // (the steady-state load of a fleet of agents), and the latency distribution. Bounded in time: warm-up plus
 // `seconds`. bench/issuance.ts calls measureSignRpc for both stores beside raw signing; run alone it prints
 // one table:  node dist/bench/sign-rpc.js [--seconds N] [--clients N] [--store sqlite|postgres] [--profile DIR]
-// (--profile: the server runs with --cpu-prof and writes its .cpuprofile into DIR, to see where time goes).
+// (--profile: the server runs with --cpu-prof and writes its .cpuprofile into DIR, to see where time goes;
+// MESHWARD_BENCH_SERVER=path/to/bin/meshward.js runs another build's server, for a before/after comparison).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -28,7 +29,18 @@ export interface SignRpcOptions {
   profileDir?: string;
 }
 
-export interface SignRpcResult { perSecond: number; p50: number; p99: number; count: number; failures: number }
+export interface SignRpcResult {
+  perSecond: number; p50: number; p99: number; count: number; failures: number;
+  /** The server's CPU time (user + system) per Sign during the measurement: unlike the rate, it holds on a busy machine. */
+  serverCpuUs: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+  // After the command name: state is field 3, utime 14 and stime 15 (1-based) in clock ticks (100 per second).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -51,7 +63,8 @@ export async function measureSignRpc(opts: SignRpcOptions): Promise<SignRpcResul
   await authority.close();
 
   const nodeArgs = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
-  const server = spawn(process.execPath, [...nodeArgs, join(REPO, 'bin', 'meshward.js'), 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0',
+  const bin = process.env.MESHWARD_BENCH_SERVER ?? join(REPO, 'bin', 'meshward.js');
+  const server = spawn(process.execPath, [...nodeArgs, bin, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0',
     '--store', opts.store, '--sign-rate', '1000000', '--sign-burst', '1000000'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const clients: CaClient[] = [];
   try {
@@ -76,6 +89,10 @@ export async function measureSignRpc(opts: SignRpcOptions): Promise<SignRpcResul
     const end = measureFrom + opts.seconds * 1000;
     const latencies: number[] = [];
     let failures = 0;
+    let cpuFrom = 0;
+    const cpuTimer = setTimeout(() => {
+      cpuFrom = cpuSecondsOf(server.pid!);
+    }, measureFrom - Date.now());
     await Promise.all(identities.map(async (id) => {
       const client = new CaClient({
         address: `127.0.0.1:${port}`, rootsPem: bundle, caSpiffeId: caServerSpiffeId(TD),
@@ -92,9 +109,14 @@ export async function measureSignRpc(opts: SignRpcOptions): Promise<SignRpcResul
         }
       }
     }));
+    const cpu = cpuSecondsOf(server.pid!) - cpuFrom;
+    clearTimeout(cpuTimer);
     const elapsed = (Date.now() - measureFrom) / 1000;
     latencies.sort((a, b) => a - b);
-    return { perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), count: latencies.length, failures };
+    return {
+      perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), count: latencies.length, failures,
+      serverCpuUs: (cpu * 1e6) / latencies.length,
+    };
   } finally {
     for (const c of clients) c.close();
     server.kill('SIGTERM');
@@ -121,8 +143,8 @@ async function main(): Promise<void> {
       store = await cluster.createDatabase();
     }
     const r = await measureSignRpc({ store, clients, seconds, profileDir });
-    process.stdout.write('| case | Sign RPCs/s | p50 (ms) | p99 (ms) | failed |\n|---|---|---|---|---|\n');
-    process.stdout.write(`| Sign, ${clients} concurrent clients, EC P-256, mTLS renewal, ${kind} (${seconds} s) | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.failures} |\n`);
+    process.stdout.write('| case | Sign RPCs/s | p50 (ms) | p99 (ms) | server CPU per Sign (µs) | failed |\n|---|---|---|---|---|---|\n');
+    process.stdout.write(`| Sign, ${clients} concurrent clients, EC P-256, mTLS renewal, ${kind} (${seconds} s) | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.serverCpuUs.toFixed(0)} | ${r.failures} |\n`);
   } finally {
     await cluster?.destroy();
   }

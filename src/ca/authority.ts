@@ -26,6 +26,7 @@ import { IssuanceRules, checkDnsNames, checkIpAddresses, checkSubjectField } fro
 import { keyFilesIn, looseKeyFiles, looseKeyWarning } from '../key-permissions.js';
 import { resolveStore, type StoreSpec } from './store/dsn.js';
 import { openStore } from './store/open-store.js';
+import { CertificateRecorder } from './store/group-commit.js';
 import { isEmptyStore, type CaCertificateRow, type CaRole, type CaStore, type CrlDraft, type CrlWrite, type StoreOps, type StoredCrl } from './store/store.js';
 import { createBootstrapToken, type CreatedToken } from './tokens.js';
 
@@ -184,9 +185,11 @@ export class Authority {
   private issuers: IssuerSet;
   private generation: bigint;
   private readonly rules: IssuanceRules;
+  private readonly recorder: CertificateRecorder;
 
   private constructor(layout: CaLayout, readonly config: CaConfig, readonly store: CaStore, generation: bigint, issuers: IssuerSet) {
     this.layout = layout;
+    this.recorder = new CertificateRecorder(store);
     this.rules = new IssuanceRules(config);
     this.generation = generation;
     this.issuers = issuers;
@@ -428,7 +431,10 @@ export class Authority {
       const serial = randomSerial();
       serialHex = serialHexOf(serial);
       const signed = chain.signer.sign(leafTemplate({ serial, publicKey: o.publicKey, keyType: o.keyType, spiffeId: o.spiffeId, dns: o.dns, ips: o.ips, subject: o.subject, validity }));
-      if (await (tx ?? this.store).insertCertificate(serialHex, o.spiffeId, chain.intermediate.row.serialHex, validity.notBefore, validity.notAfter, signed)) der = signed;
+      const row = { serialHex, spiffeId: o.spiffeId, issuerSerialHex: chain.intermediate.row.serialHex, notBefore: validity.notBefore, notAfter: validity.notAfter, der: signed };
+      // Outside a caller's transaction, concurrent issuances share commits (./store/group-commit.ts).
+      const inserted = tx ? (await tx.insertCertificates([row]))[0]! : await this.recorder.insert(row);
+      if (inserted) der = signed;
     }
     const certificatePem = encodePem('CERTIFICATE', der);
     return {

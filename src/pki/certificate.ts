@@ -473,6 +473,21 @@ export function parseCertificate(input: Buffer): ParsedCertificate {
   return guardParse('certificate', () => parseCertificateDer(bytes));
 }
 
+/**
+ * Only the serial number of a DER certificate, without decoding names or importing the public key (which
+ * costs about as much as a signature): for callers that then compare the whole DER with a stored copy, as
+ * the CA's renewal check does with the client certificate TLS already verified.
+ */
+export function certificateSerialHex(input: Buffer): string {
+  const bytes = asBuffer(input, 'certificate');
+  return guardParse('certificate', () => {
+    const top = der.children(der.expectTag(der.readRoot(bytes), der.TAG.SEQUENCE, 'certificate'));
+    const tbs = der.children(der.expectTag(top[0], der.TAG.SEQUENCE, 'TBSCertificate'));
+    const serial = der.expectTag(tbs[tbs[0]?.tag === 0xa0 ? 1 : 0], der.TAG.INTEGER, 'serial number');
+    return stripHexZeros(der.readIntegerBytes(serial).toString('hex'));
+  });
+}
+
 function parseCertificateDer(bytes: Buffer): ParsedCertificate {
   const root = der.readRoot(bytes);
   der.expectTag(root, der.TAG.SEQUENCE, 'certificate');

@@ -4,7 +4,7 @@
 // in the same store transaction as the signing, so a failed signing rolls the redemption back, while a
 // token whose signing succeeded is marked used before the transaction commits.
 import { MeshwardError, invalid } from '../../errors.js';
-import { parseCertificate } from '../../pki/certificate.js';
+import { certificateSerialHex } from '../../pki/certificate.js';
 import type { Authority, IssuedCertificate } from '../authority.js';
 import type { KubernetesTokenVerifier } from '../jwt.js';
 import { formatTime } from '../../duration.js';
@@ -75,12 +75,16 @@ export class SignService {
     return this.authority.signCsr(input.csr, { ttlMs, expectedSpiffeId: identity }, now);
   }
 
-  /** The identity of a client certificate that this CA issued and that is still valid and not revoked. */
+  /**
+   * The identity of a client certificate that this CA issued and that is still valid and not revoked. TLS
+   * has verified it against the bundle; the stored row (same DER, byte for byte) gives identity and state,
+   * so only the serial is read from it here (a full parse would import its public key, for nothing).
+   */
   private async renewalIdentity(der: Buffer, now: Date): Promise<string> {
-    const cert = parseCertificate(der);
-    const row = await this.authority.store.certificate(cert.serialHex);
-    if (!row || !row.der.equals(cert.der)) {
-      throw new MeshwardError('permission_denied', `the client certificate ${cert.serialHex} was not issued by this CA: renew with the CA that issued it, or bootstrap with a token`);
+    const serialHex = certificateSerialHex(der);
+    const row = await this.authority.store.certificate(serialHex);
+    if (!row || !row.der.equals(der)) {
+      throw new MeshwardError('permission_denied', `the client certificate ${serialHex} was not issued by this CA: renew with the CA that issued it, or bootstrap with a token`);
     }
     if (row.status === 'revoked') {
       throw new MeshwardError('permission_denied', `certificate ${row.serialHex} (${row.spiffeId}) was revoked at ${formatTime(row.revokedAt!)} (${row.reason}): it cannot renew; bootstrap again with a new token`);

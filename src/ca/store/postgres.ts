@@ -11,7 +11,7 @@ import { MeshwardError } from '../../errors.js';
 import { POSTGRES_MIGRATIONS, SCHEMA_VERSION, newerSchemaMessage } from './migrations.js';
 import { redactDsn, scrubPassword } from './dsn.js';
 import {
-  DEFAULT_CRL_POLL_MS, StoreError, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
+  DEFAULT_CRL_POLL_MS, StoreError, writtenOnce, type CertificateInsert, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
   type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions, type Migration,
   type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, watchGenerations,
 } from './store.js';
@@ -112,6 +112,22 @@ class PgOps implements StoreOps {
 
   async setCaStatus(serialHex: string, status: CaStatus, retiredAt: Date | null = null): Promise<void> {
     await this.q('UPDATE ca_certificates SET status = $1, retired_at = $2 WHERE serial = $3', [status, retiredAt, serialHex]);
+  }
+
+  async insertCertificates(rows: readonly CertificateInsert[]): Promise<boolean[]> {
+    if (rows.length === 1) {
+      const r = rows[0]!;
+      return [await this.insertCertificate(r.serialHex, r.spiffeId, r.issuerSerialHex, r.notBefore, r.notAfter, r.der)];
+    }
+    // One statement (atomic on its own, one round trip): the rows as arrays, unnest keeps their order (seq).
+    const r = await this.q(`INSERT INTO certificates (serial, spiffe_id, issuer_serial, not_before, not_after, der, status)
+      SELECT serial, spiffe_id, issuer_serial, not_before, not_after, der, 'valid'
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::bytea[]) AS t(serial, spiffe_id, issuer_serial, not_before, not_after, der)
+      ON CONFLICT (serial) DO NOTHING RETURNING serial`, [
+      rows.map((x) => x.serialHex), rows.map((x) => x.spiffeId), rows.map((x) => x.issuerSerialHex),
+      rows.map((x) => x.notBefore), rows.map((x) => x.notAfter), rows.map((x) => x.der),
+    ], 'mw_insert_certs');
+    return writtenOnce(rows, new Set((r.rows as { serial: string }[]).map((x) => x.serial)));
   }
 
   async insertCertificate(serialHex: string, spiffeId: string, issuerSerialHex: string, notBefore: Date, notAfter: Date, der: Buffer): Promise<boolean> {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { MeshwardError } from '../../errors.js';
 import { SCHEMA_VERSION, SQLITE_MIGRATIONS, newerSchemaMessage } from './migrations.js';
 import {
-  DEFAULT_CRL_POLL_MS, StoreError, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
+  DEFAULT_CRL_POLL_MS, StoreError, writtenOnce, type CertificateInsert, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
   type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions,
   type Migration, type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, watchGenerations,
 } from './store.js';
@@ -134,7 +134,10 @@ function prepare(db: Database.Database) {
   };
 }
 
-type Statements = ReturnType<typeof prepare> & { revokeAndCount: (at: number, reason: string, serial: string) => boolean };
+type Statements = ReturnType<typeof prepare> & {
+  revokeAndCount: (at: number, reason: string, serial: string) => boolean;
+  insertCertsAtomically: (rows: readonly CertificateInsert[]) => boolean[];
+};
 
 /** The reads and writes on one connection, every statement prepared once (the issuance path only binds and runs). */
 class SqliteOps implements StoreOps {
@@ -173,6 +176,10 @@ class SqliteOps implements StoreOps {
     return this.run(() => {
       this.s.setCaStatus.run(status, msOrNull(retiredAt), serialHex);
     });
+  }
+
+  insertCertificates(rows: readonly CertificateInsert[]): Promise<boolean[]> {
+    return this.run(() => this.s.insertCertsAtomically(rows));
   }
 
   insertCertificate(serialHex: string, spiffeId: string, issuerSerialHex: string, notBefore: Date, notAfter: Date, der: Buffer): Promise<boolean> {
@@ -317,7 +324,19 @@ export class SqliteStore extends SqliteOps implements CaStore {
       if (changed) prepared.bumpRevocations.run();
       return changed;
     });
-    const statements: Statements = { ...prepared, revokeAndCount: (at, reason, serial) => revokeAndCount.immediate(at, reason, serial) };
+    // Several certificates in one transaction (a savepoint inside the caller's), all or none.
+    const insertCerts = db.transaction((rows: readonly CertificateInsert[]) => {
+      const written = new Set<string>();
+      for (const r of rows) {
+        if (prepared.insertCert.run(r.serialHex, r.spiffeId, r.issuerSerialHex, r.notBefore.getTime(), r.notAfter.getTime(), r.der).changes === 1) written.add(r.serialHex);
+      }
+      return writtenOnce(rows, written);
+    });
+    const statements: Statements = {
+      ...prepared,
+      revokeAndCount: (at, reason, serial) => revokeAndCount.immediate(at, reason, serial),
+      insertCertsAtomically: (rows) => insertCerts.immediate(rows),
+    };
     super(statements, path);
     this.txOps = new SqliteOps(statements, path);
   }

@@ -32,6 +32,16 @@ export interface CaCertificateRow {
 
 export type CertificateState = 'valid' | 'revoked';
 
+/** A certificate to record as issued (valid, not revoked). */
+export interface CertificateInsert {
+  serialHex: string;
+  spiffeId: string;
+  issuerSerialHex: string;
+  notBefore: Date;
+  notAfter: Date;
+  der: Buffer;
+}
+
 export interface CertificateRow {
   serialHex: string;
   spiffeId: string;
@@ -110,6 +120,11 @@ export interface StoreOps {
   // Issued certificates
   /** Records an issued certificate; false (and nothing written) when the serial is already taken. */
   insertCertificate(serialHex: string, spiffeId: string, issuerSerialHex: string, notBefore: Date, notAfter: Date, der: Buffer): Promise<boolean>;
+  /**
+   * Records several issued certificates in one statement (SQLite: one transaction), all or none; for each
+   * row, false when its serial was already taken (then that row is not written). Group commit uses it.
+   */
+  insertCertificates(rows: readonly CertificateInsert[]): Promise<boolean[]>;
   certificate(serialHex: string): Promise<CertificateRow | undefined>;
   certificateState(serialHex: string): Promise<CertificateStateRow | undefined>;
   /** Every issued certificate, oldest first. */
@@ -208,6 +223,19 @@ export function isEmptyStore(c: StoreContents): boolean {
 }
 
 export const DEFAULT_CRL_POLL_MS = 1000;
+
+/**
+ * Which rows of a multi-row insert were written, given the serials the database reports written: a serial
+ * that appears twice in `rows` counts for its first row only (the second found it taken).
+ */
+export function writtenOnce(rows: readonly CertificateInsert[], written: ReadonlySet<string>): boolean[] {
+  const claimed = new Set<string>();
+  return rows.map((r) => {
+    if (!written.has(r.serialHex) || claimed.has(r.serialHex)) return false;
+    claimed.add(r.serialHex);
+    return true;
+  });
+}
 
 /**
  * Polls `read` every `pollMs` and calls `listener` when either generation moved since the last read;

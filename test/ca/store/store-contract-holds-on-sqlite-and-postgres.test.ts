@@ -81,6 +81,15 @@ const cases: Case[] = [
     await a.insertCertificate('00', ID, 'aa02', at(-5), at(60), der(2));
     assert.deepEqual((await b.certificates()).map((c) => c.serialHex), ['00', '01'], 'oldest first');
   }],
+  ['several certificates in one statement (group commit): each recorded, a taken serial reported per row', async (a, b) => {
+    const row = (serialHex: string, n: number, minutes = 0) => ({ serialHex, spiffeId: ID, issuerSerialHex: 'aa02', notBefore: at(minutes), notAfter: at(60), der: der(n) });
+    assert.deepEqual(await a.insertCertificates([row('01', 1)]), [true]);
+    // '01' is taken already, '03' appears twice: only its first row is written.
+    assert.deepEqual(await b.insertCertificates([row('02', 2, 1), row('01', 9, 2), row('03', 3, 3), row('03', 8, 4)]), [true, false, true, false]);
+    assert.deepEqual((await a.certificates()).map((c) => [c.serialHex, c.der[4]]), [['01', 1], ['02', 2], ['03', 3]]);
+    assert.deepEqual(await a.insertCertificates([row('04', 4, 5), row('05', 5, 6)]), [true, true]);
+    assert.deepEqual((await b.certificates()).map((c) => c.serialHex), ['01', '02', '03', '04', '05'], 'in the order given');
+  }],
   ['revoke marks once, counts revocations, and lists per issuer', async (a, b) => {
     await a.insertCertificate('01', ID, 'i1', at(0), at(60), der(1));
     await a.insertCertificate('02', ID, 'i2', at(0), at(60), der(2));

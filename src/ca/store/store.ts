@@ -42,13 +42,7 @@ export interface CertificateInsert {
   der: Buffer;
 }
 
-export interface CertificateRow {
-  serialHex: string;
-  spiffeId: string;
-  issuerSerialHex: string;
-  notBefore: Date;
-  notAfter: Date;
-  der: Buffer;
+export interface CertificateRow extends CertificateInsert {
   status: CertificateState;
   revokedAt: Date | null;
   reason: string | null;

@@ -186,6 +186,7 @@ export class Authority {
   private generation: bigint;
   private readonly rules: IssuanceRules;
   private readonly recorder: CertificateRecorder;
+  private generationRead: Promise<bigint> | undefined;
 
   private constructor(layout: CaLayout, readonly config: CaConfig, readonly store: CaStore, generation: bigint, issuers: IssuerSet) {
     this.layout = layout;
@@ -344,7 +345,11 @@ export class Authority {
 
   /** Re-reads the CA certificates when another process (the CLI beside `ca serve`, another replica) rotated or retired some. */
   async refresh(db: StoreOps = this.store): Promise<void> {
-    const generation = await db.counter('ca_generation');
+    // Concurrent callers outside a transaction share one read of the generation in flight (single flight):
+    // under load that is one round trip for a whole burst of Sign calls instead of one each.
+    const generation = db === this.store ? await (this.generationRead ??= this.store.counter('ca_generation').finally(() => {
+      this.generationRead = undefined;
+    })) : await db.counter('ca_generation');
     if (generation !== this.generation) {
       this.issuers = new IssuerSet(this.layout, await db.caCertificates(), this.store.description);
       this.generation = generation;

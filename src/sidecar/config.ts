@@ -59,6 +59,8 @@ export interface Limits {
   maxConnections: number;
   maxHeaderSize: number;
   drainTimeoutMs: number;
+  /** 0 = no limit: a connection then ends only with its peer's certificate (or the trust it was accepted under). */
+  maxConnectionAgeMs: number;
 }
 
 export interface SidecarConfig {
@@ -85,6 +87,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxConnections: 10_000,
   maxHeaderSize: 16_384,
   drainTimeoutMs: 20_000,
+  maxConnectionAgeMs: 0,
 };
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:15000';
 export const DEFAULT_RECHECK_INTERVAL_MS = 30_000;
@@ -263,6 +266,7 @@ const schema = z
           maxConnections: positiveInt.optional(),
           maxHeaderSize: positiveInt.max(1 << 20, 'must be at most 1048576 bytes').optional(),
           drainTimeout: duration.optional(),
+          maxConnectionAge: duration.optional(),
         },
         { error: 'must be a mapping' },
       )
@@ -330,6 +334,7 @@ function withDefaults(c: z.output<typeof schema>, source: string): SidecarConfig
       maxConnections: c.limits?.maxConnections ?? DEFAULT_LIMITS.maxConnections,
       maxHeaderSize: c.limits?.maxHeaderSize ?? DEFAULT_LIMITS.maxHeaderSize,
       drainTimeoutMs: c.limits?.drainTimeout ?? DEFAULT_LIMITS.drainTimeoutMs,
+      maxConnectionAgeMs: c.limits?.maxConnectionAge ?? DEFAULT_LIMITS.maxConnectionAgeMs,
     },
     metrics: { identities: c.metrics?.identities ?? DEFAULT_IDENTITY_LABELS },
     workers: c.workers ?? 1,

@@ -270,10 +270,12 @@ export class Sidecar {
     const { limits } = this.config;
     const policy = () => this.policy!;
     let onConnection;
+    let onEnd;
     if (inbound.protocol === 'tcp') {
       const tcp = new TcpForwarder({ app: inbound.app, policy, logger: this.logger, metrics: this.metrics, idleTimeoutMs: limits.idleTimeoutMs });
       this.tcp = tcp;
       onConnection = tcp.accept.bind(tcp);
+      onEnd = tcp.end.bind(tcp);
     } else {
       // Loaded on demand: a tcp:// sidecar never needs the HTTP stack.
       const { HttpFrontend } = await import('./http/frontend.js');
@@ -290,6 +292,7 @@ export class Sidecar {
       });
       this.frontend = frontend;
       onConnection = frontend.accept.bind(frontend);
+      onEnd = frontend.end.bind(frontend);
     }
     const listener = new InboundListener({
       listen: inbound.listen,
@@ -301,6 +304,7 @@ export class Sidecar {
       logger: this.logger,
       metrics: this.metrics,
       onConnection,
+      onEnd,
     });
     this.inbound = listener;
     try {

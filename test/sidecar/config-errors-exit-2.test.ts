@@ -36,6 +36,7 @@ const cases: [string, object | string, RegExp][] = [
   ['inbound without a policy', { identity: good.identity, inbound: good.inbound }, /policy: is required with inbound/],
   ['neither inbound nor outbound', { identity: good.identity }, /configure inbound, outbound or both/],
   ['a bad duration', { ...good, limits: { drainTimeout: 'soon' } }, /limits\.drainTimeout: .*duration/],
+  ['a maxConnectionAge that is not a duration', { ...good, limits: { maxConnectionAge: 'forever' } }, /limits\.maxConnectionAge: .*duration/],
   ['a negative maxConnections', { ...good, limits: { maxConnections: -1 } }, /limits\.maxConnections: must be a positive whole number/],
   ['an unknown log level', { ...good, log: { level: 'loud' } }, /log\.level: must be one of/],
   ['an unknown allowed-request log level', { ...good, log: { allowed: 'warn' } }, /log\.allowed: must be one of info, debug, silent/],

@@ -25,8 +25,13 @@ export class ProxyContext {
   readonly refused = new WeakSet<Socket>();
   /** Upgraded (WebSocket) connections, tunnelled byte for byte. */
   readonly tunnels = new Set<Socket>();
+  /** HTTP/2 sessions by the TLS socket they run on (to end one connection gracefully). */
+  readonly sessionOn = new WeakMap<Socket, Http2Session>();
+  /** HTTP/1.1 connections being ended (their certificate fell, or they are too old): answers carry Connection: close. */
+  readonly ending = new WeakSet<Socket>();
   /** Set while accept() hands a socket to the HTTP/2 server, which creates its session synchronously. */
   pendingPeer: Peer | undefined;
+  pendingSocket: Socket | undefined;
   draining = false;
   /** Requests forwarded to the app and not finished. */
   inflight = 0;

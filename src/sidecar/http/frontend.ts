@@ -2,7 +2,7 @@
 // one node http server and one http2 server that never listen: accept() hands each a socket by ALPN.
 // The Connection (identity, principal, xfcc) is attached to the socket/session once, so requests only
 // look it up. drain() stops new requests (Connection: close, GOAWAY) and waits for in-flight ones.
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { Http2Server } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -69,15 +69,42 @@ export class HttpFrontend {
     if (socket.alpnProtocol === 'h2') {
       // The http2 server creates the session synchronously inside this emit ('session' picks up the peer).
       this.ctx.pendingPeer = peer;
+      this.ctx.pendingSocket = socket;
       try {
         this.http2.emit('connection', socket);
       } finally {
         this.ctx.pendingPeer = undefined;
+        this.ctx.pendingSocket = undefined;
       }
     } else {
       this.ctx.peers.set(socket, peer);
       this.http1.emit('connection', socket);
     }
+  }
+
+  /**
+   * Ends one connection gracefully: an HTTP/2 session gets GOAWAY and finishes its open streams; an
+   * HTTP/1.1 connection is closed now if idle, else after the response in progress, which carries
+   * Connection: close when its headers are not out yet; a WebSocket tunnel is ended.
+   */
+  end(socket: TLSSocket): void {
+    const session = this.ctx.sessionOn.get(socket);
+    if (session !== undefined) {
+      if (!session.closed && !session.destroyed) session.close();
+      return;
+    }
+    if (this.ctx.tunnels.has(socket)) {
+      socket.end();
+      return;
+    }
+    this.ctx.ending.add(socket);
+    const current = (socket as TLSSocket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (current == null) {
+      socket.end();
+      return;
+    }
+    if (!current.headersSent) current.shouldKeepAlive = false;
+    else current.once('finish', () => socket.end());
   }
 
   /** Requests forwarded to the app and not finished yet. */

@@ -138,6 +138,7 @@ function onRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse,
     return;
   }
   ctx.inflight++;
+  if (ctx.ending.has(req.socket)) res.shouldKeepAlive = false;
   if (expectsContinue) res.writeContinue();
   const request: AllowedHttp1Request = { peer, req, res, scan, decision: d, started };
   if (ctx.http1App !== undefined) forwardToHttp1(ctx, request);

@@ -88,6 +88,7 @@ export function createHttp2Server(ctx: ProxyContext, limits: Http2Limits): Http2
       },
     };
     ctx.sessions.set(session, state);
+    if (ctx.pendingSocket !== undefined) ctx.sessionOn.set(ctx.pendingSocket, session);
     session.setTimeout(limits.idleTimeoutMs, () => session.close());
     session.on('error', (err) => ctx.gate.protocolError(peer, 400, `HTTP/2 session error: ${err.message}`, { code: (err as NodeJS.ErrnoException).code }));
     session.on('close', () => ctx.sessions.delete(session));

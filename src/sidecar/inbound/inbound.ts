@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { HostPort, Limits } from '../config.js';
 import type { Connection } from './connection.js';
+import { ConnectionLifetimes, type EndReason } from './lifetimes.js';
 import type { Credentials } from '../tls/credentials.js';
 import { isRevoked } from '../tls/crl.js';
 import { classifyRefusal, tlsErrorReason } from '../tls/handshake.js';
@@ -33,6 +34,12 @@ export interface InboundOptions {
   metrics: SidecarMetrics;
   /** Receives every verified connection (HttpFrontend.accept or the tcp forwarder). */
   onConnection: (socket: TLSSocket, conn: Connection) => void;
+  /**
+   * Ends a connection gracefully (HTTP/2 GOAWAY, Connection: close, TCP close) because its certificate
+   * was revoked, expired or is no longer trusted, or it reached limits.maxConnectionAge. A connection
+   * still open limits.drainTimeout later is closed.
+   */
+  onEnd: (socket: TLSSocket, reason: EndReason) => void;
 }
 
 export class InboundListener {
@@ -45,6 +52,7 @@ export class InboundListener {
   /** x-forwarded-client-cert values by peer Identity, for the sidecar's own SPIFFE ID `xfccBy`. */
   private xfccValues = new WeakMap<Identity, string>();
   private xfccBy = '';
+  private readonly lifetimes: ConnectionLifetimes<TLSSocket>;
 
   constructor(opts: InboundOptions) {
     this.opts = opts;
@@ -62,6 +70,11 @@ export class InboundListener {
       ...(opts.alpn ? { ALPNProtocols: opts.alpn } : {}),
     });
     this.server.maxConnections = opts.limits.maxConnections;
+    this.lifetimes = new ConnectionLifetimes(opts.limits.maxConnectionAgeMs, (socket, reason) => this.endConnection(socket, reason));
+    // An accept() failure (EMFILE when file descriptors run out, ENFILE, ENOMEM) is emitted on the
+    // server; without a listener it would end the process. node keeps listening and retries on the next
+    // connection, so logging is all there is to do.
+    this.server.on('error', (err: NodeJS.ErrnoException) => this.onServerError(err));
     this.server.on('secureConnection', (socket: TLSSocket) => this.onSecureConnection(socket));
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       this.refuse(socket, tlsErrorReason(err), err.message.split('\n')[0] ?? String(err.code));
@@ -74,8 +87,10 @@ export class InboundListener {
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
+      this.listening = false;
       this.server.once('error', onError);
       this.server.listen(this.opts.listen.port, this.opts.listen.host, () => {
+        this.listening = true;
         this.server.off('error', onError);
         resolve(this.server.address() as AddressInfo);
       });
@@ -93,6 +108,8 @@ export class InboundListener {
     this.server.setSecureContext(next.tlsOptions);
     this.server.setTicketKeys(trustChanged ? randomBytes(48) : ticketKeys);
     this.credentials = next;
+    // Open connections were accepted under the old trust: the ones it no longer covers end now.
+    if (trustChanged) this.lifetimes.review(next.trust, peerChain);
   }
 
   /** Stops accepting new connections; open ones continue. */
@@ -105,7 +122,39 @@ export class InboundListener {
   }
 
   destroyAll(): void {
+    this.lifetimes.close();
     for (const s of this.sockets) s.destroy();
+  }
+
+  private listening = false;
+
+  private acceptFailures = 0;
+  private acceptFailureLogged = 0;
+
+  /** An accept() failure: logged at most once a second (EMFILE repeats for every waiting client). */
+  private onServerError(err: NodeJS.ErrnoException): void {
+    if (!this.listening) return; // listen() reports its own failure
+    this.acceptFailures++;
+    const now = Date.now();
+    if (now - this.acceptFailureLogged < 1000) return;
+    this.acceptFailureLogged = now;
+    this.opts.logger.warn(
+      { event: 'accept_failed', code: err.code, error: err.message, failures: this.acceptFailures },
+      `accepting connections fails (${err.code ?? err.message}): callers are refused until it recovers`,
+    );
+    this.acceptFailures = 0;
+  }
+
+  private endConnection(socket: TLSSocket, reason: EndReason): void {
+    const { logger, metrics, limits } = this.opts;
+    metrics.connectionsEnded.inc({ reason });
+    logger.info(
+      { event: 'connection_ended', peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason },
+      reason === 'max_age' ? 'connection reached limits.maxConnectionAge: ending it' : `the peer certificate is ${reason}: ending its connection`,
+    );
+    this.opts.onEnd(socket, reason);
+    // Whatever is still running on it gets the drain time a shutdown would give it, then the socket goes.
+    if (!socket.destroyed) setTimeout(() => socket.destroy(), limits.drainTimeoutMs).unref();
   }
 
   private refuse(socket: TLSSocket, reason: HandshakeFailureReason, detail: string): void {
@@ -158,9 +207,11 @@ export class InboundListener {
       xfcc,
     };
     this.sockets.add(socket);
+    this.lifetimes.add(socket, verdict.notAfter);
     this.opts.metrics.openConnections.inc();
     socket.once('close', () => {
       this.sockets.delete(socket);
+      this.lifetimes.delete(socket);
       this.opts.metrics.openConnections.dec();
     });
     if (this.opts.logger.isLevelEnabled('debug')) {

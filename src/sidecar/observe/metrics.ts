@@ -16,6 +16,7 @@ export class SidecarMetrics {
   requestDuration: Histogram<'decision'>;
   handshakeFailures: Counter<'reason'>;
   openConnections: Gauge;
+  connectionsEnded: Counter<'reason'>;
   reloads: Counter<'kind' | 'result'>;
   certificateNotAfter: Gauge;
   certificateExpiry: Gauge<'certificate'>;
@@ -51,6 +52,12 @@ export class SidecarMetrics {
       name: 'meshward_open_connections',
       help: 'Inbound connections currently open.',
       aggregator: 'sum',
+      registers: [registry],
+    });
+    this.connectionsEnded = new Counter({
+      name: 'meshward_connections_ended_total',
+      help: 'Open inbound connections the sidecar ended because the peer certificate was revoked, expired or is no longer trusted, or because they reached limits.maxConnectionAge (reason: revoked, expired, untrusted, max_age).',
+      labelNames: ['reason'],
       registers: [registry],
     });
     this.reloads = new Counter({

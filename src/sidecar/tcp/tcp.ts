@@ -27,7 +27,7 @@ export class TcpForwarder {
   private readonly opts: TcpForwarderOptions;
   private readonly host: string;
   private readonly port: number;
-  private readonly pairs = new Set<Pair>();
+  private readonly pairs = new Map<TLSSocket, Pair>();
   private idleWaiters: (() => void)[] = [];
 
   constructor(opts: TcpForwarderOptions) {
@@ -61,7 +61,7 @@ export class TcpForwarder {
 
   private forward(client: TLSSocket, conn: Connection): void {
     const pair: Pair = { client };
-    this.pairs.add(pair);
+    this.pairs.set(client, pair);
     const app = connect({ host: this.host, port: this.port, allowHalfOpen: true });
     pair.app = app;
     let appConnected = false;
@@ -69,7 +69,7 @@ export class TcpForwarder {
     let closed = 0;
     const done = () => {
       if (++closed < 2) return;
-      this.pairs.delete(pair);
+      this.pairs.delete(client);
       if (this.pairs.size === 0) {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
@@ -102,6 +102,17 @@ export class TcpForwarder {
     app.pipe(client);
   }
 
+  /** Ends one connection with a TCP close both ways (what is in flight is still delivered). */
+  end(client: TLSSocket): void {
+    const pair = this.pairs.get(client);
+    if (pair === undefined) {
+      client.end();
+      return;
+    }
+    client.end();
+    pair.app?.end();
+  }
+
   get open(): number {
     return this.pairs.size;
   }
@@ -121,7 +132,7 @@ export class TcpForwarder {
   }
 
   close(): void {
-    for (const p of this.pairs) {
+    for (const p of this.pairs.values()) {
       p.client.destroy();
       p.app?.destroy();
     }

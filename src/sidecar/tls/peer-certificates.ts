@@ -11,7 +11,7 @@ import { identityFromCertificate, svidLeafViolation } from './identity.js';
 import type { Identity, LeafViolation } from './identity.js';
 
 export type PeerVerdict =
-  | { ok: true; identity: Identity; /** The leaf's issuer name, DER as hex: the key of a CRL's revoked serials. */ issuerHex: string }
+  | { ok: true; identity: Identity; /** The leaf's issuer name, DER as hex: the key of a CRL's revoked serials. */ issuerHex: string; /** The leaf's notAfter: an open connection ends then. */ notAfter: Date }
   | { ok: false; reason: LeafViolation['reason'] | 'unparsable_certificate'; message: string };
 
 /**
@@ -58,16 +58,18 @@ const DEFAULT_CAPACITY = 512;
 export function judgeClientLeaf(raw: Buffer): PeerVerdict {
   let identity: Identity;
   let issuerHex: string;
+  let notAfter: Date;
   try {
     const cert = parseCertificate(raw);
     const violation = svidLeafViolation(cert, 'client');
     if (violation) return { ok: false, reason: violation.reason, message: violation.message };
     identity = identityFromCertificate(cert);
     issuerHex = cert.issuerDer.toString('hex');
+    notAfter = cert.notAfter;
   } catch (err) {
     return { ok: false, reason: 'unparsable_certificate', message: (err as Error).message };
   }
-  return { ok: true, identity: Object.freeze(identity), issuerHex };
+  return { ok: true, identity: Object.freeze(identity), issuerHex, notAfter };
 }
 
 export class PeerCertificates {

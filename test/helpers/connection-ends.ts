@@ -1,0 +1,160 @@
+// Helpers for the tests of connections that end with their credentials: revoking a caller by writing a
+// new crl.pem (and waiting until the sidecar loaded it), and plain HTTP/1.1 exchanges on one raw TLS
+// socket, so a test knows exactly which connection a request went over and sees its Connection header.
+import { writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import type { TLSSocket } from 'node:tls';
+import { clientTlsOptions, eventually, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, startTcpEchoApp, tlsOpen } from './sidecar.js';
+import type { Scenario, SidecarProcess } from './sidecar.js';
+import type { TestLeaf } from './pki-fixtures.js';
+
+export interface RunningSidecar {
+  scenario: Scenario;
+  sidecar: SidecarProcess;
+  port: number;
+}
+
+/**
+ * Registers before/after hooks running a sidecar child process in front of the echo app (`http`) or the
+ * TCP echo app (`tcp`), with an empty crl.pem when `crl` is set and `config` merged into sidecar.yaml.
+ * The returned object is filled in by the time the tests run.
+ */
+export function runningSidecar(kind: 'http' | 'tcp', opts: { crl?: boolean; config?: Record<string, unknown> } = {}): RunningSidecar {
+  const running = {} as RunningSidecar;
+  let closeApp: (() => Promise<void>) | undefined;
+  before(async () => {
+    let url: string;
+    if (kind === 'http') {
+      const app = await startEchoHttpApp();
+      closeApp = app.close;
+      url = app.url;
+    } else {
+      const app = await startTcpEchoApp();
+      closeApp = app.close;
+      url = `tcp://127.0.0.1:${app.port}`;
+    }
+    running.scenario = makeScenario({ app: url, ...(opts.config ? { config: opts.config } : {}) });
+    if (opts.crl) writeFileSync(join(running.scenario.identityDir, 'crl.pem'), crlRevoking(running.scenario, []));
+    running.sidecar = await startSidecarProcess(running.scenario.configPath);
+    running.port = await running.sidecar.waitForInbound();
+    await running.sidecar.waitUntilReady();
+  });
+  after(async () => {
+    await running.sidecar?.stop();
+    await closeApp?.();
+    running.scenario?.cleanup();
+  });
+  return running;
+}
+
+/** A TLS connection of `leaf` to the sidecar (ALPN as given); errors after the handshake are ignored. */
+export async function openAs(r: RunningSidecar, leaf: TestLeaf, alpn?: string[]): Promise<TLSSocket> {
+  const socket = await tlsOpen(clientTlsOptions(r.scenario.pki, leaf, r.port, alpn ? { ALPNProtocols: alpn } : {}));
+  socket.on('error', () => {});
+  return socket;
+}
+
+/** An HTTP/2 session of `leaf` to the sidecar, resolved once connected; errors after that are ignored. */
+export function h2SessionAs(r: RunningSidecar, leaf: TestLeaf): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${r.port}`, { ca: r.scenario.pki.bundlePem, cert: leaf.chainPem, key: leaf.keyPem, servername: 'localhost' });
+    session.once('connect', () => {
+      session.on('error', () => {});
+      resolve(session);
+    });
+    session.once('error', reject);
+  });
+}
+
+/** One HTTP/2 GET on `session`: the status once the response ended. */
+export function h2Get(session: ClientHttp2Session, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = session.request({ ':path': path });
+    let status = 0;
+    s.on('response', (h) => (status = Number(h[':status'])));
+    s.resume();
+    s.on('end', () => resolve(status));
+    s.on('error', reject);
+    s.end();
+  });
+}
+
+/** Resolves with the error code of the first GOAWAY the session receives. */
+export function goawayOf(session: ClientHttp2Session): Promise<number> {
+  return new Promise((resolve) => session.once('goaway', (code: number) => resolve(code)));
+}
+
+let crlNumber = 10n;
+
+/** crl.pem for both CAs of the scenario, the intermediate's listing `revoked`. */
+export function crlRevoking(scenario: Scenario, revoked: TestLeaf[]): string {
+  crlNumber++;
+  return scenario.pki.crlFor(scenario.pki.root, [], { crlNumber }) + scenario.pki.crlFor(scenario.pki.intermediate, revoked, { crlNumber });
+}
+
+/** Writes a crl.pem listing `revoked` and resolves once the sidecar counted the credentials reload. */
+export async function revokeAndWaitForReload(scenario: Scenario, sidecar: SidecarProcess, revoked: TestLeaf[]): Promise<void> {
+  const before = metricValue(await sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' });
+  writeFileSync(join(scenario.identityDir, 'crl.pem'), crlRevoking(scenario, revoked));
+  await eventually('the new crl.pem to be loaded', async () =>
+    metricValue(await sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' }) > before ? true : undefined,
+  );
+}
+
+export interface Http1Answer {
+  status: number;
+  /** Lowercased header names. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Sends one GET on `socket` (keep-alive) and reads one response framed by Content-Length. */
+export function http1Get(socket: TLSSocket, path: string, timeoutMs = 20_000): Promise<Http1Answer> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const timer = setTimeout(() => finish(new Error(`GET ${path}: no complete response within ${timeoutMs} ms`)), timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const lines = buffered.subarray(0, end).toString('latin1').split('\r\n');
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(lines[0]!)?.[1]);
+      const headers: Record<string, string> = {};
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+      const length = Number(headers['content-length'] ?? 0);
+      if (buffered.length < end + 4 + length) return;
+      finish(undefined, { status, headers, body: buffered.subarray(end + 4, end + 4 + length).toString() });
+    };
+    const onClose = (): void => finish(new Error(`GET ${path}: the connection closed before a complete response`));
+    const finish = (err: Error | undefined, answer?: Http1Answer): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.off('error', onClose);
+      if (err) reject(err);
+      else resolve(answer!);
+    };
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.once('error', onClose);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: orders\r\n\r\n`);
+  });
+}
+
+/** Resolves when the socket has closed (at most timeoutMs), rejecting otherwise. */
+export function closed(socket: TLSSocket, what: string, timeoutMs = 20_000): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} was still open after ${timeoutMs} ms`)), timeoutMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -2,6 +2,7 @@
 // HTTP/1.1 app (the echo app plus /orders/big, a large streamed answer that respects backpressure), the
 // granted client's TLS options, one legitimate HTTPS request (the "still serving" proof every case ends
 // with), raw TLS sockets for hand-made bytes, and the child's resident memory from /proc.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -199,3 +200,16 @@ export function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+
+/** What a process used so far, to compare after an attack with assertBounded. */
+export function usage(pid: number): { pid: number; rssKb: number; cpu: number } {
+  return { pid, rssKb: vmRssKb(pid), cpu: cpuTicks(pid) };
+}
+
+/** The process grew by less than 128 MiB of RSS and used less than 30 s of CPU since `before`. */
+export function assertBounded(before: { pid: number; rssKb: number; cpu: number }, what: string): void {
+  const rss = vmRssKb(before.pid);
+  const cpu = cpuTicks(before.pid) - before.cpu;
+  assert.ok(rss - before.rssKb < 128 * 1024, `${what}: RSS grew from ${before.rssKb} to ${rss} KiB`);
+  assert.ok(cpu < 30 * 100, `${what}: the sidecar used ${cpu / 100} s of CPU`);
+}

@@ -5,109 +5,13 @@
 // itself and the advertised stream limit.)
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import type tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { execFileSync } from 'node:child_process';
 import { eventually } from '../helpers/sidecar.js';
 import { RAPID_RESET_LIMIT } from '../../src/sidecar/http/http2.js';
-import { FRONTEND_ID, closesWithin, cpuTicks, h2Get, httpsGet, startRig, tlsConnect, vmRssKb, type Rig } from './harness.js';
+import { FRONTEND_ID, assertBounded, cpuTicks, h2Get, httpsGet, startRig, vmRssKb, type Rig } from './harness.js';
+import { FLAG, FRAME, establishedFrom, flood, frame, frameTypes, hpackInt, literal, rawH2, requestBlock } from '../support/h2-frames.js';
 
 const BOMBS = 300;
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, GOAWAY: 7, CONTINUATION: 9 } as const;
-const FLAG = { END_STREAM: 0x1, END_HEADERS: 0x4, ACK: 0x1 } as const;
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId & 0x7fffffff, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/** HPACK literal header field without indexing, new name (RFC 7541 §6.2.2), lengths < 127. */
-function literal(name: string, value: string): Buffer {
-  const n = Buffer.from(name);
-  const v = Buffer.from(value);
-  return Buffer.concat([Buffer.from([0x00, n.length]), n, Buffer.from([v.length]), v]);
-}
-
-/** HPACK integer with an N-bit prefix and the given first-byte flags. */
-function hpackInt(value: number, prefixBits: number, flags: number): Buffer {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return Buffer.from([flags | value]);
-  const out = [flags | max];
-  value -= max;
-  while (value >= 128) {
-    out.push((value & 0x7f) | 0x80);
-    value = Math.floor(value / 128);
-  }
-  out.push(value);
-  return Buffer.from(out);
-}
-
-/** A GET for `path`: :method GET (static 2), :scheme https (7), :path literal, :authority literal. */
-function requestBlock(path: string): Buffer {
-  return Buffer.concat([Buffer.from([0x82, 0x87]), Buffer.from([0x04, path.length]), Buffer.from(path), Buffer.from([0x01, 9]), Buffer.from('localhost')]);
-}
-
-/** Bytes the server sent on a raw h2 socket, parsed into frame types (for GOAWAY detection). */
-function frameTypes(bytes: Buffer): number[] {
-  const types: number[] = [];
-  let off = 0;
-  while (off + 9 <= bytes.length) {
-    const len = bytes.readUIntBE(off, 3);
-    types.push(bytes[off + 3]!);
-    off += 9 + len;
-  }
-  return types;
-}
-
-/** Whether the kernel still has an established TCP connection from 127.0.0.1:localPort (ss). */
-function establishedFrom(localPort: number): boolean {
-  const out = execFileSync('ss', ['-Htn', 'state', 'established', `( sport = :${localPort} )`], { encoding: 'utf8' });
-  return out.trim().length > 0;
-}
-
-interface RawH2 {
-  socket: tls.TLSSocket;
-  received: Buffer[];
-  closed: Promise<boolean>;
-}
-
-async function rawH2(rig: Rig, read = true): Promise<RawH2> {
-  const socket = await tlsConnect(rig.port, rig.client, ['h2']);
-  assert.equal(socket.alpnProtocol, 'h2');
-  socket.on('error', () => {});
-  const received: Buffer[] = [];
-  if (read) socket.on('data', (c: Buffer) => received.push(c));
-  socket.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]));
-  return { socket, received, closed: closesWithin(socket, 20_000) };
-}
-
-/** Writes `count` frames made by `make(i)` in batches, stopping early when the socket closes. */
-async function flood(socket: tls.TLSSocket, count: number, make: (i: number) => Buffer): Promise<number> {
-  let sent = 0;
-  const batch = 500;
-  while (sent < count && !socket.destroyed) {
-    const parts: Buffer[] = [];
-    for (let i = 0; i < batch && sent < count; i++, sent++) parts.push(make(sent));
-    const ok = socket.write(Buffer.concat(parts));
-    if (!ok) {
-      const drained = await Promise.race([
-        new Promise<boolean>((r) => socket.once('drain', () => r(true))),
-        new Promise<boolean>((r) => socket.once('close', () => r(false))),
-        new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
-      ]);
-      if (!drained) break;
-    } else {
-      await new Promise((r) => setImmediate(r));
-    }
-  }
-  return sent;
-}
-
 describe('HTTP/2 abuse against the sidecar process', () => {
   let rig: Rig;
   before(async () => {
@@ -123,10 +27,7 @@ describe('HTTP/2 abuse against the sidecar process', () => {
   }
 
   function bounded(pid: number, rssBefore: number, cpuBefore: number, what: string): void {
-    const rss = vmRssKb(pid);
-    const cpu = cpuTicks(pid) - cpuBefore;
-    assert.ok(rss - rssBefore < 128 * 1024, `${what}: RSS grew from ${rssBefore} to ${rss} KiB`);
-    assert.ok(cpu < 30 * 100, `${what}: the sidecar used ${cpu / 100} s of CPU`);
+    assertBounded({ pid, rssKb: rssBefore, cpu: cpuBefore }, what);
   }
 
   it('rapid reset: streams opened and cancelled in a loop get the connection closed (GOAWAY, then the socket), others served', async () => {

@@ -17,9 +17,19 @@ import type { UpstreamResponse } from './upstream-response.js';
 
 export interface Http2Limits {
   idleTimeoutMs: number;
+  /** A stream's request (headers and body) must have arrived within this; 0 = no limit. */
+  requestTimeoutMs: number;
   maxHeaderSize: number;
   maxConcurrentStreams?: number;
 }
+
+/**
+ * The header list size nghttp2 enforces itself, as a multiple of maxHeaderSize. Between maxHeaderSize
+ * and this the stream reaches JavaScript and gets a 431 (and the session is closed, like an HTTP/1.1
+ * connection after its 431); beyond it node resets the stream with ENHANCE_YOUR_CALM while decoding,
+ * before anything is allocated for it (an HPACK bomb never reaches JavaScript).
+ */
+const HARD_HEADER_LIST_FACTOR = 2;
 
 /**
  * An HTTP/2 stream the policy let through, as the forwarders need it. Built once, in onStream, from
@@ -46,6 +56,7 @@ const {
   NGHTTP2_CANCEL,
   NGHTTP2_INTERNAL_ERROR,
   NGHTTP2_ENHANCE_YOUR_CALM,
+  NGHTTP2_NO_ERROR,
   NGHTTP2_REFUSED_STREAM,
   HTTP_STATUS_NO_CONTENT,
   HTTP_STATUS_NOT_MODIFIED,
@@ -66,7 +77,7 @@ export function createHttp2Server(ctx: ProxyContext, limits: Http2Limits): Http2
     peerMaxConcurrentStreams: 100,
     settings: {
       maxConcurrentStreams: limits.maxConcurrentStreams ?? 100,
-      maxHeaderListSize: limits.maxHeaderSize,
+      maxHeaderListSize: limits.maxHeaderSize * HARD_HEADER_LIST_FACTOR,
       enablePush: false,
     },
   });
@@ -94,7 +105,7 @@ export function createHttp2Server(ctx: ProxyContext, limits: Http2Limits): Http2
     session.on('close', () => ctx.sessions.delete(session));
     if (ctx.draining) session.close();
   });
-  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => onStream(ctx, stream, headers, flags));
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => onStream(ctx, limits, stream, headers, flags));
   return server;
 }
 
@@ -108,7 +119,41 @@ function countReset(ctx: ProxyContext, session: Http2Session, state: SessionStat
   session.destroy();
 }
 
-function onStream(ctx: ProxyContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+/** The size of a header list as HPACK and SETTINGS_MAX_HEADER_LIST_SIZE count it (RFC 7541 §4.1). */
+export function headerListSize(headers: IncomingHttpHeaders): number {
+  let size = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') size += name.length + value.length + 32;
+    else for (const v of value) size += name.length + v.length + 32;
+  }
+  return size;
+}
+
+/**
+ * limits.requestTimeout for one stream, as the HTTP/1.1 server applies it per request: the request body
+ * must have ended within it. A stream still receiving then gets 408 and RST_STREAM(NO_ERROR) ("stop
+ * sending", RFC 9113 §8.1) when nothing was answered yet, otherwise RST_STREAM(CANCEL).
+ */
+function limitRequestTime(ctx: ProxyContext, stream: ServerHttp2Stream, peer: Peer, grpc: boolean, timeoutMs: number): void {
+  const timer = setTimeout(() => {
+    if (stream.destroyed || stream.closed) return;
+    const reason = 'the request was not received within the request timeout';
+    ctx.gate.protocolError(peer, 408, reason, { stream: stream.id });
+    if (stream.headersSent) {
+      stream.close(NGHTTP2_CANCEL);
+      return;
+    }
+    sendHttp2(stream, refusal(408, reason), grpc);
+    stream.close(NGHTTP2_NO_ERROR); // after the 408 is out: node waits for the writable side to finish
+  }, timeoutMs);
+  const clear = (): void => clearTimeout(timer);
+  stream.once('end', clear);
+  stream.once('close', clear);
+}
+
+function onStream(ctx: ProxyContext, limits: Http2Limits, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
   const started = performance.now();
   stream.on('error', () => {});
   const state = ctx.sessions.get(stream.session!);
@@ -118,11 +163,23 @@ function onStream(ctx: ProxyContext, stream: ServerHttp2Stream, headers: Incomin
   }
   state.streams++;
   stream.once('close', state.onStreamClose);
+  // HEADERS and RST_STREAM often arrive in one read: a stream the client already cancelled is counted
+  // (onStreamClose) and never sent to the app.
+  if (stream.aborted || stream.closed || stream.destroyed) return;
   const peer = state.peer;
   const method = headers[':method']!;
   const target = headers[':path'];
   const grpc = isGrpc(headers['content-type']);
   const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+  if (headerListSize(headers) > limits.maxHeaderSize) {
+    const reason = 'the request headers are larger than the limit';
+    ctx.gate.protocolError(peer, 431, reason, { method });
+    sendHttp2(stream, refusal(431, reason), grpc);
+    if (!endStream) stream.close(NGHTTP2_NO_ERROR);
+    stream.session?.close(); // GOAWAY: as after an HTTP/1.1 431, this client gets no further requests here
+    return;
+  }
+  if (!endStream && limits.requestTimeoutMs > 0) limitRequestTime(ctx, stream, peer, grpc, limits.requestTimeoutMs);
   if (target === undefined || method === 'CONNECT') {
     const reason = 'CONNECT and requests without :path are not supported';
     ctx.gate.protocolError(peer, 400, reason, { method });

@@ -32,7 +32,15 @@ export interface OutboundConfig {
   identity: string;
   /** http: HTTP/1.1 and HTTP/2 (prior knowledge) over pooled connections; tcp: a byte tunnel. */
   protocol: 'http' | 'tcp';
+  /** TCP connect plus TLS handshake to the upstream must finish within this (else 504). */
+  connectTimeoutMs: number;
+  /** An upstream connection on which nothing moves for this long is closed (a request waiting on it: 504). */
+  idleTimeoutMs: number;
 }
+
+export const DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS = 5000;
+/** Half the upstream sidecar's default limits.idleTimeout, so we close a pooled connection before it does. */
+export const DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS = 30_000;
 
 /** identity.provision: run the renewal agent in-process so a pod needs one container (issue 4). */
 export interface ProvisionConfig {
@@ -229,6 +237,8 @@ const schema = z
             listen: hostPort(),
             upstream: hostPort('must be HOST:PORT of the upstream sidecar, e.g. orders.shop.svc:8443'),
             protocol: z.enum(['http', 'tcp'], { error: 'must be http (HTTP/1.1 and HTTP/2) or tcp' }).optional(),
+            connectTimeout: duration.optional(),
+            idleTimeout: duration.optional(),
             identity: z.string({ error: required('must be a SPIFFE ID or pattern') }).transform((s, ctx) => {
               try {
                 compileSpiffePattern(s);
@@ -323,7 +333,14 @@ function withDefaults(c: z.output<typeof schema>, source: string): SidecarConfig
   const config: SidecarConfig = {
     source,
     identity: { dir: resolve(base, c.identity.dir), recheckIntervalMs: c.identity.recheckInterval ?? DEFAULT_RECHECK_INTERVAL_MS },
-    outbound: (c.outbound ?? []).map((o) => ({ listen: o.listen, upstream: o.upstream, identity: o.identity, protocol: o.protocol ?? 'http' })),
+    outbound: (c.outbound ?? []).map((o) => ({
+      listen: o.listen,
+      upstream: o.upstream,
+      identity: o.identity,
+      protocol: o.protocol ?? 'http',
+      connectTimeoutMs: o.connectTimeout || DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: o.idleTimeout || DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS,
+    })),
     admin: c.admin?.listen ?? parseHostPort(DEFAULT_ADMIN_LISTEN)!,
     log: { level: c.log?.level ?? 'info', allowed: c.log?.allowed ?? 'info' },
     limits: {

@@ -358,7 +358,7 @@ export class Sidecar {
     if (this.config.outbound.length === 0) return;
     const { OutboundListener } = await import('./outbound/outbound.js');
     for (const config of this.config.outbound) {
-      const listener = new OutboundListener({ config, credentials: () => this.credentials, logger: this.logger });
+      const listener = new OutboundListener({ config, credentials: () => this.credentials, logger: this.logger, metrics: this.metrics });
       this.outbound.push(listener);
       let bound: AddressInfo;
       try {

@@ -41,6 +41,7 @@ const cases: [string, object | string, RegExp][] = [
   ['an unknown log level', { ...good, log: { level: 'loud' } }, /log\.level: must be one of/],
   ['an unknown allowed-request log level', { ...good, log: { allowed: 'warn' } }, /log\.allowed: must be one of info, debug, silent/],
   ['an outbound identity that is not a SPIFFE ID', { ...good, outbound: [{ listen: '127.0.0.1:0', upstream: 'orders:8443', identity: 'orders' }] }, /outbound\[0\]\.identity: /],
+  ['an outbound connectTimeout that is not a duration', { ...good, outbound: [{ listen: '127.0.0.1:0', upstream: '127.0.0.1:1', identity: 'spiffe://example.org/x', connectTimeout: 'quick' }] }, /outbound\[0\]\.connectTimeout: .*duration/],
   ['an outbound entry without upstream', { ...good, outbound: [{ listen: '127.0.0.1:0', identity: 'spiffe://example.org/x' }] }, /outbound\[0\]\.upstream: is required/],
   ['a missing policy file', { ...good, policy: './nope.yaml' }, /nope\.yaml: cannot read the policy file \(ENOENT\)/],
   ['an invalid inline policy', { ...good, policy: { grantz: [] } }, /policy.*grantz/],

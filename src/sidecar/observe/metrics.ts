@@ -17,6 +17,9 @@ export class SidecarMetrics {
   handshakeFailures: Counter<'reason'>;
   openConnections: Gauge;
   connectionsEnded: Counter<'reason'>;
+  outboundRequests: Counter<'upstream'>;
+  outboundFailures: Counter<'upstream' | 'reason'>;
+  outboundDuration: Histogram<'upstream'>;
   reloads: Counter<'kind' | 'result'>;
   certificateNotAfter: Gauge;
   certificateExpiry: Gauge<'certificate'>;
@@ -58,6 +61,25 @@ export class SidecarMetrics {
       name: 'meshward_connections_ended_total',
       help: 'Open inbound connections the sidecar ended because the peer certificate was revoked, expired or is no longer trusted, or because they reached limits.maxConnectionAge (reason: revoked, expired, untrusted, max_age).',
       labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.outboundRequests = new Counter({
+      name: 'meshward_outbound_requests_total',
+      help: 'Requests (and tcp connections) the app sent through an outbound listener, by upstream (host:port as configured).',
+      labelNames: ['upstream'],
+      registers: [registry],
+    });
+    this.outboundFailures = new Counter({
+      name: 'meshward_outbound_failures_total',
+      help: 'Outbound requests that failed before or while the upstream answered, by upstream and reason (connect_refused, connect_timeout, idle_timeout, identity_mismatch, tls_refused, no_credentials, upstream_error).',
+      labelNames: ['upstream', 'reason'],
+      registers: [registry],
+    });
+    this.outboundDuration = new Histogram({
+      name: 'meshward_outbound_request_duration_seconds',
+      help: 'Time from the app\'s outbound request to the end of the answer, by upstream.',
+      labelNames: ['upstream'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     });
     this.reloads = new Counter({

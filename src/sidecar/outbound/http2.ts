@@ -5,8 +5,8 @@ import type { ClientHttp2Session, Http2Session, IncomingHttpHeaders, OutgoingHtt
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { Credentials } from '../tls/credentials.js';
-import type { UpstreamDeps } from './http1.js';
-import { describeUpstreamError } from './upstream-tls.js';
+import { NO_CREDENTIALS, type UpstreamDeps } from './http1.js';
+import { UpstreamTimeout, classifyUpstreamError, describeUpstreamError } from './upstream-tls.js';
 
 const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = constants;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -62,7 +62,7 @@ function forwardable(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-function failStream(stream: ServerHttp2Stream, grpc: boolean, reason: string): void {
+function failStream(stream: ServerHttp2Stream, grpc: boolean, reason: string, status: 502 | 504 = 502): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
     stream.close(constants.NGHTTP2_INTERNAL_ERROR);
@@ -73,14 +73,16 @@ function failStream(stream: ServerHttp2Stream, grpc: boolean, reason: string): v
     stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': encodeURIComponent(reason) }, { endStream: true });
     return;
   }
-  const body = JSON.stringify({ error: 'bad_gateway', reason });
-  stream.respond({ [HTTP2_HEADER_STATUS]: 502, 'content-type': 'application/json' });
+  const body = JSON.stringify({ error: status === 504 ? 'gateway_timeout' : 'bad_gateway', reason });
+  stream.respond({ [HTTP2_HEADER_STATUS]: status, 'content-type': 'application/json' });
   stream.end(body);
 }
 
 export class Http2Upstream {
   private session?: ClientHttp2Session;
   private sessionCredentials?: Credentials;
+  /** Set when the session being opened was given up for connectTimeout: its streams fail with this. */
+  private connectFailure?: Error;
 
   constructor(private readonly deps: UpstreamDeps) {}
 
@@ -88,10 +90,12 @@ export class Http2Upstream {
     // A stream reset by the app, or closed by us with an error code, emits 'error': without a listener
     // that would be an uncaught exception taking the whole sidecar down.
     stream.on('error', () => undefined);
+    stream.once('close', this.deps.started());
     const grpc = String(headers[HTTP2_HEADER_CONTENT_TYPE] ?? '').startsWith('application/grpc');
     const creds = this.deps.credentials();
     if (!creds) {
-      failStream(stream, grpc, 'the sidecar has no certificate yet (waiting for credentials)');
+      this.deps.onError(NO_CREDENTIALS);
+      failStream(stream, grpc, NO_CREDENTIALS.message);
       return;
     }
     const session = this.sessionFor(creds);
@@ -125,9 +129,12 @@ export class Http2Upstream {
     let trailers: OutgoingHttpHeaders = {};
     upstream.on('trailers', (t) => (trailers = forwardable(t)));
     stream.on('wantTrailers', () => stream.sendTrailers(trailers));
+    const { upstreamName, idleTimeoutMs } = this.deps;
+    upstream.setTimeout(idleTimeoutMs, () => upstream.destroy(new UpstreamTimeout('idle', upstreamName, idleTimeoutMs)));
     upstream.on('error', (err) => {
-      this.deps.onError(err);
-      failStream(stream, grpc, describeUpstreamError(err, this.deps.upstreamName));
+      const failure = session.connecting && this.connectFailure ? this.connectFailure : err;
+      this.deps.onError(failure);
+      failStream(stream, grpc, describeUpstreamError(failure, upstreamName), classifyUpstreamError(failure).status);
     });
     stream.on('close', () => {
       if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
@@ -147,7 +154,17 @@ export class Http2Upstream {
     this.session?.close();
     const tls = this.deps.tlsFor(creds, ['h2']);
     const session = http2Connect(`https://${this.deps.upstreamName}`, { ...tls });
-    session.on('error', (err) => this.deps.onError(err));
+    this.connectFailure = undefined;
+    const { upstreamName, connectTimeoutMs, idleTimeoutMs } = this.deps;
+    const timer = setTimeout(() => {
+      this.connectFailure = new UpstreamTimeout('connect', upstreamName, connectTimeoutMs);
+      session.destroy(this.connectFailure);
+    }, connectTimeoutMs);
+    session.once('connect', () => clearTimeout(timer));
+    session.once('close', () => clearTimeout(timer));
+    // Idle: no stream and no frame for idleTimeout closes the session (the next request opens another).
+    session.setTimeout(idleTimeoutMs, () => session.close());
+    session.on('error', () => undefined); // each stream reports its own failure
     session.on('goaway', () => {
       if (this.session === session) this.session = undefined;
     });

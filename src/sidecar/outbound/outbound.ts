@@ -14,9 +14,10 @@ import type { Logger } from 'pino';
 import type { OutboundConfig } from '../config.js';
 import { formatHostPort } from '../config.js';
 import type { Credentials } from '../tls/credentials.js';
-import { Http1Upstream } from './http1.js';
+import type { SidecarMetrics } from '../observe/metrics.js';
+import { Http1Upstream, NO_CREDENTIALS } from './http1.js';
 import { Http2Upstream, serveHttp2 } from './http2.js';
-import { describeUpstreamError, upstreamIdentityCheck, upstreamTlsOptions } from './upstream-tls.js';
+import { UpstreamTimeout, classifyUpstreamError, describeUpstreamError, limitConnectTime, upstreamIdentityCheck, upstreamTlsOptions } from './upstream-tls.js';
 import type { UpstreamIdentityError } from './upstream-tls.js';
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -26,6 +27,7 @@ export interface OutboundOptions {
   /** The sidecar's current credentials (undefined until the first valid set is loaded). */
   credentials: () => Credentials | undefined;
   logger: Logger;
+  metrics: SidecarMetrics;
 }
 
 export class OutboundListener {
@@ -46,12 +48,17 @@ export class OutboundListener {
     this.upstreamName = formatHostPort(config.upstream);
     this.check = upstreamIdentityCheck(config.identity);
     const tlsFor = (creds: Credentials, alpn: string[]) => upstreamTlsOptions(creds, config.upstream, this.check, alpn);
-    const onError = (err: Error) => {
-      const presented = (err as Partial<UpstreamIdentityError>).presented;
-      logger.warn({ event: 'outbound_upstream_error', upstream: this.upstreamName, expected: config.identity, presented, error: describeUpstreamError(err, this.upstreamName) }, 'outbound request failed');
+    const upstream = this.upstreamName;
+    const { metrics } = opts;
+    const onError = (err: Error) => this.failed(err, 'outbound request failed');
+    const started = () => {
+      metrics.outboundRequests.inc({ upstream });
+      const end = metrics.outboundDuration.startTimer({ upstream });
+      return () => void end();
     };
-    this.http1 = new Http1Upstream({ credentials: opts.credentials, tlsFor, upstreamName: this.upstreamName, onError });
-    this.http2 = new Http2Upstream({ credentials: opts.credentials, tlsFor, upstreamName: this.upstreamName, onError });
+    const deps = { credentials: opts.credentials, tlsFor, upstreamName: upstream, connectTimeoutMs: config.connectTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, onError, started };
+    this.http1 = new Http1Upstream(deps);
+    this.http2 = new Http2Upstream(deps);
     const httpServer = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
       const socket = req.socket;
       this.inFlight.set(socket, (this.inFlight.get(socket) ?? 0) + 1);
@@ -64,6 +71,8 @@ export class OutboundListener {
       this.http1.forward(req, res);
     });
     httpServer.on('clientError', (_err, socket) => socket.destroy());
+    // WebSocket and other Upgrade requests: carried through as they are inbound (a tunnel once the upstream agrees).
+    httpServer.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.http1.upgrade(req, socket, head));
     this.server = createNetServer({ allowHalfOpen: true }, (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -133,10 +142,23 @@ export class OutboundListener {
     this.http2.retire();
   }
 
+  /** Logs and counts one upstream failure by reason. */
+  private failed(err: Error, message: string): void {
+    const presented = (err as Partial<UpstreamIdentityError>).presented;
+    const { reason } = classifyUpstreamError(err);
+    this.opts.metrics.outboundFailures.inc({ upstream: this.upstreamName, reason });
+    this.opts.logger.warn(
+      { event: 'outbound_upstream_error', upstream: this.upstreamName, expected: this.opts.config.identity, presented, reason, error: describeUpstreamError(err, this.upstreamName) },
+      message,
+    );
+  }
+
   private tunnel(client: Socket): void {
+    this.opts.metrics.outboundRequests.inc({ upstream: this.upstreamName });
+    client.once('close', this.opts.metrics.outboundDuration.startTimer({ upstream: this.upstreamName }));
     const creds = this.opts.credentials();
     if (!creds) {
-      this.opts.logger.warn({ event: 'outbound_no_credentials', upstream: this.upstreamName }, 'outbound connection refused: no credentials yet');
+      this.failed(NO_CREDENTIALS, 'outbound connection refused: no credentials yet');
       client.destroy();
       return;
     }
@@ -144,15 +166,18 @@ export class OutboundListener {
     // allowHalfOpen is honoured by tls.connect (it builds a net.Socket) though @types/node omits it.
     const options = { ...upstreamTlsOptions(creds, this.opts.config.upstream, this.check, undefined), allowHalfOpen: true } as ConnectionOptions;
     const upstream = tlsConnect(options);
+    const { connectTimeoutMs, idleTimeoutMs } = this.opts.config;
+    limitConnectTime(upstream, this.upstreamName, connectTimeoutMs, (err) => upstream.destroy(err));
     upstream.on('secureConnect', () => {
       client.pipe(upstream);
       upstream.pipe(client);
       client.resume();
     });
+    // Nothing moving either way for idleTimeout: both sides are closed.
+    client.setTimeout(idleTimeoutMs, () => upstream.destroy(new UpstreamTimeout('idle', this.upstreamName, idleTimeoutMs)));
     upstream.on('error', (err) => {
-      if (!upstream.writable || upstream.connecting || !upstream.authorized) {
-        const presented = (err as Partial<UpstreamIdentityError>).presented;
-        this.opts.logger.warn({ event: 'outbound_upstream_error', upstream: this.upstreamName, expected: this.opts.config.identity, presented, error: describeUpstreamError(err, this.upstreamName) }, 'outbound connection failed');
+      if (!upstream.writable || upstream.connecting || !upstream.authorized || (err as Partial<UpstreamTimeout>).code === 'ERR_MESHWARD_UPSTREAM_TIMEOUT') {
+        this.failed(err, 'outbound connection failed');
       }
       client.destroy();
     });

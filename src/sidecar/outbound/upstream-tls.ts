@@ -88,11 +88,67 @@ function revokedUpstream(creds: Credentials, peer: PeerCertificate): Error | und
   return new UpstreamIdentityError(`upstream ${presented} presented a revoked certificate (serial ${leaf.serialHex}, listed in crl.pem)`, presented);
 }
 
+/** The upstream did not finish connecting (TCP + TLS), or went silent, within the configured time. */
+export class UpstreamTimeout extends Error {
+  readonly code = 'ERR_MESHWARD_UPSTREAM_TIMEOUT';
+
+  constructor(
+    readonly phase: 'connect' | 'idle',
+    upstream: string,
+    ms: number,
+  ) {
+    super(
+      phase === 'connect'
+        ? `upstream ${upstream} did not complete the connection (TCP and TLS) within ${ms} ms (connectTimeout)`
+        : `upstream ${upstream} sent nothing for ${ms} ms (idleTimeout)`,
+    );
+    this.name = 'UpstreamTimeout';
+  }
+}
+
+export type OutboundFailure = 'connect_refused' | 'connect_timeout' | 'idle_timeout' | 'identity_mismatch' | 'tls_refused' | 'no_credentials' | 'upstream_error';
+
+/** The metrics label of an upstream failure, and the status the app gets for it (504 for timeouts). */
+export function classifyUpstreamError(err: Error): { reason: OutboundFailure; status: 502 | 504 } {
+  const e = err as Partial<UpstreamTimeout> & NodeJS.ErrnoException;
+  if (e.code === 'ERR_MESHWARD_UPSTREAM_TIMEOUT') return { reason: e.phase === 'connect' ? 'connect_timeout' : 'idle_timeout', status: 504 };
+  if (e.code === 'ERR_MESHWARD_UPSTREAM_IDENTITY') return { reason: 'identity_mismatch', status: 502 };
+  if (e.code === 'ERR_MESHWARD_NO_CREDENTIALS') return { reason: 'no_credentials', status: 502 };
+  if (e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return { reason: 'connect_refused', status: 502 };
+  if (e.code === 'ETIMEDOUT') return { reason: 'connect_timeout', status: 504 };
+  if (/CERT|SSL|TLS|ALERT|SIGNATURE|SELF_SIGNED|UNABLE_TO|ISSUER/i.test(e.code ?? '')) return { reason: 'tls_refused', status: 502 };
+  return { reason: 'upstream_error', status: 502 };
+}
+
 /** Why an upstream attempt failed, in words for the log and the app's 502. */
 export function describeUpstreamError(err: Error, upstream: string): string {
   const identity = err as Partial<UpstreamIdentityError>;
-  if (identity.code === 'ERR_MESHWARD_UPSTREAM_IDENTITY') return err.message;
+  if (identity.code === 'ERR_MESHWARD_UPSTREAM_IDENTITY' || identity.code === 'ERR_MESHWARD_UPSTREAM_TIMEOUT' || identity.code === 'ERR_MESHWARD_NO_CREDENTIALS') return err.message;
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ECONNREFUSED') return `upstream ${upstream} refused the connection`;
+  if (code === 'CERT_REVOKED') return `upstream ${upstream} presented a revoked certificate`;
+  // With CRLs loaded OpenSSL reports a foreign chain as "no CRL for its issuer" (it reports its last error).
+  if (code === 'UNABLE_TO_GET_CRL') return `upstream ${upstream} presented a certificate whose issuer has no CRL in crl.pem: a CA not in ca.crt, or its CRL is missing (${code})`;
+  if (code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
+    return `upstream ${upstream} presented a certificate that does not chain to ca.crt (${code})`;
+  }
   return `upstream ${upstream}: ${err.message}`;
+}
+
+/** TLS sockets that finished their handshake once: a pooled socket handed out again needs no connect timer. */
+const established = new WeakSet<object>();
+
+/**
+ * Fails a fresh upstream socket that has not completed TCP and TLS within `ms`. `fail` receives the
+ * UpstreamTimeout (the request or tunnel is destroyed with it).
+ */
+export function limitConnectTime(socket: import('node:net').Socket, upstream: string, ms: number, fail: (err: Error) => void): void {
+  if (established.has(socket)) return;
+  const timer = setTimeout(() => fail(new UpstreamTimeout('connect', upstream, ms)), ms);
+  const done = (): void => {
+    clearTimeout(timer);
+    established.add(socket);
+  };
+  socket.once('secureConnect', done);
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -88,8 +88,12 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 }
 
 /** Starts `node bin/meshward.js sidecar --config path` and waits until its admin server listens. */
-export async function startSidecarProcess(configPath: string, opts: { timeoutMs?: number } = {}): Promise<SidecarProcess> {
-  const child = spawn(process.execPath, [MESHWARD_BIN, 'sidecar', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startSidecarProcess(configPath: string, opts: { timeoutMs?: number; /** ulimit -n for the child (bash sets it, then execs node). */ maxOpenFiles?: number } = {}): Promise<SidecarProcess> {
+  const args = [MESHWARD_BIN, 'sidecar', '--config', configPath];
+  const child =
+    opts.maxOpenFiles === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('bash', ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   let stderr = '';
   let buffered = '';

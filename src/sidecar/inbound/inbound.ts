@@ -71,9 +71,10 @@ export class InboundListener {
     });
     this.server.maxConnections = opts.limits.maxConnections;
     this.lifetimes = new ConnectionLifetimes(opts.limits.maxConnectionAgeMs, (socket, reason) => this.endConnection(socket, reason));
-    // An accept() failure (EMFILE when file descriptors run out, ENFILE, ENOMEM) is emitted on the
-    // server; without a listener it would end the process. node keeps listening and retries on the next
-    // connection, so logging is all there is to do.
+    // An accept() failure (ENFILE, ENOMEM, ...) is emitted on the server; without a listener it would end
+    // the process. node keeps listening, so logging is all there is to do. EMFILE does not get here:
+    // libuv keeps a spare descriptor and uses it to accept and close the waiting connections itself
+    // (seen with `ulimit -n 160` and 200 callers: refused, no 'error' event).
     this.server.on('error', (err: NodeJS.ErrnoException) => this.onServerError(err));
     this.server.on('secureConnection', (socket: TLSSocket) => this.onSecureConnection(socket));
     this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {

@@ -1,0 +1,66 @@
+// File descriptors run out (the sidecar started under `ulimit -n 160`, then more callers hold connections
+// than that allows): accept() fails with EMFILE. The callers beyond the limit are refused, the process
+// survives, and once the held connections close the same process serves again.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TLSSocket } from 'node:tls';
+import { FRONTEND_ID, clientTlsOptions, eventually, makeScenario, startEchoHttpApp, startSidecarProcess, tlsOpen } from '../helpers/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { http1Get } from '../helpers/connection-ends.js';
+
+let app: EchoHttpApp;
+let scenario: Scenario;
+let sidecar: SidecarProcess;
+let port: number;
+
+before(async () => {
+  app = await startEchoHttpApp();
+  scenario = makeScenario({ app: app.url });
+  sidecar = await startSidecarProcess(scenario.configPath, { maxOpenFiles: 160 });
+  port = await sidecar.waitForInbound();
+  await sidecar.waitUntilReady();
+});
+
+after(async () => {
+  await sidecar?.stop();
+  await app?.close();
+  scenario?.cleanup();
+});
+
+test('callers beyond the descriptor limit are refused, the process survives, and it serves again once they leave', async () => {
+  const leaf = scenario.pki.leaf({ spiffeId: FRONTEND_ID });
+  const options = clientTlsOptions(scenario.pki, leaf, port, { ALPNProtocols: ['http/1.1'] });
+  const held: TLSSocket[] = [];
+  let refused = 0;
+  try {
+    // Each held connection costs the sidecar a descriptor (the app side is pooled): 160 cannot hold 200.
+    for (let i = 0; i < 200; i++) {
+      try {
+        const s = await tlsOpen(options, 5000);
+        s.on('error', () => undefined);
+        held.push(s);
+        await http1Get(s, '/orders/1', 5000);
+      } catch {
+        refused++;
+      }
+    }
+    assert.ok(refused > 0, `some callers were refused (${held.length} connections opened)`);
+    // No accept_failed line is expected for EMFILE: libuv keeps one spare descriptor and uses it to accept
+    // and close the waiting connections itself, so the error does not reach the server. Other accept
+    // errors (ENFILE, ENOMEM) do, and are logged by the listener instead of ending the process.
+    assert.equal(sidecar.child.exitCode, null, 'the sidecar is still running');
+  } finally {
+    for (const s of held) s.destroy();
+  }
+  const fresh = await eventually('a new caller to be served', async () => {
+    const s = await tlsOpen(options, 5000);
+    s.on('error', () => undefined);
+    try {
+      return (await http1Get(s, '/orders/2', 5000)).status;
+    } finally {
+      s.destroy();
+    }
+  }, 30_000, 500);
+  assert.equal(fresh, 200);
+  assert.equal(sidecar.child.exitCode, null);
+});

@@ -111,7 +111,22 @@ export interface Http1Answer {
   body: string;
 }
 
-/** Sends one GET on `socket` (keep-alive) and reads one response framed by Content-Length. */
+/** The body of a complete chunked message, or undefined while the last chunk has not arrived. */
+function dechunk(bytes: Buffer): Buffer | undefined {
+  const parts: Buffer[] = [];
+  let off = 0;
+  for (;;) {
+    const eol = bytes.indexOf('\r\n', off);
+    if (eol < 0) return undefined;
+    const size = parseInt(bytes.subarray(off, eol).toString('latin1'), 16);
+    if (size === 0) return bytes.indexOf('\r\n', eol + 2) < 0 ? undefined : Buffer.concat(parts);
+    if (bytes.length < eol + 2 + size + 2) return undefined;
+    parts.push(bytes.subarray(eol + 2, eol + 2 + size));
+    off = eol + 2 + size + 2;
+  }
+}
+
+/** Sends one GET on `socket` (keep-alive) and reads one response (Content-Length or chunked). */
 export function http1Get(socket: TLSSocket, path: string, timeoutMs = 20_000): Promise<Http1Answer> {
   return new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0);
@@ -127,9 +142,15 @@ export function http1Get(socket: TLSSocket, path: string, timeoutMs = 20_000): P
         const i = line.indexOf(':');
         headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
       }
+      const rest = buffered.subarray(end + 4);
+      if (headers['transfer-encoding'] === 'chunked') {
+        const body = dechunk(rest);
+        if (body !== undefined) finish(undefined, { status, headers, body: body.toString() });
+        return;
+      }
       const length = Number(headers['content-length'] ?? 0);
-      if (buffered.length < end + 4 + length) return;
-      finish(undefined, { status, headers, body: buffered.subarray(end + 4, end + 4 + length).toString() });
+      if (rest.length < length) return;
+      finish(undefined, { status, headers, body: rest.subarray(0, length).toString() });
     };
     const onClose = (): void => finish(new Error(`GET ${path}: the connection closed before a complete response`));
     const finish = (err: Error | undefined, answer?: Http1Answer): void => {

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { makeTestPki, writeIdentityDir } from './pki-fixtures.js';
 import type { TestLeaf, TestPki } from './pki-fixtures.js';
+import type { KeyType } from '../../src/pki/keys.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const MESHWARD_BIN = join(REPO_ROOT, 'bin', 'meshward.js');
@@ -353,9 +354,11 @@ export function makeScenario(opts: {
   crlPem?: string;
   config?: Record<string, unknown>;
   layout?: 'plain' | 'kubernetes';
+  /** Key type of every certificate of the scenario's PKI (default ec-p256). */
+  keyType?: KeyType;
 }): Scenario {
   const tmp = mkdtempSync(join(tmpdir(), 'meshward-'));
-  const pki = makeTestPki();
+  const pki = makeTestPki(opts.keyType ? { keyType: opts.keyType } : {});
   const identityDir = join(tmp, 'identity');
   const server = serverLeaf(pki);
   mkdirSync(identityDir, { recursive: true });

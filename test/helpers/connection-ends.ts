@@ -15,6 +15,8 @@ export interface RunningSidecar {
   scenario: Scenario;
   sidecar: SidecarProcess;
   port: number;
+  /** Closes the app (its port then refuses connections). */
+  stopApp(): Promise<void>;
 }
 
 /**
@@ -23,8 +25,14 @@ export interface RunningSidecar {
  * The returned object is filled in by the time the tests run.
  */
 export function runningSidecar(kind: 'http' | 'tcp', opts: { crl?: boolean; config?: Record<string, unknown> } = {}): RunningSidecar {
-  const running = {} as RunningSidecar;
   let closeApp: (() => Promise<void>) | undefined;
+  const running = {
+    stopApp: async () => {
+      const close = closeApp;
+      closeApp = undefined;
+      await close?.();
+    },
+  } as RunningSidecar;
   before(async () => {
     let url: string;
     if (kind === 'http') {
@@ -51,14 +59,14 @@ export function runningSidecar(kind: 'http' | 'tcp', opts: { crl?: boolean; conf
 }
 
 /** A TLS connection of `leaf` to the sidecar (ALPN as given); errors after the handshake are ignored. */
-export async function openAs(r: RunningSidecar, leaf: TestLeaf, alpn?: string[]): Promise<TLSSocket> {
+export async function openAs(r: Pick<RunningSidecar, 'scenario' | 'port'>, leaf: TestLeaf, alpn?: string[]): Promise<TLSSocket> {
   const socket = await tlsOpen(clientTlsOptions(r.scenario.pki, leaf, r.port, alpn ? { ALPNProtocols: alpn } : {}));
   socket.on('error', () => {});
   return socket;
 }
 
 /** An HTTP/2 session of `leaf` to the sidecar, resolved once connected; errors after that are ignored. */
-export function h2SessionAs(r: RunningSidecar, leaf: TestLeaf): Promise<ClientHttp2Session> {
+export function h2SessionAs(r: Pick<RunningSidecar, 'scenario' | 'port'>, leaf: TestLeaf): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`https://127.0.0.1:${r.port}`, { ca: r.scenario.pki.bundlePem, cert: leaf.chainPem, key: leaf.keyPem, servername: 'localhost' });
     session.once('connect', () => {

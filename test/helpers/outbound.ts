@@ -11,7 +11,7 @@ import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FRONTEND_ID, metricValue, startSidecarProcess, writeSidecarConfig } from './sidecar.js';
+import { FRONTEND_ID, eventually, metricValue, startSidecarProcess, writeSidecarConfig } from './sidecar.js';
 import type { SidecarProcess } from './sidecar.js';
 import { makeTestPki, writeIdentityDir } from './pki-fixtures.js';
 import type { TestLeaf, TestPki } from './pki-fixtures.js';
@@ -32,10 +32,15 @@ export async function startOutboundRig(outbound: (pki: TestPki) => Record<string
   const tmp = mkdtempSync(join(tmpdir(), 'meshward-outbound-'));
   const pki = opts.pki ?? makeTestPki();
   writeIdentityDir(join(tmp, 'identity'), pki.leaf({ spiffeId: FRONTEND_ID }), pki, opts.crl?.(pki));
-  const config = writeSidecarConfig(tmp, { identity: { dir: './identity' }, outbound: outbound(pki), admin: { listen: '127.0.0.1:0' }, log: { level: 'info' } });
+  const listenerConfigs = outbound(pki);
+  const config = writeSidecarConfig(tmp, { identity: { dir: './identity' }, outbound: listenerConfigs, admin: { listen: '127.0.0.1:0' }, log: { level: 'info' } });
+  const listeners = listenerConfigs.length;
   const sidecar = await startSidecarProcess(config);
   try {
     await sidecar.waitUntilReady();
+    // Log lines are written at the end of their event-loop turn: readiness can be seen before the
+    // outbound_listening lines arrive.
+    await eventually('every outbound listener logged', () => (sidecar.logs.filter((l) => l.event === 'outbound_listening').length >= listeners ? true : undefined));
   } catch (err) {
     await sidecar.stop('SIGKILL');
     rmSync(tmp, { recursive: true, force: true });

@@ -21,6 +21,16 @@ export class UpstreamIdentityError extends Error {
   }
 }
 
+/** An upstream presented a certificate a CRL in force lists: a TLS-level refusal, not an identity mismatch. */
+export class UpstreamRevokedError extends Error {
+  readonly code = 'ERR_MESHWARD_UPSTREAM_REVOKED';
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamRevokedError';
+  }
+}
+
 /** Returns the check Node runs after OpenSSL has verified the chain (checkServerIdentity). */
 export function upstreamIdentityCheck(pattern: string): (host: string, cert: PeerCertificate) => Error | undefined {
   const matches = compileSpiffePattern(pattern);
@@ -85,7 +95,7 @@ function revokedUpstream(creds: Credentials, peer: PeerCertificate): Error | und
   };
   if (!isRevoked(creds.trust.revoked, { issuerHex: leaf.issuerDer.toString('hex'), serialHex: leaf.serialHex }, chain)) return undefined;
   const presented = leaf.uris.join(', ') || leaf.subjectString || '(no identity)';
-  return new UpstreamIdentityError(`upstream ${presented} presented a revoked certificate (serial ${leaf.serialHex}, listed in crl.pem)`, presented);
+  return new UpstreamRevokedError(`upstream ${presented} presented a revoked certificate (serial ${leaf.serialHex}, listed in crl.pem)`);
 }
 
 /** The upstream did not finish connecting (TCP + TLS), or went silent, within the configured time. */
@@ -113,6 +123,7 @@ export function classifyUpstreamError(err: Error): { reason: OutboundFailure; st
   const e = err as Partial<UpstreamTimeout> & NodeJS.ErrnoException;
   if (e.code === 'ERR_MESHWARD_UPSTREAM_TIMEOUT') return { reason: e.phase === 'connect' ? 'connect_timeout' : 'idle_timeout', status: 504 };
   if (e.code === 'ERR_MESHWARD_UPSTREAM_IDENTITY') return { reason: 'identity_mismatch', status: 502 };
+  if (e.code === 'ERR_MESHWARD_UPSTREAM_REVOKED') return { reason: 'tls_refused', status: 502 };
   if (e.code === 'ERR_MESHWARD_NO_CREDENTIALS') return { reason: 'no_credentials', status: 502 };
   if (e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return { reason: 'connect_refused', status: 502 };
   if (e.code === 'ETIMEDOUT') return { reason: 'connect_timeout', status: 504 };
@@ -123,12 +134,9 @@ export function classifyUpstreamError(err: Error): { reason: OutboundFailure; st
 /** Why an upstream attempt failed, in words for the log and the app's 502. */
 export function describeUpstreamError(err: Error, upstream: string): string {
   const identity = err as Partial<UpstreamIdentityError>;
-  if (identity.code === 'ERR_MESHWARD_UPSTREAM_IDENTITY' || identity.code === 'ERR_MESHWARD_UPSTREAM_TIMEOUT' || identity.code === 'ERR_MESHWARD_NO_CREDENTIALS') return err.message;
+  if (identity.code === 'ERR_MESHWARD_UPSTREAM_IDENTITY' || (identity.code as string | undefined) === 'ERR_MESHWARD_UPSTREAM_REVOKED' || identity.code === 'ERR_MESHWARD_UPSTREAM_TIMEOUT' || identity.code === 'ERR_MESHWARD_NO_CREDENTIALS') return err.message;
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ECONNREFUSED') return `upstream ${upstream} refused the connection`;
-  if (code === 'CERT_REVOKED') return `upstream ${upstream} presented a revoked certificate`;
-  // With CRLs loaded OpenSSL reports a foreign chain as "no CRL for its issuer" (it reports its last error).
-  if (code === 'UNABLE_TO_GET_CRL') return `upstream ${upstream} presented a certificate whose issuer has no CRL in crl.pem: a CA not in ca.crt, or its CRL is missing (${code})`;
   if (code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
     return `upstream ${upstream} presented a certificate that does not chain to ca.crt (${code})`;
   }

@@ -10,6 +10,8 @@ import { DEFAULT_IDENTITY_LABELS } from './observe/identity-labels.js';
 import { parseDuration } from '../duration.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { compileSpiffePattern, parseWorkloadSpiffeId } from '../pki/spiffe.js';
+import { DEFAULT_MAX_SKEW_MS } from '../auth/http-signature.js';
+import { JwtVerifier } from '../auth/jwt.js';
 
 export interface HostPort {
   host: string;
@@ -23,6 +25,31 @@ export interface InboundConfig {
   /** http://host:port, h2c://host:port or tcp://host:port */
   app: URL;
   protocol: AppProtocol;
+  /** require (default): no certificate, no connection. optional: callers without one get in unauthenticated. */
+  clientCertificate: 'require' | 'optional';
+}
+
+/** Where a JWT issuer's keys come from (credentials.jwt[].jwks). */
+export type JwksSource = { kind: 'file'; path: string } | { kind: 'url'; url: string };
+
+export interface JwtIssuerSettings {
+  issuer: string;
+  audiences: string[];
+  algorithms: string[];
+  scopeClaim?: string;
+  requireCertBound?: boolean;
+  jwks: JwksSource;
+  /** A JWKS URL is fetched again this often (and on an unknown kid, at most once per minRefetchIntervalMs). */
+  refreshMs: number;
+  minRefetchIntervalMs: number;
+}
+
+/** The `credentials:` section (docs/api-credentials.md): API keys, HMAC signatures, JWT issuers. */
+export interface CredentialsConfig {
+  /** The key file written by `meshward apikey`. */
+  apiKeys?: string;
+  hmac: { maxSkewMs: number; maxBodyBytes: number };
+  jwt: JwtIssuerSettings[];
 }
 
 export interface OutboundConfig {
@@ -78,6 +105,7 @@ export interface SidecarConfig {
   inbound?: InboundConfig;
   outbound: OutboundConfig[];
   policy?: PolicySource;
+  credentials?: CredentialsConfig;
   admin: HostPort;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; allowed: 'info' | 'debug' | 'silent' };
   limits: Limits;
@@ -99,6 +127,9 @@ export const DEFAULT_LIMITS: Limits = {
 };
 export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:15000';
 export const DEFAULT_RECHECK_INTERVAL_MS = 30_000;
+export const DEFAULT_HMAC_MAX_BODY = 1024 * 1024;
+export const DEFAULT_JWKS_REFRESH_MS = 600_000;
+export const DEFAULT_JWKS_MIN_REFETCH_MS = 30_000;
 
 /** "host:port", "[::1]:port" or ":port" (all interfaces). */
 export function parseHostPort(text: string): HostPort | undefined {
@@ -174,6 +205,64 @@ const workers = z.unknown().transform((v, ctx) => {
   return n;
 });
 
+const SIZE_UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, KB: 1000, MB: 1000 ** 2, GB: 1000 ** 3 };
+const SIZE_MESSAGE = 'must be a size such as 1MiB, 512KiB or 65536 (bytes)';
+
+/** "1MiB", "512KiB", "64KB", or a number of bytes. */
+const size = z.union([z.string(), z.number()], { error: SIZE_MESSAGE }).transform((v, ctx) => {
+  const m = typeof v === 'number' ? [String(v), String(v), ''] : /^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$/.exec(v);
+  const bytes = m === null ? NaN : Number(m[1]) * SIZE_UNITS[m[2] ?? '']!;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    ctx.issues.push({ code: 'custom', message: SIZE_MESSAGE, input: v });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/** A JWKS location: a file path, or an https:// URL (http:// only on the loopback interface, for local issuers). */
+const jwksLocation = z.string({ error: required('must be a JWKS file path or an https:// URL') }).min(1, 'must be a JWKS file path or an https:// URL').transform((s, ctx) => {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return { kind: 'file' as const, path: s };
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    ctx.issues.push({ code: 'custom', message: 'is not a valid URL', input: s });
+    return z.NEVER;
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    ctx.issues.push({ code: 'custom', message: 'must be an https:// URL (http:// only for 127.0.0.1, localhost or [::1]): keys fetched in clear text could be replaced', input: s });
+    return z.NEVER;
+  }
+  return { kind: 'url' as const, url: url.href };
+});
+
+const credentialsShape = z.strictObject(
+  {
+    apiKeys: z.string({ error: 'must be the path of the key file written by meshward apikey' }).min(1, 'must be the path of the key file written by meshward apikey').optional(),
+    hmac: z.strictObject({ maxSkew: duration.optional(), maxBody: size.optional() }, { error: 'must be a mapping with maxSkew and/or maxBody' }).optional(),
+    jwt: z
+      .array(
+        z.strictObject(
+          {
+            issuer: z.string({ error: required('must be the exact iss of the tokens') }),
+            audiences: z.array(z.string(), { error: required('must list the audiences this service accepts, e.g. [orders-api]') }),
+            jwks: jwksLocation,
+            algorithms: z.array(z.string(), { error: required('must list the allowed algorithms, e.g. [ES256, RS256]') }),
+            scopeClaim: z.string().optional(),
+            requireCertBound: z.boolean({ error: 'must be true or false' }).optional(),
+            refresh: duration.optional(),
+            minRefetchInterval: duration.optional(),
+          },
+          { error: 'must be a mapping with issuer, audiences, jwks and algorithms' },
+        ),
+        { error: 'must be a list of issuers' },
+      )
+      .optional(),
+  },
+  { error: 'must be a mapping with apiKeys, hmac and/or jwt' },
+);
+
 const positiveInt = z.number({ error: 'must be a positive whole number' }).int('must be a positive whole number').positive('must be a positive whole number');
 
 const schema = z
@@ -221,6 +310,7 @@ const schema = z
             }
             return app;
           }),
+          clientCertificate: z.enum(['require', 'optional'], { error: 'must be require (the default) or optional' }).optional(),
         },
         { error: 'must be a mapping with listen and app' },
       )
@@ -254,6 +344,7 @@ const schema = z
         { error: 'must be a list of {listen, upstream, identity}' },
       )
       .optional(),
+    credentials: credentialsShape.optional(),
     admin: z.strictObject({ listen: hostPort() }, { error: 'must be a mapping with listen' }).optional(),
     log: z
       .strictObject(
@@ -304,6 +395,20 @@ const schema = z
     const p = c.identity.provision;
     if (p?.token !== undefined && p.tokenFile !== undefined) problem(['identity', 'provision'], 'give token or tokenFile, not both');
     if (c.identity.recheckInterval !== undefined && c.identity.recheckInterval < 1000) problem(['identity', 'recheckInterval'], 'must be at least 1s');
+    (c.credentials?.jwt ?? []).forEach((j, i) => {
+      // The verifier's own rules (no none, no HS*, an audience, a known algorithm), worded for this file.
+      try {
+        new JwtVerifier([{ issuer: j.issuer, audiences: j.audiences, algorithms: j.algorithms, ...(j.scopeClaim !== undefined ? { scopeClaim: j.scopeClaim } : {}) }]);
+      } catch (err) {
+        const m = /^jwt\[0\]\.([A-Za-z]+)(?:\[(\d+)\])?: (.*)$/s.exec((err as Error).message);
+        if (m === null) problem(['credentials', 'jwt', i], (err as Error).message);
+        else problem(['credentials', 'jwt', i, m[1]!, ...(m[2] !== undefined ? [Number(m[2])] : [])], m[3]!);
+      }
+      if (c.credentials!.jwt!.findIndex((o) => o.issuer === j.issuer) < i) problem(['credentials', 'jwt', i, 'issuer'], `${j.issuer} is configured twice`);
+      if (j.minRefetchInterval !== undefined && j.minRefetchInterval < 1000) problem(['credentials', 'jwt', i, 'minRefetchInterval'], 'must be at least 1s');
+      if (j.refresh !== undefined && j.refresh < 1000) problem(['credentials', 'jwt', i, 'refresh'], 'must be at least 1s');
+    });
+    if (c.credentials?.hmac?.maxSkew !== undefined && c.credentials.hmac.maxSkew < 1000) problem(['credentials', 'hmac', 'maxSkew'], 'must be at least 1s');
   });
 
 /** The sidecar config file: every refusal is a usage error (exit 2). */
@@ -366,7 +471,30 @@ function withDefaults(c: z.output<typeof schema>, source: string): SidecarConfig
     if (p.ttl !== undefined) provision.ttlMs = p.ttl;
     config.identity.provision = provision;
   }
-  if (c.inbound) config.inbound = { listen: c.inbound.listen, app: c.inbound.app.app, protocol: c.inbound.app.protocol };
+  if (c.inbound) {
+    config.inbound = { listen: c.inbound.listen, app: c.inbound.app.app, protocol: c.inbound.app.protocol, clientCertificate: c.inbound.clientCertificate ?? 'require' };
+  }
+  if (c.credentials !== undefined) {
+    const cr = c.credentials;
+    const credentials: CredentialsConfig = {
+      hmac: { maxSkewMs: cr.hmac?.maxSkew ?? DEFAULT_MAX_SKEW_MS, maxBodyBytes: cr.hmac?.maxBody ?? DEFAULT_HMAC_MAX_BODY },
+      jwt: (cr.jwt ?? []).map((j) => {
+        const issuer: JwtIssuerSettings = {
+          issuer: j.issuer,
+          audiences: j.audiences,
+          algorithms: j.algorithms,
+          jwks: j.jwks.kind === 'file' ? { kind: 'file', path: resolve(base, j.jwks.path) } : j.jwks,
+          refreshMs: j.refresh ?? DEFAULT_JWKS_REFRESH_MS,
+          minRefetchIntervalMs: j.minRefetchInterval ?? DEFAULT_JWKS_MIN_REFETCH_MS,
+        };
+        if (j.scopeClaim !== undefined) issuer.scopeClaim = j.scopeClaim;
+        if (j.requireCertBound !== undefined) issuer.requireCertBound = j.requireCertBound;
+        return issuer;
+      }),
+    };
+    if (cr.apiKeys !== undefined) credentials.apiKeys = resolve(base, cr.apiKeys);
+    config.credentials = credentials;
+  }
   if (c.policy !== undefined) {
     config.policy = typeof c.policy === 'string' ? { kind: 'file', path: resolve(base, c.policy) } : { kind: 'inline', doc: c.policy };
   }

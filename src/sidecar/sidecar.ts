@@ -24,6 +24,9 @@ import { compilePolicy, parsePolicy } from './policy/policy.js';
 import { POLICY_FILE } from './policy/schema.js';
 import type { Policy } from './policy/policy.js';
 import { TcpForwarder } from './tcp/tcp.js';
+import { Authenticator } from './auth/authenticator.js';
+import { LocalReplayStore, type ReplayStore } from './auth/replay.js';
+import { DEFAULT_MAX_SKEW_MS } from '../auth/http-signature.js';
 import { watchDirectory } from './watch.js';
 import type { DirectoryWatch } from './watch.js';
 
@@ -33,6 +36,8 @@ const WAITING_POLL_MS = 500;
 export interface SidecarOptions {
   /** false: no admin listener (a cluster worker: the primary serves admin.listen for all of them). */
   admin?: boolean;
+  /** Where accepted HMAC signatures are remembered (a cluster worker: the primary, over IPC). */
+  replay?: ReplayStore;
 }
 
 function address(a: AddressInfo): string {
@@ -47,6 +52,7 @@ export class Sidecar {
   private credentialsProblem: string;
   private policy?: Policy;
   private policyText?: string;
+  private authenticator?: Authenticator;
   private inbound?: InboundListener;
   private inboundStarting = false;
   private frontend?: HttpFrontend;
@@ -82,6 +88,17 @@ export class Sidecar {
   async start(): Promise<void> {
     const { config, logger } = this;
     if (config.policy) this.policy = this.loadInitialPolicy();
+    if (config.inbound && config.inbound.protocol !== 'tcp') {
+      const replay = this.options.replay ?? new LocalReplayStore(config.credentials?.hmac.maxSkewMs ?? DEFAULT_MAX_SKEW_MS);
+      const authenticator = new Authenticator({ config: config.credentials, logger, metrics: this.metrics, replay });
+      authenticator.start();
+      this.authenticator = authenticator;
+      const byDir = new Map<string, string[]>();
+      for (const f of authenticator.watchedFiles) byDir.set(dirname(f), [...(byDir.get(dirname(f)) ?? []), basename(f)]);
+      for (const [dir, names] of byDir) {
+        this.watches.push(watchDirectory(dir, names, () => authenticator.reload(), { recheckIntervalMs: config.identity.recheckIntervalMs }));
+      }
+    }
     if (this.options.admin !== false) {
       this.admin = new AdminServer(config.admin, this.metrics.registry, (now) => this.readiness(now));
       try {
@@ -289,6 +306,7 @@ export class Sidecar {
         requestTimeoutMs: limits.requestTimeoutMs,
         idleTimeoutMs: limits.idleTimeoutMs,
         maxHeaderSize: limits.maxHeaderSize,
+        authenticator: this.authenticator,
       });
       this.frontend = frontend;
       onConnection = frontend.accept.bind(frontend);
@@ -298,6 +316,7 @@ export class Sidecar {
       listen: inbound.listen,
       ...(inbound.protocol === 'tcp' ? {} : { alpn: ['h2', 'http/1.1'] }),
       allowHalfOpen: inbound.protocol === 'tcp',
+      clientCertificate: inbound.clientCertificate,
       limits,
       credentials: this.credentials,
       policy,
@@ -388,6 +407,7 @@ export class Sidecar {
     const stopped = this.inbound?.stopAccepting();
     await Promise.all([this.frontend?.drain(timeout), this.tcp?.drain(timeout), ...this.outbound.map((o) => o.close(timeout))]);
     await this.agent?.stop();
+    this.authenticator?.close();
     this.frontend?.close();
     this.tcp?.close();
     this.inbound?.destroyAll();

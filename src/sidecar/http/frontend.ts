@@ -6,6 +6,7 @@ import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { Http2Server } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
 import { invalid } from '../../errors.js';
 import type { Connection } from '../inbound/connection.js';
 import type { SidecarMetrics } from '../observe/metrics.js';
@@ -30,6 +31,8 @@ export interface HttpFrontendOptions {
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   maxHeaderSize: number;
+  /** Checks API credentials on routes with `require`. */
+  authenticator?: Authenticator | undefined;
   /** HTTP/2 streams per connection (default 100). */
   maxConcurrentStreams?: number;
 }

@@ -3,13 +3,17 @@
 // line for allowed requests, and the request metrics. Everything that depends only on the connection
 // or the policy is kept on the Peer, so a request costs one decide() and a few lookups.
 import type { Logger } from 'pino';
+import type { AuthRequest, Peer as AuthPeer } from '../../auth/verdict.js';
+import { DEFAULT_MAX_SKEW_MS } from '../../auth/http-signature.js';
+import { Authenticator } from '../auth/authenticator.js';
+import { LocalReplayStore } from '../auth/replay.js';
 import type { Connection } from '../inbound/connection.js';
 import type { SidecarMetrics } from '../observe/metrics.js';
-import type { Decision, Policy, Principal } from '../policy/policy.js';
+import type { Decision, Policy, Principal, Verdicts } from '../policy/policy.js';
 import type { IdentityHeaders } from './headers.js';
 
 /** The metrics word for how a request ended. */
-export type Outcome = 'allow' | 'deny' | 'rate_limited' | 'bad_request' | 'audit_deny' | 'upstream_error';
+export type Outcome = 'allow' | 'deny' | 'unauthenticated' | 'rate_limited' | 'bad_request' | 'audit_deny' | 'upstream_error';
 
 interface Observe {
   observe(v: number): void;
@@ -26,11 +30,13 @@ export interface Peer {
    * serialized once, on the connection's first logged request, so each line only adds its own fields.
    */
   log?: Logger;
+  /** The mTLS caller as the credential checks see it (boundTo, cnf.x5t#S256); built on first use. */
+  authPeer?: AuthPeer | undefined;
 }
 
 export function outcomeOf(d: Decision): Outcome {
   if (d.allow) return d.wouldDeny ? 'audit_deny' : 'allow';
-  return d.status === 429 ? 'rate_limited' : d.status === 400 ? 'bad_request' : 'deny';
+  return d.status === 429 ? 'rate_limited' : d.status === 400 ? 'bad_request' : d.status === 401 ? 'unauthenticated' : 'deny';
 }
 
 export interface GateOptions {
@@ -38,6 +44,8 @@ export interface GateOptions {
   logger: Logger;
   metrics: SidecarMetrics;
   allowedLogLevel?: 'info' | 'debug' | 'silent';
+  /** Checks API credentials on routes with `require` (default: no key file, no JWT issuers). */
+  authenticator?: Authenticator | undefined;
 }
 
 export class Gate {
@@ -47,8 +55,10 @@ export class Gate {
   private readonly durations = new Map<string, Observe>();
   /** The level allowed requests are logged at, or undefined when that costs nothing because it is off. */
   private readonly allowedLevel: 'info' | 'debug' | undefined;
+  readonly authenticator: Authenticator;
 
   constructor(opts: GateOptions) {
+    this.authenticator = opts.authenticator ?? new Authenticator({ config: undefined, logger: opts.logger, metrics: opts.metrics, replay: new LocalReplayStore(DEFAULT_MAX_SKEW_MS) });
     this.currentPolicy = opts.policy;
     this.logger = opts.logger;
     this.metrics = opts.metrics;
@@ -81,6 +91,44 @@ export class Gate {
     return decision;
   }
 
+  /** The mTLS caller for the credential checks, or undefined for a connection without a certificate. */
+  authPeer(peer: Peer): AuthPeer | undefined {
+    if (peer.authPeer === undefined && !peer.principal.anonymous) {
+      const id = peer.conn.identity;
+      peer.authPeer = { certificateSha256: Buffer.from(id.fingerprint, 'hex'), ...(id.spiffeId !== undefined ? { spiffeId: id.spiffeId } : {}) };
+    }
+    return peer.authPeer;
+  }
+
+  /**
+   * The final decision for a route with `require` (decide() returned it pending): every credential kind the
+   * route names is checked, then the policy that made `d` authorizes. Sync unless a JWT has to be verified
+   * (a cache miss) or the replay cache is in the cluster primary.
+   */
+  authenticate(peer: Peer, d: Decision, req: AuthRequest): Decision | Promise<Decision> {
+    const policy = peer.policy;
+    const principal = peer.principal;
+    const now = Date.now();
+    const verdicts: Verdicts = {};
+    let waits: Promise<void>[] | undefined;
+    for (const kind of d.pending!.kinds) {
+      const v = this.authenticator.check(kind, req, now);
+      if (v instanceof Promise) (waits ??= []).push(v.then((x) => void (verdicts[kind] = x)));
+      else verdicts[kind] = v;
+    }
+    const finish = (): Decision => {
+      const final = policy.authorize(d, principal, verdicts, Date.now());
+      for (const v of Object.values(verdicts)) {
+        // A credential the request did not carry, on a route it passed another way, is not news.
+        if (!v.ok && v.reason === 'missing' && final.allow && !final.wouldDeny) continue;
+        this.authenticator.count(v);
+      }
+      if (final.wouldDeny || !final.allow) this.audit(peer, req.method, d.target || req.path, final);
+      return final;
+    };
+    return waits === undefined ? finish() : Promise.all(waits).then(finish);
+  }
+
   /** The audit line every denial gets (audit mode: the denial enforce mode would have made). */
   private audit(peer: Peer, method: string, target: string, d: Decision): void {
     this.logger.warn(
@@ -89,11 +137,15 @@ export class Gate {
         identity: peer.principal.id,
         remote: peer.conn.remoteAddress,
         method,
-        path: target,
+        // A credential in the query string is refused because URLs end up in logs: not in ours either.
+        path: d.refusal === 'in_query' ? `${target.split('?')[0]}?(query removed: it holds a credential)` : target,
         rule: d.rule,
         reason: d.reason,
         status: d.status,
         ...(d.scope !== undefined ? { scope: d.scope } : {}),
+        ...(d.credential !== undefined ? { credential: d.credential } : {}),
+        ...(d.refusal !== undefined ? { refusal: d.refusal } : {}),
+        ...(d.keyId !== undefined ? { keyId: d.keyId } : {}),
       },
       d.allow ? 'request would be denied (audit mode)' : 'request denied',
     );
@@ -117,7 +169,7 @@ export class Gate {
   }
 
   /** The end of a request: metrics, and the allowed-request line when that level is on. */
-  done(peer: Peer, outcome: Outcome, rule: string, startedMs: number, method: string, path: string, status: number): void {
+  done(peer: Peer, outcome: Outcome, rule: string, startedMs: number, method: string, path: string, status: number, d?: Decision): void {
     this.count(peer, outcome, rule);
     const seconds = (performance.now() - startedMs) / 1000;
     let h = this.durations.get(outcome);
@@ -128,7 +180,10 @@ export class Gate {
     h.observe(seconds);
     if (this.allowedLevel !== undefined && (outcome === 'allow' || outcome === 'upstream_error')) {
       const log = (peer.log ??= this.logger.child({ identity: peer.principal.id, remote: peer.conn.remoteAddress }));
-      log[this.allowedLevel]({ event: 'request', method, path, rule, status, outcome, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+      const fields = { event: 'request', method, path, rule, status, outcome, ms: Math.round(seconds * 1e4) / 10 };
+      // Routes with `require`: who the proofs named (x-mesh-principal) and the API key id, never the key.
+      if (d?.principals !== undefined) log[this.allowedLevel]({ ...fields, principal: d.principals, ...(d.keyId !== undefined ? { keyId: d.keyId } : {}) }, 'request');
+      else log[this.allowedLevel](fields, 'request');
     }
   }
 

@@ -7,19 +7,23 @@ export const GRPC_INVALID_ARGUMENT = 3;
 export const GRPC_PERMISSION_DENIED = 7;
 export const GRPC_RESOURCE_EXHAUSTED = 8;
 export const GRPC_UNAVAILABLE = 14;
+export const GRPC_UNAUTHENTICATED = 16;
 
 /** True for application/grpc, application/grpc+proto, application/grpc-web… content types. */
 export function isGrpc(contentType: string | string[] | undefined): boolean {
   return typeof contentType === 'string' && contentType.startsWith('application/grpc');
 }
 
-/** The gRPC code for an HTTP status the policy decided (400, 403, 429) or the proxy produced (502). */
+/** The gRPC code for an HTTP status the policy decided (400, 401, 403, 429) or the proxy produced (413, 502). */
 export function grpcStatusFor(httpStatus: number): number {
   switch (httpStatus) {
     case 400:
       return GRPC_INVALID_ARGUMENT;
+    case 401:
+      return GRPC_UNAUTHENTICATED;
     case 403:
       return GRPC_PERMISSION_DENIED;
+    case 413:
     case 429:
       return GRPC_RESOURCE_EXHAUSTED;
     default:

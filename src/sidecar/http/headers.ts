@@ -8,25 +8,71 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 
 /** The identity headers of one connection, precomputed once per (connection, policy). */
 export interface IdentityHeaders {
+  /** "" for a connection without a client certificate: then neither it nor clientId is sent. */
   xfcc: string;
   clientId: string;
   scopes: string;
+  /** x-mesh-principal, on routes with `require` (the proofs' principals, space-separated). */
+  principal?: string;
 }
 
 export function appendIdentity(out: string[], id: IdentityHeaders): void {
-  out.push(
-    'x-forwarded-client-cert', id.xfcc,
-    'x-mesh-client-id', id.clientId,
-    'x-mesh-scopes', id.scopes,
-    'x-forwarded-proto', 'https',
-  );
+  if (id.xfcc !== '') out.push('x-forwarded-client-cert', id.xfcc, 'x-mesh-client-id', id.clientId);
+  if (id.principal !== undefined) out.push('x-mesh-principal', id.principal);
+  out.push('x-mesh-scopes', id.scopes, 'x-forwarded-proto', 'https');
 }
 
 export function setIdentity(out: OutgoingHttpHeaders, id: IdentityHeaders): void {
-  out['x-forwarded-client-cert'] = id.xfcc;
-  out['x-mesh-client-id'] = id.clientId;
+  if (id.xfcc !== '') {
+    out['x-forwarded-client-cert'] = id.xfcc;
+    out['x-mesh-client-id'] = id.clientId;
+  }
+  if (id.principal !== undefined) out['x-mesh-principal'] = id.principal;
   out['x-mesh-scopes'] = id.scopes;
   out['x-forwarded-proto'] = 'https';
+}
+
+/**
+ * True for a request header that carries a credential of one of `kinds` (lower-case name and its value):
+ * API keys (x-api-key, Bearer mwk_…, Basic), bearer tokens, HMAC signatures. The app never receives them.
+ */
+export function isCredentialHeader(lower: string, value: string, kinds: readonly string[]): boolean {
+  switch (lower) {
+    case 'x-api-key':
+      return kinds.includes('apikey');
+    case 'signature':
+    case 'signature-input':
+      return kinds.includes('hmac');
+    case 'authorization': {
+      const scheme = value.trimStart().slice(0, 7).toLowerCase();
+      if (scheme === 'bearer ') return kinds.includes('jwt') || kinds.includes('apikey');
+      return scheme.startsWith('basic ') && kinds.includes('apikey');
+    }
+  }
+  return false;
+}
+
+/** Removes credential headers from flat [name, value, …] request headers (HTTP/1.1). */
+export function stripCredentials(headers: string[], kinds: readonly string[]): void {
+  let w = 0;
+  for (let r = 0; r < headers.length; r += 2) {
+    if (isCredentialHeader(headers[r]!.toLowerCase(), headers[r + 1]!, kinds)) continue;
+    headers[w++] = headers[r]!;
+    headers[w++] = headers[r + 1]!;
+  }
+  headers.length = w;
+}
+
+/** Removes credential headers from an HTTP/2 header object (a copy the sidecar owns). */
+export function stripCredentialFields(headers: OutgoingHttpHeaders, kinds: readonly string[]): void {
+  for (const name of ['x-api-key', 'signature', 'signature-input', 'authorization']) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    const values = Array.isArray(v) ? v.map(String) : [String(v)];
+    const kept = values.filter((value) => !isCredentialHeader(name, value, kinds));
+    if (kept.length === 0) delete headers[name];
+    else headers[name] = kept.length === 1 ? kept[0]! : kept;
+  }
 }
 
 /** What scanning an HTTP/1.1 request's raw headers found. */

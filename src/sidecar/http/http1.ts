@@ -2,16 +2,19 @@
 // checks llhttp leaves to us (origin-form target, one Host, only "chunked", no CL+TE), the policy gate,
 // then forwarding to an http:// app (pooled HTTP/1.1) or an h2c:// app (HTTP/2 stream), and WebSocket /
 // Upgrade tunnelling for http:// apps. Every parser error gets a clean 400/408/431 and a log line.
+import { hash } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import http2 from 'node:http2';
+import type { AuthRequest } from '../../auth/verdict.js';
 import type { Decision } from '../policy/policy.js';
+import { readBody, whenSettled } from './body.js';
 import type { ProxyContext } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
-import { appendIdentity, forwardableTrailers, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, withoutPseudo, type Http1RequestScan } from './headers.js';
+import { appendIdentity, forwardableTrailers, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, stripCredentials, withoutPseudo, type Http1RequestScan, type IdentityHeaders } from './headers.js';
 import { refusal, sendHttp1, sendRawHttp1, type Refusal } from './responses.js';
 import type { BodyKind } from './upstream-http1.js';
 import type { UpstreamResponse } from './upstream-response.js';
@@ -35,6 +38,10 @@ interface AllowedHttp1Request {
   readonly decision: Decision;
   /** performance.now() when the request arrived (the duration metric). */
   readonly started: number;
+  /** The identity headers for the app: the connection's, or those authorize() computed for a route with `require`. */
+  readonly ids: IdentityHeaders;
+  /** The body, when it was read to check an HMAC signature's Content-Digest (then it is not piped). */
+  readonly body?: Buffer | undefined;
 }
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -42,7 +49,39 @@ const { NGHTTP2_CANCEL } = http2.constants;
 /** The refusal a policy decision answers with. */
 export function decisionRefusal(d: Decision, peer: Peer): Refusal {
   if (d.status === 400) return refusal(400, d.reason, { rule: d.rule });
-  return refusal(d.status, d.reason, { rule: d.rule, identity: peer.principal.id });
+  if (d.status === 401) {
+    // docs/api-credentials.md: {"error":"unauthenticated","reason":…} and a challenge per missing or invalid proof.
+    const r = refusal(401, d.reason, { rule: d.rule, ...(d.credential !== undefined ? { credential: d.credential } : {}), ...(d.refusal !== undefined ? { code: d.refusal } : {}) });
+    if (d.challenges !== undefined) r.challenges = d.challenges;
+    return r;
+  }
+  const extra: Record<string, string> = { rule: d.rule, identity: peer.principal.id };
+  if (d.credential !== undefined) extra.credential = d.credential;
+  if (d.scope !== undefined && d.credential !== undefined) extra.scope = d.scope;
+  return refusal(d.status, d.reason, extra);
+}
+
+/** The credential check's view of an HTTP/1.1 request (raw target: the signature base uses it as sent). */
+function authRequest(ctx: ProxyContext, peer: Peer, req: IncomingMessage, scan: Http1RequestScan, body: Buffer | undefined): AuthRequest {
+  const url = req.url!;
+  const q = url.indexOf('?');
+  const r: AuthRequest = {
+    method: req.method!,
+    scheme: 'https',
+    authority: scan.host ?? '',
+    path: q < 0 ? url : url.slice(0, q),
+    headers: req.headersDistinct,
+  };
+  if (q >= 0) r.query = url.slice(q + 1);
+  const authPeer = ctx.gate.authPeer(peer);
+  if (authPeer !== undefined) r.peer = authPeer;
+  if (body !== undefined) r.body = { sha256: hash('sha256', body, 'buffer') };
+  return r;
+}
+
+/** The identity headers of a request authorize() let through. */
+export function authorizedIds(peer: Peer, d: Decision): IdentityHeaders {
+  return { xfcc: peer.ids.xfcc, clientId: peer.ids.clientId, scopes: d.scopes ?? '', principal: d.principals ?? '' };
 }
 
 function unreachable(err: Error): Refusal {
@@ -139,10 +178,57 @@ function onRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse,
   }
   ctx.inflight++;
   if (ctx.ending.has(req.socket)) res.shouldKeepAlive = false;
+  if (d.pending !== undefined) return authenticate(ctx, peer, req, res, scan, d, started, expectsContinue);
   if (expectsContinue) res.writeContinue();
-  const request: AllowedHttp1Request = { peer, req, res, scan, decision: d, started };
+  const request: AllowedHttp1Request = { peer, req, res, scan, decision: d, started, ids: peer.ids };
+  forward(ctx, request);
+}
+
+function forward(ctx: ProxyContext, request: AllowedHttp1Request): void {
   if (ctx.http1App !== undefined) forwardToHttp1(ctx, request);
   else forwardToH2c(ctx, request);
+}
+
+/**
+ * A route with `require`: read the body first when an HMAC signature must be checked against it (up to
+ * credentials.hmac.maxBody, else 413), check the credentials, then refuse (401/403/429) or forward without
+ * the credential headers. Counted in `inflight` from the start, so a drain waits for it.
+ */
+function authenticate(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: ServerResponse, scan: Http1RequestScan, d: Decision, started: number, expectsContinue: boolean): void {
+  const method = req.method!;
+  const grpc = isGrpc(req.headers['content-type']);
+  const refuse = (final: Decision, r: Refusal, bodyUnread: boolean): void => {
+    sendHttp1(res, r, grpc, bodyUnread || ctx.draining);
+    ctx.gate.done(peer, outcomeOf(final), final.rule, started, method, final.target || req.url!, r.status, final);
+    ctx.requestDone();
+  };
+  const decideWith = (body: Buffer | undefined): void => {
+    whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, req, scan, body)), (final) => {
+      if (res.destroyed) return ctx.requestDone();
+      if (!final.allow) return refuse(final, decisionRefusal(final, peer), scan.hasBody && body === undefined);
+      stripCredentials(scan.headers, d.pending!.kinds);
+      if (expectsContinue && body === undefined) res.writeContinue();
+      const ids = final.principals !== undefined ? authorizedIds(peer, final) : peer.ids;
+      forward(ctx, { peer, req, res, scan, decision: final, started, ids, body });
+    }, () => {
+      res.destroy();
+      ctx.requestDone();
+    });
+  };
+  if (!(d.pending!.hmac && scan.hasBody && req.headers['signature-input'] !== undefined)) return decideWith(undefined);
+  if (expectsContinue) res.writeContinue();
+  const max = ctx.gate.authenticator.maxBodyBytes;
+  readBody(req, max).then((body) => {
+    if (body !== undefined) return decideWith(body);
+    const reason = `the body is larger than credentials.hmac.maxBody (${max} bytes), so its signature cannot be checked`;
+    ctx.gate.protocolError(peer, 413, reason, { method, path: d.target });
+    sendHttp1(res, refusal(413, reason), grpc, true);
+    ctx.gate.done(peer, 'bad_request', d.rule, started, method, d.target, 413);
+    ctx.requestDone();
+  }, () => {
+    res.destroy();
+    ctx.requestDone();
+  });
 }
 
 /**
@@ -165,7 +251,7 @@ function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp1Request): void {
   const { peer, req, res, scan, decision: d, started } = request;
   const headers = scan.headers;
   if (scan.host === undefined) headers.push('host', ctx.appAuthority);
-  appendIdentity(headers, peer.ids);
+  appendIdentity(headers, request.ids);
   const method = req.method!;
   let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
   const kind: BodyKind = scan.chunked ? 'chunked' : scan.hasBody ? 'length' : 'none';
@@ -194,11 +280,12 @@ function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp1Request): void {
   const exchange = ctx.http1App!.request(method, d.target, headers, kind, onResponse, onError);
   res.on('close', () => {
     if (!res.writableFinished) exchange.abort();
-    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode);
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode, d);
     ctx.requestDone();
   });
   const body = exchange.body;
-  if (body !== undefined) {
+  if (body !== undefined && request.body !== undefined) body.end(request.body);
+  else if (body !== undefined) {
     // Only a body llhttp parsed to its end is ended towards the app: on some parse errors node ends the
     // request stream early, and forwarding that as a complete (shorter) request would be a smuggling gift.
     req.pipe(body, { end: false });
@@ -218,7 +305,7 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp1Request): void {
   const { peer, req, res, scan, decision: d, started } = request;
   const method = req.method!;
   const headers = http1RequestToH2c(method, d.target, scan, ctx.appAuthority);
-  setIdentity(headers, peer.ids);
+  setIdentity(headers, request.ids);
   let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
   const fail = (err: Error): void => {
     if (answerUpstreamFailure(ctx, request, err)) outcome = 'upstream_error';
@@ -251,10 +338,11 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp1Request): void {
   });
   res.on('close', () => {
     if (!up.closed) up.close(NGHTTP2_CANCEL);
-    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode);
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode, d);
     ctx.requestDone();
   });
-  if (scan.hasBody) {
+  if (request.body !== undefined) up.end(request.body);
+  else if (scan.hasBody) {
     req.pipe(up, { end: false });
     req.on('end', () => {
       if (req.complete) up.end();
@@ -286,6 +374,21 @@ function onUpgrade(ctx: ProxyContext, req: IncomingMessage, socket: Socket, head
     ctx.gate.done(peer, outcomeOf(d), d.rule, started, method, d.target || req.url!, d.status);
     return;
   }
+  if (d.pending === undefined) return tunnel(ctx, peer, req, socket, head, scan, d, peer.ids, started);
+  whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, req, scan, undefined)), (final) => {
+    if (!final.allow) {
+      sendRawHttp1(socket, decisionRefusal(final, peer));
+      ctx.gate.done(peer, outcomeOf(final), final.rule, started, method, final.target, final.status, final);
+      return;
+    }
+    stripCredentials(scan.headers, d.pending!.kinds);
+    tunnel(ctx, peer, req, socket, head, scan, final, final.principals !== undefined ? authorizedIds(peer, final) : peer.ids, started);
+  }, () => socket.destroy());
+}
+
+/** The upgrade the policy allowed: a byte tunnel to the app after the rewritten request head. */
+function tunnel(ctx: ProxyContext, peer: Peer, req: IncomingMessage, socket: Socket, head: Buffer, scan: Http1RequestScan, d: Decision, ids: IdentityHeaders, started: number): void {
+  const method = req.method!;
   const app = ctx.http1App;
   if (app === undefined || ctx.draining) {
     const reason = app === undefined ? 'upgrades are passed through to http:// apps only' : 'the sidecar is shutting down';
@@ -294,7 +397,7 @@ function onUpgrade(ctx: ProxyContext, req: IncomingMessage, socket: Socket, head
     return;
   }
   const headers = scan.headers;
-  appendIdentity(headers, peer.ids);
+  appendIdentity(headers, ids);
   let text = `${method} ${d.target} HTTP/1.1\r\n`;
   for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
   text += '\r\n';

@@ -5,12 +5,15 @@
 // stream (trailers both ways, for gRPC) or to an http:// app as an HTTP/1.1 request.
 import http2 from 'node:http2';
 import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { hash } from 'node:crypto';
+import type { AuthRequest } from '../../auth/verdict.js';
 import type { Decision } from '../policy/policy.js';
+import { readBody, whenSettled } from './body.js';
 import type { ProxyContext, SessionState } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
-import { appendIdentity, http1ResponseToHttp2, http2RequestToH2c, http2RequestToHttp1, setIdentity } from './headers.js';
-import { decisionRefusal } from './http1.js';
+import { appendIdentity, http1ResponseToHttp2, http2RequestToH2c, http2RequestToHttp1, setIdentity, stripCredentials, stripCredentialFields, type IdentityHeaders } from './headers.js';
+import { authorizedIds, decisionRefusal } from './http1.js';
 import { refusal, sendHttp2, type Refusal } from './responses.js';
 import type { BodyKind } from './upstream-http1.js';
 import type { UpstreamResponse } from './upstream-response.js';
@@ -46,6 +49,12 @@ interface AllowedHttp2Request {
   readonly decision: Decision;
   /** performance.now() when the stream arrived (the duration metric). */
   readonly started: number;
+  /** The identity headers for the app (see AllowedHttp1Request.ids). */
+  readonly ids: IdentityHeaders;
+  /** Set on routes with `require`: the credential kinds whose headers are removed before forwarding. */
+  readonly strip?: readonly string[] | undefined;
+  /** The body, when it was read to check an HMAC signature (then it is not piped). */
+  readonly body?: Buffer | undefined;
 }
 
 /** Streams a client may cancel in one session before the session is closed, if they are most of its streams. */
@@ -196,9 +205,58 @@ function onStream(ctx: ProxyContext, limits: Http2Limits, stream: ServerHttp2Str
     return;
   }
   ctx.inflight++;
-  const request: AllowedHttp2Request = { peer, stream, headers, method, endStream, grpc, decision: d, started };
+  if (d.pending !== undefined) return authenticate(ctx, peer, stream, headers, method, endStream, grpc, d, started);
+  forward(ctx, { peer, stream, headers, method, endStream, grpc, decision: d, started, ids: peer.ids });
+}
+
+function forward(ctx: ProxyContext, request: AllowedHttp2Request): void {
   if (ctx.h2cApp !== undefined) forwardToH2c(ctx, request);
   else forwardToHttp1(ctx, request);
+}
+
+/** The credential check's view of an HTTP/2 request (raw :path: the signature base uses it as sent). */
+function authRequest(ctx: ProxyContext, peer: Peer, headers: IncomingHttpHeaders, method: string, body: Buffer | undefined): AuthRequest {
+  const target = headers[':path']!;
+  const q = target.indexOf('?');
+  const r: AuthRequest = { method, scheme: 'https', authority: headers[':authority'] ?? headers.host ?? '', path: q < 0 ? target : target.slice(0, q), headers };
+  if (q >= 0) r.query = target.slice(q + 1);
+  const authPeer = ctx.gate.authPeer(peer);
+  if (authPeer !== undefined) r.peer = authPeer;
+  if (body !== undefined) r.body = { sha256: hash('sha256', body, 'buffer') };
+  return r;
+}
+
+/** A route with `require` (see http1.ts authenticate): body first when an HMAC signature covers it, then the checks. */
+function authenticate(ctx: ProxyContext, peer: Peer, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: string, endStream: boolean, grpc: boolean, d: Decision, started: number): void {
+  const fail = (): void => {
+    if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    ctx.requestDone();
+  };
+  const decideWith = (body: Buffer | undefined): void => {
+    whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, headers, method, body)), (final) => {
+      if (stream.destroyed || stream.closed) return ctx.requestDone();
+      if (!final.allow) {
+        sendHttp2(stream, decisionRefusal(final, peer), grpc);
+        if (!endStream && body === undefined) stream.resume();
+        ctx.gate.done(peer, outcomeOf(final), final.rule, started, method, final.target, final.status, final);
+        return ctx.requestDone();
+      }
+      const ids = final.principals !== undefined ? authorizedIds(peer, final) : peer.ids;
+      forward(ctx, { peer, stream, headers, method, endStream: endStream || body?.length === 0, grpc, decision: final, started, ids, strip: d.pending!.kinds, body });
+    }, fail);
+  };
+  if (!(d.pending!.hmac && !endStream && headers['signature-input'] !== undefined)) return decideWith(undefined);
+  const max = ctx.gate.authenticator.maxBodyBytes;
+  const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+  readBody(stream, max, declared).then((body) => {
+    if (body !== undefined) return decideWith(body);
+    const reason = `the body is larger than credentials.hmac.maxBody (${max} bytes), so its signature cannot be checked`;
+    ctx.gate.protocolError(peer, 413, reason, { method, path: d.target });
+    sendHttp2(stream, refusal(413, reason), grpc);
+    stream.resume();
+    ctx.gate.done(peer, 'bad_request', d.rule, started, method, d.target, 413);
+    ctx.requestDone();
+  }, fail);
 }
 
 /**
@@ -218,7 +276,8 @@ function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp2Request): void {
   const { peer, stream, headers, method, endStream, decision: d, started } = request;
   const out = http2RequestToHttp1(headers, !endStream && headers['content-length'] === undefined);
   if (headers.host === undefined && headers[':authority'] === undefined) out.push('host', ctx.appAuthority);
-  appendIdentity(out, peer.ids);
+  if (request.strip !== undefined) stripCredentials(out, request.strip);
+  appendIdentity(out, request.ids);
   let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
   let status = 0;
   let complete = false;
@@ -260,17 +319,19 @@ function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp2Request): void {
   const exchange = ctx.http1App!.request(method, d.target, out, kind, onResponse, onError);
   stream.on('close', () => {
     if (!complete) exchange.abort();
-    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, status);
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, status, d);
     ctx.requestDone();
   });
-  if (exchange.body !== undefined) stream.pipe(exchange.body);
+  if (exchange.body !== undefined && request.body !== undefined) exchange.body.end(request.body);
+  else if (exchange.body !== undefined) stream.pipe(exchange.body);
 }
 
 function forwardToH2c(ctx: ProxyContext, request: AllowedHttp2Request): void {
   const { peer, stream, headers, method, endStream, decision: d, started } = request;
   const out = http2RequestToH2c(headers, d.target);
   if (out[':authority'] === undefined) out[':authority'] = ctx.appAuthority;
-  setIdentity(out, peer.ids);
+  if (request.strip !== undefined) stripCredentialFields(out, request.strip);
+  setIdentity(out, request.ids);
   let outcome: Outcome = d.wouldDeny ? 'audit_deny' : 'allow';
   let status = 0;
   const fail = (err: Error): void => {
@@ -281,7 +342,7 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp2Request): void {
   };
   stream.on('close', () => {
     if (up !== undefined && !up.closed) up.close(NGHTTP2_CANCEL);
-    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, status);
+    ctx.gate.done(peer, outcome, d.rule, started, method, d.target, status, d);
     ctx.requestDone();
   });
   let up: http2.ClientHttp2Stream | undefined;
@@ -320,6 +381,7 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp2Request): void {
       clientTrailers = t;
     });
     upstream.once('wantTrailers', () => upstream.sendTrailers(clientTrailers ?? {}));
-    stream.pipe(upstream);
+    if (request.body !== undefined) upstream.end(request.body);
+    else stream.pipe(upstream);
   }
 }

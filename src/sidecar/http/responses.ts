@@ -12,12 +12,16 @@ export interface Refusal {
   body: string;
   /** The sentence for grpc-message. */
   reason: string;
+  /** WWW-Authenticate challenges of a 401 (one header line each). */
+  challenges?: readonly string[];
 }
 
 const ERROR_WORDS: Record<number, string> = {
   400: 'bad_request',
+  401: 'unauthenticated',
   403: 'forbidden',
   408: 'request_timeout',
+  413: 'payload_too_large',
   429: 'rate_limited',
   431: 'headers_too_large',
   501: 'not_implemented',
@@ -27,8 +31,10 @@ const ERROR_WORDS: Record<number, string> = {
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   408: 'Request Timeout',
+  413: 'Content Too Large',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   501: 'Not Implemented',
@@ -60,11 +66,13 @@ export function sendHttp1(res: ServerResponse, r: Refusal, grpc: boolean, close:
     res.end();
     return;
   }
-  res.writeHead(r.status, [
+  const headers = [
     'content-type', 'application/json',
     'content-length', String(Buffer.byteLength(r.body)),
     'cache-control', 'no-store',
-  ]);
+  ];
+  for (const c of r.challenges ?? []) headers.push('www-authenticate', c);
+  res.writeHead(r.status, headers);
   res.end(r.body);
 }
 
@@ -78,6 +86,7 @@ export function sendRawHttp1(socket: Socket, r: Refusal): void {
     `HTTP/1.1 ${r.status} ${STATUS_TEXT[r.status] ?? 'Error'}\r\n` +
     'Content-Type: application/json\r\n' +
     `Content-Length: ${Buffer.byteLength(r.body)}\r\n` +
+    (r.challenges ?? []).map((c) => `WWW-Authenticate: ${c}\r\n`).join('') +
     'Connection: close\r\n\r\n';
   socket.end(head + r.body, () => socket.destroy());
 }
@@ -106,6 +115,7 @@ export function sendHttp2(stream: ServerHttp2Stream, r: Refusal, grpc: boolean):
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(r.body),
     'cache-control': 'no-store',
+    ...(r.challenges !== undefined ? { 'www-authenticate': [...r.challenges] } : {}),
   });
   stream.end(r.body);
 }

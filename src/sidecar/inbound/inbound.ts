@@ -17,6 +17,10 @@ import { classifyRefusal, tlsErrorReason } from '../tls/handshake.js';
 import type { HandshakeFailureReason } from '../tls/handshake.js';
 import { xfccValue } from '../tls/identity.js';
 import type { Identity } from '../tls/identity.js';
+import { ANONYMOUS } from '../policy/policy.js';
+
+/** The Identity of a connection without a client certificate (inbound.clientCertificate: optional). */
+export const ANONYMOUS_IDENTITY: Identity = Object.freeze({ ...ANONYMOUS, dns: [], subject: '', serialHex: '', fingerprint: '' });
 import type { SidecarMetrics } from '../observe/metrics.js';
 import { PeerCertificates, peerLeafDer } from '../tls/peer-certificates.js';
 import type { Policy } from '../policy/policy.js';
@@ -28,6 +32,8 @@ export interface InboundOptions {
   /** tcp:// apps need half-open sockets so one direction can end while the other still flows. */
   allowHalfOpen: boolean;
   limits: Limits;
+  /** optional: a caller without a certificate is let in as ANONYMOUS_IDENTITY (a bad certificate is still refused). */
+  clientCertificate?: 'require' | 'optional';
   credentials: Credentials;
   policy: () => Policy;
   logger: Logger;
@@ -169,6 +175,10 @@ export class InboundListener {
 
   private onSecureConnection(socket: TLSSocket): void {
     const raw = peerLeafDer(socket);
+    if (!raw && this.opts.clientCertificate === 'optional') {
+      this.admit(socket, ANONYMOUS_IDENTITY, '');
+      return;
+    }
     if (!socket.authorized) {
       const reason = raw ? classifyRefusal(peerChain(socket), this.credentials.trust, new Date(), socket.authorizationError) : 'no_certificate';
       this.refuse(socket, reason, String(socket.authorizationError ?? 'no client certificate'));
@@ -188,7 +198,6 @@ export class InboundListener {
       this.refuse(socket, 'revoked', `certificate ${identity.serialHex} of ${identity.id} is listed in crl.pem`);
       return;
     }
-    const policy = this.opts.policy();
     const ownId = this.credentials.identity.spiffeId ?? '';
     if (ownId !== this.xfccBy) {
       this.xfccBy = ownId;
@@ -199,6 +208,12 @@ export class InboundListener {
       xfcc = xfccValue(identity, ownId);
       this.xfccValues.set(identity, xfcc);
     }
+    this.admit(socket, identity, xfcc);
+  }
+
+  /** Hands a verified (or, with clientCertificate: optional, certificate-less) connection on. */
+  private admit(socket: TLSSocket, identity: Identity, xfcc: string): void {
+    const policy = this.opts.policy();
     const conn: Connection = {
       id: this.nextId++,
       remoteAddress: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,

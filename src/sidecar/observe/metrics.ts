@@ -28,6 +28,7 @@ export class SidecarMetrics {
   /** The meshward_requests_total series of each identity label value, to remove them when it is evicted. */
   private readonly requestSeries = new Map<string, Map<string, Inc>>();
   crlNextUpdate: Gauge;
+  credentials: Counter<'kind' | 'result' | 'reason'>;
 
   constructor(opts: { processMetrics?: boolean; identityLabels?: number } = {}) {
     const registry = new Registry();
@@ -114,6 +115,12 @@ export class SidecarMetrics {
       name: 'meshward_crl_next_update_timestamp_seconds',
       help: 'The earliest nextUpdate of the CRLs in force (crl.pem), in Unix seconds; absent without a CRL. Past it the CRL is stale but still enforced.',
       aggregator: 'min',
+      registers: [registry],
+    });
+    this.credentials = new Counter({
+      name: 'meshward_credential_checks_total',
+      help: 'API credentials checked on routes with require, by kind (apikey, hmac, jwt), result (accepted, refused) and reason (ok or a refusal reason).',
+      labelNames: ['kind', 'result', 'reason'],
       registers: [registry],
     });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });

@@ -3,10 +3,22 @@
 // normalize → first matching route → scope → rate limit). Pure apart from loadPolicyFile; time is passed in.
 import { configError, type ConfigProblem, type ConfigSource } from '../../config-file.js';
 import { CallerMatcher, grantedScopes, type Grant } from './grants.js';
-import { TokenBuckets } from './limits.js';
+import type { Accepted, AuthVerdict, CredentialKind, RefusalReason, Refused } from '../../auth/verdict.js';
+import { DEFAULT_MAX_BUCKETS, TokenBuckets } from './limits.js';
 import { newPathScratch, normalizePath, queryAcceptable } from './normalize.js';
 import { RouteTable, methodBucket, methodMask } from './routes.js';
-import { POLICY_FILE, type Mode, type PolicyDocument } from './schema.js';
+import { POLICY_FILE, type Mode, type PolicyDocument, type ProofKind } from './schema.js';
+
+/** The challenge of a 401 for a route that needs a client certificate the connection did not present. */
+export const MTLS_CHALLENGE = 'MutualTLS realm="meshward"';
+
+/** "API key 3kTz9QpLm2Xa", "the client certificate (spiffe://…)": who lacked a scope, for the 403. */
+function describeProof(kind: ProofKind, p: Principal, verdicts: Verdicts): string {
+  if (kind === 'mtls') return `the client certificate (${p.id})`;
+  const v = verdicts[kind] as Accepted;
+  if (kind === 'jwt') return `the JWT (${v.principal})`;
+  return `${kind === 'hmac' ? 'HMAC key' : 'API key'} ${v.keyId}`;
+}
 
 export type { Mode } from './schema.js';
 
@@ -17,20 +29,37 @@ export interface Subject {
   ou: readonly string[];
   /** spiffeId ?? the subject string. */
   id: string;
+  /** A connection without a client certificate (inbound.clientCertificate: optional). */
+  anonymous?: true;
 }
+
+/** The Subject of a connection without a client certificate: no mTLS identity, no granted scopes. */
+export const ANONYMOUS: Subject = Object.freeze({ id: 'anonymous', ou: Object.freeze([]) as readonly string[], anonymous: true as const });
 
 export interface Principal {
   readonly id: string;
   readonly scopes: ReadonlySet<string>;
   /** Granted scopes, sorted, space-separated (the x-mesh-scopes header). */
   readonly scopeHeader: string;
+  /** No client certificate: only routes whose `require` can be met without mtls are open to it. */
+  readonly anonymous?: boolean;
+}
+
+/** What decide() hands back for a route with `require`: the gate checks these proofs, then calls authorize(). */
+export interface PendingProofs {
+  /** Index into the policy's routes. */
+  readonly route: number;
+  /** The credential kinds (besides mtls) any alternative needs: each is checked once. */
+  readonly kinds: readonly CredentialKind[];
+  /** An alternative needs an HMAC signature: the body must be read to check Content-Digest. */
+  readonly hmac: boolean;
 }
 
 export interface Decision {
   /** What the sidecar does now (audit mode: true except for status 400). */
   allow: boolean;
   /** What enforce mode answers (200 = allowed). */
-  status: 200 | 400 | 403 | 429;
+  status: 200 | 400 | 401 | 403 | 429;
   /** True when enforce mode would deny. */
   wouldDeny: boolean;
   /** A sentence: "missing scope orders:write", "no route matches DELETE /orders/1", … */
@@ -41,7 +70,22 @@ export interface Decision {
   target: string;
   /** The scope the deciding rule required. */
   scope?: string;
+  /** Set by decide() when the route requires API credentials: not final until authorize() has run. */
+  pending?: PendingProofs;
+  /** 401: the WWW-Authenticate challenges to send. */
+  challenges?: string[];
+  /** 401 after authorize(): the refusal reason of the credential (docs/api-credentials.md, "Refusals"). */
+  refusal?: RefusalReason;
+  /** 401/403 after authorize(): which proof was refused or lacked the scope (mtls, apikey, hmac, jwt). */
+  credential?: ProofKind;
+  /** After authorize() allowed: x-mesh-principal and x-mesh-scopes for the app, and the API key id (audit lines). */
+  principals?: string;
+  scopes?: string;
+  keyId?: string;
 }
+
+/** The verdicts of the credentials a route's alternatives name (those the request did not need are absent). */
+export type Verdicts = Partial<Record<CredentialKind, AuthVerdict>>;
 
 /**
  * A principal as this policy computed it: scopes as a lookup by scope number, and its limit. The internals
@@ -53,6 +97,7 @@ class CompiledPrincipal implements Principal {
   declare readonly holds: Uint8Array;
   /** Index of the first matching limits entry, or -1. */
   declare readonly limit: number;
+  declare readonly anonymous: boolean;
 
   constructor(
     owner: Policy,
@@ -61,8 +106,9 @@ class CompiledPrincipal implements Principal {
     readonly scopeHeader: string,
     holds: Uint8Array,
     limit: number,
+    anonymous = false,
   ) {
-    Object.defineProperties(this, { owner: { value: owner }, holds: { value: holds }, limit: { value: limit } });
+    Object.defineProperties(this, { owner: { value: owner }, holds: { value: holds }, limit: { value: limit }, anonymous: { value: anonymous } });
   }
 }
 
@@ -73,11 +119,15 @@ interface CompiledRoute {
   scopeName?: string;
   denyReason: string;
   allowReason: string;
+  require?: ProofKind[][];
+  pending?: PendingProofs;
 }
 
 interface CompiledLimit {
   rule: string;
   callers: CallerMatcher;
+  /** API key ids named `apikey:<id>`. */
+  apiKeys: ReadonlySet<string>;
   /** Replaced by the previous policy's table when this entry did not change (carryRateLimitsFrom). */
   buckets: TokenBuckets;
   reason: string;
@@ -106,14 +156,16 @@ export class Policy {
     for (const g of doc.grants) for (const s of g.scopes) if (!this.scopeNumbers.has(s)) this.scopeNumbers.set(s, this.scopeNumbers.size);
     this.routes = doc.routes.map((r, i) => {
       const rule = `routes[${i}]`;
-      if (r.scope === undefined) return { rule, scope: -1, denyReason: '', allowReason: 'public route' };
-      return {
-        rule,
-        scope: this.scopeNumbers.get(r.scope)!,
-        scopeName: r.scope,
-        denyReason: `missing scope ${r.scope}`,
-        allowReason: `scope ${r.scope} granted`,
-      };
+      const route: CompiledRoute =
+        r.scope === undefined
+          ? { rule, scope: -1, denyReason: '', allowReason: 'public route' }
+          : { rule, scope: this.scopeNumbers.get(r.scope)!, scopeName: r.scope, denyReason: `missing scope ${r.scope}`, allowReason: `scope ${r.scope} granted` };
+      if (r.require !== undefined) {
+        const kinds = [...new Set(r.require.flat().filter((k): k is CredentialKind => k !== 'mtls'))];
+        route.require = r.require;
+        route.pending = Object.freeze({ route: i, kinds, hmac: kinds.includes('hmac') });
+      }
+      return route;
     });
     let table: RouteTable;
     try {
@@ -137,6 +189,7 @@ export class Policy {
     this.limits = doc.limits.map((l, i) => ({
       rule: `limits[${i}]`,
       callers: new CallerMatcher(l.identities, l.subjects),
+      apiKeys: new Set(l.apiKeys),
       buckets: new TokenBuckets(l.rps, l.burst),
       reason: `rate limit ${l.rps} rps exceeded`,
       key: JSON.stringify([l.identities ?? [], l.subjects ?? [], l.rps, l.burst]),
@@ -183,6 +236,7 @@ export class Policy {
   private readonly principals = new WeakMap<Subject, Principal>();
 
   private computePrincipal(subject: Subject): Principal {
+    if (subject.anonymous) return new CompiledPrincipal(this, subject.id, new Set(), '', new Uint8Array(this.scopeNumbers.size), -1, true);
     const scopes = grantedScopes(this.grants, subject);
     const holds = new Uint8Array(this.scopeNumbers.size);
     for (const s of scopes) holds[this.scopeNumbers.get(s)!] = 1;
@@ -192,6 +246,7 @@ export class Policy {
 
   /** A principal computed by another Policy (e.g. before a reload): re-derived from what it exposes. */
   private adopt(p: Principal): CompiledPrincipal {
+    if (p.anonymous === true) return this.computePrincipal(ANONYMOUS) as CompiledPrincipal;
     const holds = new Uint8Array(this.scopeNumbers.size);
     for (const s of p.scopes) {
       const n = this.scopeNumbers.get(s);
@@ -220,6 +275,19 @@ export class Policy {
     const index = this.table.match(scratch.segments, scratch.count, methodBucket(method));
     if (index < 0) return this.deny(403, `no route matches ${method} ${path}`, 'no-route', forwarded, undefined);
     const route = this.routes[index]!;
+    if (route.pending !== undefined) {
+      // Provisional: the gate checks the route's credentials and authorize() decides.
+      const pending: Decision = { allow: true, status: 200, wouldDeny: false, reason: route.allowReason, rule: route.rule, target: forwarded, pending: route.pending };
+      if (route.scopeName !== undefined) pending.scope = route.scopeName;
+      return pending;
+    }
+    if (p.anonymous) {
+      const d = this.deny(401, 'this route requires a client certificate (mTLS) and the connection has none', route.rule, forwarded, route.scopeName);
+      d.challenges = [MTLS_CHALLENGE];
+      d.credential = 'mtls';
+      d.refusal = 'missing';
+      return d;
+    }
     if (route.scope >= 0 && p.holds[route.scope] !== 1) {
       return this.deny(403, route.denyReason, route.rule, forwarded, route.scopeName);
     }
@@ -231,6 +299,131 @@ export class Policy {
     if (route.scopeName !== undefined) decision.scope = route.scopeName;
     return decision;
   }
+
+  /**
+   * The final decision for a route with `require`, from decide()'s provisional one and the verdicts of the
+   * credentials the request carried: the first alternative whose proofs are all valid and all hold the
+   * route's scope wins; then the rate limits (the certificate's, the key's own, policy limits naming
+   * `apikey:<id>`). Refusals: 401 with every failing challenge when no alternative is authenticated, 403
+   * naming the proof without the scope when one is.
+   */
+  authorize(pending: Decision, principal: Principal, verdicts: Verdicts, nowMs: number): Decision {
+    const p = principal instanceof CompiledPrincipal && principal.owner === this ? principal : this.adopt(principal);
+    const route = this.routes[pending.pending!.route]!;
+    const target = pending.target;
+    let lacking: { kind: ProofKind; reason: string } | undefined;
+    let refused: Refused | undefined;
+    const challenges = new Set<string>();
+    for (const alternative of route.require!) {
+      let authenticated = true;
+      for (const kind of alternative) {
+        if (kind === 'mtls') {
+          if (p.anonymous) {
+            authenticated = false;
+            challenges.add(MTLS_CHALLENGE);
+          }
+          continue;
+        }
+        const v = verdicts[kind];
+        if (v === undefined || !v.ok) {
+          authenticated = false;
+          if (v !== undefined) {
+            challenges.add(v.wwwAuthenticate);
+            if (refused === undefined || (refused.reason === 'missing' && v.reason !== 'missing')) refused = v;
+          }
+        }
+      }
+      if (!authenticated) continue;
+      const without = route.scopeName === undefined ? undefined : alternative.find((kind) => !this.holdsScope(kind, p, verdicts, route));
+      if (without !== undefined) {
+        lacking ??= { kind: without, reason: `${describeProof(without, p, verdicts)} lacks scope ${route.scopeName}` };
+        continue;
+      }
+      return this.admit(pending, route, alternative, p, verdicts, nowMs);
+    }
+    if (lacking !== undefined) {
+      const d = this.deny(403, lacking.reason, route.rule, target, route.scopeName);
+      d.credential = lacking.kind;
+      return d;
+    }
+    const reason = refused !== undefined ? refused.message : 'this route requires a client certificate (mTLS) and the connection has none';
+    const d = this.deny(401, reason, route.rule, target, route.scopeName);
+    d.challenges = [...challenges];
+    if (refused?.keyId !== undefined) d.keyId = refused.keyId;
+    if (refused !== undefined) {
+      d.credential = refused.kind;
+      d.refusal = refused.reason;
+    } else {
+      d.credential = 'mtls';
+      d.refusal = 'missing';
+    }
+    return d;
+  }
+
+  private holdsScope(kind: ProofKind, p: CompiledPrincipal, verdicts: Verdicts, route: CompiledRoute): boolean {
+    if (kind === 'mtls') return p.holds[route.scope] === 1;
+    const v = verdicts[kind] as Accepted;
+    return v.scopes.includes(route.scopeName!);
+  }
+
+  /** An authenticated alternative with the scope: intersected scopes, principals, then the rate limits. */
+  private admit(pending: Decision, route: CompiledRoute, alternative: readonly ProofKind[], p: CompiledPrincipal, verdicts: Verdicts, nowMs: number): Decision {
+    let scopes: string[] | undefined;
+    const principals: string[] = [];
+    let keyId: string | undefined;
+    for (const kind of alternative) {
+      const held = kind === 'mtls' ? [...p.scopes] : (verdicts[kind] as Accepted).scopes;
+      scopes = scopes === undefined ? [...held] : scopes.filter((s) => held.includes(s));
+      const name = kind === 'mtls' ? p.id : (verdicts[kind] as Accepted).principal;
+      if (!principals.includes(name)) principals.push(name);
+      keyId ??= kind === 'mtls' ? undefined : (verdicts[kind] as Accepted).keyId;
+    }
+    const limited = this.overLimit(alternative, p, verdicts, nowMs);
+    if (limited !== undefined) {
+      const d = this.deny(429, limited.reason, limited.rule, pending.target, route.scopeName);
+      if (keyId !== undefined) d.keyId = keyId;
+      return d;
+    }
+    const decision: Decision = { allow: true, status: 200, wouldDeny: false, reason: route.allowReason, rule: route.rule, target: pending.target, principals: principals.join(' '), scopes: (scopes ?? []).sort().join(' ') };
+    if (route.scopeName !== undefined) decision.scope = route.scopeName;
+    if (keyId !== undefined) decision.keyId = keyId;
+    return decision;
+  }
+
+  /** The first rate limit the request exceeds: the certificate's policy limit, each key's own, policy limits naming the key. */
+  private overLimit(alternative: readonly ProofKind[], p: CompiledPrincipal, verdicts: Verdicts, nowMs: number): { rule: string; reason: string } | undefined {
+    if (alternative.includes('mtls') && p.limit >= 0) {
+      const limit = this.limits[p.limit]!;
+      if (!limit.buckets.take(p.id, nowMs)) return limit;
+    }
+    const seen = new Set<string>();
+    for (const kind of alternative) {
+      if (kind === 'mtls' || kind === 'jwt') continue;
+      const v = verdicts[kind] as Accepted;
+      const id = v.keyId!;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (v.limit !== undefined && !this.keyBuckets(id, v.limit).take(id, nowMs)) {
+        return { rule: `apikey:${id}`, reason: `API key ${id}: its rate limit of ${v.limit.rps} rps is exceeded` };
+      }
+      const named = this.limits.find((l) => l.apiKeys.has(id));
+      if (named !== undefined && !named.buckets.take(`apikey:${id}`, nowMs)) return named;
+    }
+    return undefined;
+  }
+
+  /** Each key's own token bucket (key file rps/burst); a changed rate starts a fresh bucket. */
+  private keyBuckets(id: string, limit: { rps: number; burst: number }): TokenBuckets {
+    let b = this.perKey.get(id);
+    if (b === undefined || b.rps !== limit.rps || b.burst !== limit.burst) {
+      if (b === undefined && this.perKey.size >= DEFAULT_MAX_BUCKETS) this.perKey.delete(this.perKey.keys().next().value!);
+      b = new TokenBuckets(limit.rps, limit.burst, 1);
+      this.perKey.set(id, b);
+    }
+    return b;
+  }
+
+  private readonly perKey = new Map<string, TokenBuckets>();
 
   /** The decision for a new connection to a tcp:// app: the `tcp.scope` check, then the rate limit. */
   connect(principal: Principal, nowMs: number): Decision {
@@ -245,7 +438,7 @@ export class Policy {
   }
 
   /** Enforce mode denies; audit mode lets the request through and marks what enforce would have done. */
-  private deny(status: 403 | 429, reason: string, rule: string, target: string, scope: string | undefined): Decision {
+  private deny(status: 401 | 403 | 429, reason: string, rule: string, target: string, scope: string | undefined): Decision {
     const decision: Decision = { allow: this.mode === 'audit', status, wouldDeny: true, reason, rule, target };
     if (scope !== undefined) decision.scope = scope;
     return decision;

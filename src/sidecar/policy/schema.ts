@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ConfigFile } from '../../config-file.js';
 import { compileSpiffePattern } from '../../pki/spiffe.js';
+import { KEY_ID_FORMAT } from '../../auth/api-key.js';
 import type { SubjectMatch } from './grants.js';
 import { HTTP_METHODS, parsePathPattern, type PatternSegment } from './routes.js';
 
@@ -15,6 +16,10 @@ export interface GrantDoc {
   scopes: string[];
 }
 
+/** The proofs a route may require (docs/policy.md, "Credentials"). */
+export const CREDENTIAL_KINDS = ['mtls', 'apikey', 'hmac', 'jwt'] as const;
+export type ProofKind = (typeof CREDENTIAL_KINDS)[number];
+
 export interface RouteDoc {
   /** undefined = any method. */
   methods?: string[];
@@ -22,10 +27,14 @@ export interface RouteDoc {
   segments: PatternSegment[];
   /** undefined exactly when the route is public. */
   scope?: string;
+  /** Alternatives, each a list of proofs that must all hold; undefined = the default [[mtls]]. */
+  require?: ProofKind[][];
 }
 
 export interface LimitDoc {
   identities: string[];
+  /** API key ids named as `apikey:<id>` in identities. */
+  apiKeys: string[];
   subjects: SubjectMatch[];
   rps: number;
   burst: number;
@@ -53,6 +62,9 @@ const documentShape = z.strictObject({
         match: z.strictObject({ methods: z.array(z.string()).optional(), path: z.string() }),
         scope: z.string().optional(),
         public: z.boolean().optional(),
+        require: z.union([z.array(z.string()), z.strictObject({ anyOf: z.array(z.array(z.string())) })], {
+          error: 'must be a list of proofs (e.g. [mtls, apikey]) or {anyOf: [[jwt], [apikey]]}',
+        }).optional(),
       }),
     )
     .optional(),
@@ -120,6 +132,25 @@ function checkCallers(
   return { identities: entry.identities ?? [], subjects };
 }
 
+/** A route's `require`: every kind known, no alternative empty or repeating a kind, no alternative twice. */
+function checkedRequire(problems: Problems, path: PropertyKey[], raw: string[] | { anyOf: string[][] }): ProofKind[][] {
+  const alternatives = Array.isArray(raw) ? [raw] : raw.anyOf;
+  const at = (i: number): PropertyKey[] => (Array.isArray(raw) ? path : [...path, 'anyOf', i]);
+  if (alternatives.length === 0) problems.add([...path, 'anyOf'], 'must list at least one alternative');
+  const seen = new Set<string>();
+  return alternatives.map((alt, i) => {
+    if (alt.length === 0) problems.add(at(i), 'must name at least one proof (mtls, apikey, hmac, jwt)');
+    checkDuplicates(problems, at(i), alt);
+    alt.forEach((kind, j) => {
+      if (!(CREDENTIAL_KINDS as readonly string[]).includes(kind)) problems.add([...at(i), j], `"${kind}" is not a proof: use mtls, apikey, hmac or jwt`);
+    });
+    const key = [...alt].sort().join(',');
+    if (seen.has(key)) problems.add(at(i), 'repeats an earlier alternative');
+    seen.add(key);
+    return alt as ProofKind[];
+  });
+}
+
 /**
  * The rules beyond the shape, on a document whose shape is valid: every problem is reported with its
  * field. Returns the document with defaults applied.
@@ -166,6 +197,11 @@ function checkedDocument(raw: RawDocument, problems: Problems): PolicyDocument {
       checkGranted(['routes', i, 'scope'], r.scope);
     }
     const route: RouteDoc = { path: r.match.path, segments: typeof segments === 'string' ? [] : segments };
+    if (r.require !== undefined) {
+      const require = checkedRequire(problems, ['routes', i, 'require'], r.require);
+      // [mtls] is the default: kept implicit so such routes take the unchanged mTLS-only path.
+      if (!(require.length === 1 && require[0]!.length === 1 && require[0]![0] === 'mtls')) route.require = require;
+    }
     if (methods !== undefined) route.methods = methods;
     if (!isPublic && r.scope !== undefined) route.scope = r.scope;
     return route;
@@ -180,14 +216,26 @@ function checkedDocument(raw: RawDocument, problems: Problems): PolicyDocument {
   }
 
   const limits: LimitDoc[] = (raw.limits ?? []).map((l, i) => {
-    const callers = checkCallers(problems, ['limits', i], l, 'the limit applies to');
+    // `apikey:<id>` entries name API keys (their principals); the rest are SPIFFE ID patterns.
+    const apiKeys: string[] = [];
+    const identities: string[] = [];
+    (l.identities ?? []).forEach((entry, j) => {
+      if (!entry.startsWith('apikey:')) return identities.push(entry);
+      const id = entry.slice('apikey:'.length);
+      if (!KEY_ID_FORMAT.test(id)) problems.add(['limits', i, 'identities', j], `"${entry}": an API key principal is apikey: and a 12-character key id`);
+      apiKeys.push(id);
+    });
+    const named = l.identities === undefined ? l : { ...l, identities };
+    const callers = apiKeys.length > 0 && identities.length === 0 && l.subjects === undefined
+      ? { identities: [], subjects: [] }
+      : checkCallers(problems, ['limits', i], named, 'the limit applies to');
     if (!(l.rps > 0)) problems.add(['limits', i, 'rps'], `must be greater than 0, got ${l.rps}`);
     let burst = Math.max(1, Math.ceil(l.rps));
     if (l.burst !== undefined) {
       if (!Number.isInteger(l.burst) || l.burst < 1) problems.add(['limits', i, 'burst'], `must be a whole number of at least 1, got ${l.burst}`);
       burst = l.burst;
     }
-    return { ...callers, rps: l.rps, burst };
+    return { ...callers, apiKeys, rps: l.rps, burst };
   });
 
   const document: PolicyDocument = { mode: raw.mode ?? 'enforce', grants, routes, limits };

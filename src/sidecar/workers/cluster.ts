@@ -13,6 +13,8 @@ import type { Readiness } from '../observe/admin.js';
 import { formatHostPort } from '../config.js';
 import type { SidecarConfig } from '../config.js';
 import { WORKER_SLOT_ENV, isFromWorker } from './worker.js';
+import { LocalReplayStore } from '../auth/replay.js';
+import { DEFAULT_MAX_SKEW_MS } from '../../auth/http-signature.js';
 import type { FromWorker, ToWorker, WorkerMetrics } from './worker.js';
 
 /** A kubelet readiness probe times out after 1 s by default: a later answer would be useless anyway. */
@@ -83,8 +85,12 @@ export class SidecarCluster {
   /** Folding an exited worker into `retired` is asynchronous; a scrape waits for it. */
   private retiring: Promise<void> = Promise.resolve();
 
+  /** Accepted HMAC signatures of every worker (a replay must not pass by landing on another worker). */
+  private readonly replay: LocalReplayStore;
+
   constructor(config: SidecarConfig, configText: string, logger: Logger) {
     this.config = config;
+    this.replay = new LocalReplayStore(config.credentials?.hmac.maxSkewMs ?? DEFAULT_MAX_SKEW_MS);
     this.configText = configText;
     this.logger = logger;
     this.done = new Promise((resolve) => (this.finished = resolve));
@@ -183,6 +189,10 @@ export class SidecarCluster {
         this.logger.error({ event: 'worker_start_failed', worker: slot.n, pid: slot.pid, error: msg.message }, `worker ${slot.n} failed to start: ${msg.message}`);
         // At start the worker's error is the sidecar's error (a bad policy file is still exit 2).
         this.initial?.reject(new MeshwardError(msg.code, msg.message));
+        break;
+      case 'meshward:replay':
+        // The one replay cache of every worker (auth/replay.ts): answered at once, in the primary's time.
+        worker.send({ type: 'meshward:replay-answer', id: msg.id, outcome: this.replay.remember(msg.key) } satisfies ToWorker, undefined, () => undefined);
         break;
       case 'meshward:answer': {
         const p = this.pending.get(msg.id);

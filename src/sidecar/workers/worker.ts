@@ -8,6 +8,7 @@ import type { ErrorCode } from '../../errors.js';
 import type { Readiness } from '../observe/admin.js';
 import { parseSidecarConfigText } from '../config.js';
 import { createLogger, flushLogs } from '../observe/log.js';
+import { IpcReplayStore, type ReplayAnswer, type ReplayQuestion } from '../auth/replay.js';
 
 /** Environment the primary forks each worker with. */
 export const WORKER_SLOT_ENV = 'MESHWARD_WORKER_SLOT';
@@ -20,7 +21,8 @@ export type ToWorker =
   | { type: 'meshward:config'; text: string }
   | { type: 'meshward:ask'; id: number; what: 'readiness'; now: number }
   | { type: 'meshward:ask'; id: number; what: 'metrics' }
-  | { type: 'meshward:drain'; reason: string };
+  | { type: 'meshward:drain'; reason: string }
+  | ReplayAnswer;
 
 /** Worker → primary. */
 export type FromWorker =
@@ -29,7 +31,8 @@ export type FromWorker =
   | { type: 'meshward:started' }
   | { type: 'meshward:start-failed'; code: ErrorCode | 'internal'; message: string }
   | { type: 'meshward:answer'; id: number; readiness: Readiness }
-  | { type: 'meshward:answer'; id: number; metrics: WorkerMetrics };
+  | { type: 'meshward:answer'; id: number; metrics: WorkerMetrics }
+  | ReplayQuestion;
 
 export function isFromWorker(msg: unknown): msg is FromWorker {
   return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string' && (msg as { type: string }).type.startsWith('meshward:');
@@ -64,9 +67,12 @@ export async function runWorker(configPath: string): Promise<never> {
   // Imported here, not at the top: the primary imports this module for the protocol above and must not
   // load (and hold in memory) the whole sidecar it never runs.
   const { Sidecar } = await import('../sidecar.js');
-  const sidecar = new Sidecar(config, logger, { admin: false });
+  // HMAC signatures are remembered in the primary, so a replay is caught whichever worker it lands on.
+  const replay = new IpcReplayStore((msg) => void send(msg));
+  const sidecar = new Sidecar(config, logger, { admin: false, replay });
 
   process.on('message', (msg: ToWorker) => {
+    if (replay.onMessage(msg)) return;
     if (msg?.type === 'meshward:ask' && msg.what === 'readiness') {
       void send({ type: 'meshward:answer', id: msg.id, readiness: sidecar.readiness(new Date(msg.now)) });
     } else if (msg?.type === 'meshward:ask' && msg.what === 'metrics') {

@@ -79,7 +79,7 @@ export class Authenticator {
       try {
         this.loadApiKeys(path);
       } catch (err) {
-        throw new MeshwardError('usage', (err as Error).message);
+        throw new MeshwardError('usage', describeLoadError(path, 'the API key file (credentials.apiKeys; meshward apikey create writes it)', err));
       }
     }
     for (const issuer of this.issuers) {
@@ -87,7 +87,7 @@ export class Authenticator {
         try {
           this.loadJwksFile(issuer, issuer.jwks.path);
         } catch (err) {
-          throw new MeshwardError('usage', (err as Error).message);
+          throw new MeshwardError('usage', describeLoadError(issuer.jwks.path, `the JWKS of ${issuer.issuer}`, err));
         }
         continue;
       }
@@ -163,8 +163,7 @@ export class Authenticator {
   }
 
   private reloadFailed(kind: 'apikeys' | 'jwks', path: string, err: unknown, last: string | undefined, remember: (m: string) => void): void {
-    const code = (err as NodeJS.ErrnoException).code;
-    const message = isMeshwardError(err) ? err.message : `${path}: cannot read it (${code ?? String(err)})`;
+    const message = describeLoadError(path, 'it', err);
     if (message === last) return; // the periodic re-check sees the same broken file again
     remember(message);
     this.metrics.reloads.inc({ kind, result: 'failure' });
@@ -251,4 +250,11 @@ export class Authenticator {
     }
     c.inc();
   }
+}
+
+/** One line for a file that could not be loaded: the parser's own message, or "PATH: cannot read WHAT (ENOENT)". */
+function describeLoadError(path: string, what: string, err: unknown): string {
+  if (isMeshwardError(err)) return err.message;
+  const code = (err as NodeJS.ErrnoException).code;
+  return `${path}: cannot read ${what} (${code ?? String(err)})`;
 }

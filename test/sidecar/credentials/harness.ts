@@ -99,14 +99,24 @@ export async function startCredentialSidecar(opts: { issuer: Issuer; prepareKeys
     ...opts.config,
   };
   writeFileSync(scenario.configPath, JSON.stringify(config));
-  const sidecar = await startSidecarProcess(scenario.configPath);
-  const port = await sidecar.waitForInbound();
+  let sidecar: SidecarProcess | undefined;
+  let port: number;
+  try {
+    sidecar = await startSidecarProcess(scenario.configPath);
+    port = await sidecar.waitForInbound();
+  } catch (err) {
+    // Nothing may stay behind a failed start (the test's after() has no handle to close).
+    await sidecar?.stop();
+    await app.close();
+    scenario.cleanup();
+    throw err;
+  }
   const frontend = scenario.clientFiles(scenario.pki.leaf({ spiffeId: FRONTEND_ID }), 'frontend');
   const stranger = scenario.clientFiles(scenario.pki.leaf({ spiffeId: STRANGER_ID }), 'stranger');
   return {
-    scenario, app, sidecar, port, keyFile, jwksFile, frontend, stranger,
+    scenario, app, sidecar: sidecar!, port, keyFile, jwksFile, frontend, stranger,
     async close() {
-      await sidecar.stop();
+      await sidecar!.stop();
       await app.close();
       scenario.cleanup();
     },

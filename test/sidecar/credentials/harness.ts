@@ -2,7 +2,7 @@
 // keys made with `meshward apikey`, a JWT issuer (an ES256 key pair and its JWKS file, tokens signed here
 // with jose), a policy whose routes require each kind of proof, and curl as the client.
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { exportJWK, SignJWT, type JWTPayload } from 'jose';
@@ -173,7 +173,7 @@ export function seen(r: CurlResult): { method: string; url: string; headers: Rec
 }
 
 /** The Python signer (test/auth/fixtures/hmac_sign.py), independent of src/auth: headers for one request. */
-export function pythonSign(req: { method: string; authority: string; path: string; query?: string | null; body?: Buffer; keyid: string; secretB64: string; created?: number; components?: string[] }): Promise<Record<string, string>> {
+export function pythonSign(req: { method: string; authority: string; path: string; query?: string | null; body?: Buffer; keyid: string; secretB64: string; created?: number; components?: string[]; nonce?: string }): Promise<Record<string, string>> {
   const script = join(REPO_ROOT, 'test', 'auth', 'fixtures', 'hmac_sign.py');
   const line = JSON.stringify({
     method: req.method,
@@ -186,6 +186,8 @@ export function pythonSign(req: { method: string; authority: string; path: strin
     keyid: req.keyid,
     secret_b64: req.secretB64,
     created: req.created ?? Math.floor(Date.now() / 1000),
+    // A fresh nonce by default: two requests signed in the same second would otherwise be one signature.
+    nonce: req.nonce ?? randomBytes(8).toString('hex'),
     ...(req.components !== undefined ? { components: req.components } : {}),
   });
   return new Promise((resolve, reject) => {

@@ -18,12 +18,14 @@ import type { HandshakeFailureReason } from '../tls/handshake.js';
 import { xfccValue } from '../tls/identity.js';
 import type { Identity } from '../tls/identity.js';
 import { ANONYMOUS } from '../policy/policy.js';
-
-/** The Identity of a connection without a client certificate (inbound.clientCertificate: optional). */
-export const ANONYMOUS_IDENTITY: Identity = Object.freeze({ ...ANONYMOUS, dns: [], subject: '', serialHex: '', fingerprint: '' });
 import type { SidecarMetrics } from '../observe/metrics.js';
 import { PeerCertificates, peerLeafDer } from '../tls/peer-certificates.js';
 import type { Policy } from '../policy/policy.js';
+
+/** The Identity of a connection without a client certificate (inbound.clientCertificate: optional). */
+export const ANONYMOUS_IDENTITY: Identity = Object.freeze({ ...ANONYMOUS, dns: [], subject: '', serialHex: '', fingerprint: '' });
+/** A connection without a certificate has no notAfter: only limits.maxConnectionAge ends it (the latest Date). */
+const NO_CERTIFICATE_EXPIRY = new Date(8.64e15);
 
 export interface InboundOptions {
   listen: HostPort;
@@ -176,7 +178,7 @@ export class InboundListener {
   private onSecureConnection(socket: TLSSocket): void {
     const raw = peerLeafDer(socket);
     if (!raw && this.opts.clientCertificate === 'optional') {
-      this.admit(socket, ANONYMOUS_IDENTITY, '');
+      this.admit(socket, ANONYMOUS_IDENTITY, '', NO_CERTIFICATE_EXPIRY);
       return;
     }
     if (!socket.authorized) {
@@ -208,11 +210,11 @@ export class InboundListener {
       xfcc = xfccValue(identity, ownId);
       this.xfccValues.set(identity, xfcc);
     }
-    this.admit(socket, identity, xfcc);
+    this.admit(socket, identity, xfcc, verdict.notAfter);
   }
 
   /** Hands a verified (or, with clientCertificate: optional, certificate-less) connection on. */
-  private admit(socket: TLSSocket, identity: Identity, xfcc: string): void {
+  private admit(socket: TLSSocket, identity: Identity, xfcc: string, notAfter: Date): void {
     const policy = this.opts.policy();
     const conn: Connection = {
       id: this.nextId++,
@@ -223,7 +225,7 @@ export class InboundListener {
       xfcc,
     };
     this.sockets.add(socket);
-    this.lifetimes.add(socket, verdict.notAfter);
+    this.lifetimes.add(socket, notAfter);
     this.opts.metrics.openConnections.inc();
     socket.once('close', () => {
       this.sockets.delete(socket);

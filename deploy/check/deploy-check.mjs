@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `make deploy-check`: renders deploy/kubernetes (the CA on PostgreSQL and the example) and the SQLite
-// overlay deploy/kubernetes/ca-sqlite, and validates every object offline against the pinned Kubernetes schemas, and checks deploy/Dockerfile's rules (dockerfile.mjs). Renders with `kubectl kustomize` when kubectl is installed, and also with the repo's
+// overlay deploy/kubernetes/ca-sqlite, and validates every object offline against the pinned Kubernetes schemas, and checks deploy/Dockerfile's rules (dockerfile.mjs) and the shape of deploy/observability/ (observability.mjs). Renders with `kubectl kustomize` when kubectl is installed, and also with the repo's
 // own renderer (kustomize.mjs), and fails if the two disagree, so the fallback that machines without
 // kubectl use stays exactly what kubectl renders. Without kubectl, the fallback alone.
 //
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { compareObjects, renderKustomization } from './kustomize.mjs';
 import { checkDockerfileFile, DOCKERFILE } from './dockerfile.mjs';
+import { checkObservabilityFiles, OBSERVABILITY_DIR } from './observability.mjs';
 import { loadSchemas, objectLabel, validateObjects } from './validate.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -128,6 +129,13 @@ function main(argv) {
     return 1;
   }
   console.log(`deploy-check: ${DOCKERFILE}: multi-stage, numeric non-root USER, no build tools at run time, same libc in both stages`);
+  const observabilityProblems = checkObservabilityFiles();
+  for (const p of observabilityProblems) console.error(`deploy-check: ${p}`);
+  if (observabilityProblems.length) {
+    console.error(`deploy-check: FAILED: ${observabilityProblems.length} problem(s) in ${OBSERVABILITY_DIR}`);
+    return 1;
+  }
+  console.log(`deploy-check: ${OBSERVABILITY_DIR}: the dashboard's panels all have queries; every alert has expr, severity and a summary`);
   return failed ? 1 : 0;
 }
 

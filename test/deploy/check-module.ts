@@ -32,6 +32,16 @@ export interface Dockerfile {
   parseStages(text: string): { image: string; name?: string; line: number; instructions: { line: number; instruction: string; args: string }[] }[];
 }
 
+export interface Observability {
+  OBSERVABILITY_DIR: string;
+  DASHBOARD: string;
+  RULES: string;
+  checkDashboard(dashboard: unknown): string[];
+  checkPrometheusRule(rule: unknown): string[];
+  checkObservabilityFiles(files?: { dashboard?: string; rules?: string }): string[];
+  observabilityExpressions(files?: { dashboard?: string; rules?: string }): { where: string; expr: string }[];
+}
+
 function findRepoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
@@ -54,6 +64,7 @@ export const deployCheck = await load<DeployCheck>('deploy-check.mjs');
 export const kustomize = await load<Kustomize>('kustomize.mjs');
 export const validate = await load<Validate>('validate.mjs');
 export const dockerfile = await load<Dockerfile>('dockerfile.mjs');
+export const observability = await load<Observability>('observability.mjs');
 
 /** Whether `kubectl kustomize` can run here (optional: the fallback renderer covers its absence); MESHWARD_KUBECTL as in the check. */
 export const HAVE_KUBECTL = spawnSync(process.env.MESHWARD_KUBECTL || 'kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;

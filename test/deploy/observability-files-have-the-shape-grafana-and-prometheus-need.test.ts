@@ -1,0 +1,88 @@
+// `make deploy-check` checks the shape of deploy/observability/: the shipped dashboard and PrometheusRule
+// pass, and each thing a broken edit loses (a panel without queries, a target without expr, a rule without
+// severity, expr or summary, a wrong apiVersion, a file that does not parse) is refused with a line that
+// names the file, the panel or rule, and the field.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { observability } from './check-module.js';
+
+const dashboard = (): any => JSON.parse(readFileSync(observability.DASHBOARD, 'utf8'));
+const rules = (): any => YAML.parse(readFileSync(observability.RULES, 'utf8'));
+
+test('the shipped dashboard and rules pass, and cover what the issue asks for', () => {
+  assert.deepEqual(observability.checkObservabilityFiles(), []);
+  const titles = dashboard().panels.map((p: any) => p.title).join('\n');
+  for (const t of ['Request rate by route and outcome', 'Latency', 'Denials', 'Handshake failures', 'certificate time left', 'CRL', 'CA issuance', 'CA refusals and errors', 'Renewals']) {
+    assert.match(titles, new RegExp(t, 'i'), `a panel about ${t}`);
+  }
+  const alerts = rules().spec.groups.flatMap((g: any) => g.rules);
+  const severity = new Map(alerts.map((r: any) => [r.alert, r.labels.severity]));
+  for (const a of ['MeshwardCertificatePastTwoThirdsOfLife', 'MeshwardCrlStale', 'MeshwardDenialSpike', 'MeshwardCaSignErrors', 'MeshwardCredentialReloadFailed', 'MeshwardRenewalsRefusedByCa', 'MeshwardSidecarNotReady', 'MeshwardSidecarDown']) {
+    assert.ok(severity.has(a), `alert ${a}`);
+  }
+  assert.ok(new Set(severity.values()).has('critical') && new Set(severity.values()).has('warning'), 'two severities at least');
+});
+
+const dashboardRefusals: [string, (d: any) => void, RegExp][] = [
+  ['no title', (d) => delete d.title, /dashboard: title is missing/],
+  ['no panels', (d) => (d.panels = []), /panels is missing or empty/],
+  ['a panel without targets', (d) => delete d.panels[1].targets, /panels\[1\] \(.+\): has no targets/],
+  ['a target without expr', (d) => (d.panels[1].targets[0].expr = ' '), /panels\[1\] \(.+\): targets\[0\]: expr is missing/],
+  ['a target without refId', (d) => delete d.panels[1].targets[0].refId, /targets\[0\]: refId is missing/],
+  ['two panels with one id', (d) => (d.panels[2].id = d.panels[1].id), /id \d+ is used twice/],
+  ['a panel without gridPos', (d) => delete d.panels[1].gridPos, /gridPos needs integer h, w, x and y/],
+  ['not an object', (d) => Object.keys(d).forEach((k) => delete d[k]), /title is missing/],
+];
+for (const [name, breakIt, expected] of dashboardRefusals) {
+  test(`dashboard refused: ${name}`, () => {
+    const d = dashboard();
+    breakIt(d);
+    const problems = observability.checkDashboard(d);
+    assert.ok(problems.some((p) => expected.test(p)), problems.join('\n') || 'no problem reported');
+  });
+}
+test('dashboard refused: an array instead of an object', () => {
+  assert.deepEqual(observability.checkDashboard([]), ['the dashboard is not a JSON object']);
+});
+
+const ruleRefusals: [string, (r: any) => void, RegExp][] = [
+  ['a wrong apiVersion', (r) => (r.apiVersion = 'monitoring.coreos.com/v1beta1'), /apiVersion must be monitoring.coreos.com\/v1/],
+  ['a wrong kind', (r) => (r.kind = 'ConfigMap'), /kind must be PrometheusRule/],
+  ['no groups', (r) => delete r.spec.groups, /spec.groups is missing or empty/],
+  ['a group without rules', (r) => (r.spec.groups[0].rules = []), /spec.groups\[0\]: rules is missing or empty/],
+  ['a recording rule', (r) => { delete r.spec.groups[0].rules[0].alert; r.spec.groups[0].rules[0].record = 'x'; }, /rules\[0\]: alert is missing/],
+  ['no severity', (r) => delete r.spec.groups[0].rules[0].labels.severity, /\(MeshwardCertificatePastTwoThirdsOfLife\): labels.severity must be one of/],
+  ['an unknown severity', (r) => (r.spec.groups[0].rules[0].labels.severity = 'page'), /labels.severity must be one of info, warning, critical/],
+  ['no expr', (r) => delete r.spec.groups[0].rules[0].expr, /: expr is missing/],
+  ['no annotations', (r) => delete r.spec.groups[0].rules[0].annotations, /annotations.summary is missing/],
+  ['a bad for', (r) => (r.spec.groups[0].rules[0].for = 'five minutes'), /for must be a duration/],
+  ['an alert twice', (r) => r.spec.groups[0].rules.push(r.spec.groups[0].rules[0]), /is defined twice/],
+];
+for (const [name, breakIt, expected] of ruleRefusals) {
+  test(`PrometheusRule refused: ${name}`, () => {
+    const r = rules();
+    breakIt(r);
+    const problems = observability.checkPrometheusRule(r);
+    assert.ok(problems.some((p) => expected.test(p)), problems.join('\n') || 'no problem reported');
+  });
+}
+
+test('files that do not parse are one line each, naming the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshward-observability-'));
+  try {
+    const dash = join(dir, 'dashboard.json');
+    const rulesFile = join(dir, 'rules.yaml');
+    writeFileSync(dash, '{"title": "meshward", ');
+    writeFileSync(rulesFile, 'spec: [unclosed\n');
+    const problems = observability.checkObservabilityFiles({ dashboard: dash, rules: rulesFile });
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.ok(problems[0]!.startsWith(`${dash}: `) && !problems[0]!.includes('\n'), problems[0]);
+    assert.ok(problems[1]!.startsWith(`${rulesFile}: `) && !problems[1]!.includes('\n'), problems[1]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

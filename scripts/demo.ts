@@ -2,7 +2,8 @@
 // app behind its sidecar (inbound mTLS + policy), a `frontend` sidecar with an outbound listener to it
 // (the demo itself plays the frontend app), both sidecars getting short-lived certificates from the CA
 // through their in-process agents. It shows an allowed call, a denied call and why, the orders
-// certificate, a live rotation under load, and the /metrics counters that moved; then it stops every
+// certificate, a live rotation under load, the /metrics counters that moved and how to read the series the
+// dashboard and alerts use (curl against the live sidecar and CA); then it stops every
 // process it started (also on Ctrl-C / SIGTERM) and exits 0 only if everything behaved as expected.
 //
 //   node dist/scripts/demo.js [--dir DIR]      (default certs/demo in the repo; DIR is wiped first)
@@ -312,6 +313,31 @@ function moved(before: Map<string, number>, after: Map<string, number>): string[
   return lines;
 }
 
+/**
+ * The series the Grafana dashboard and the alert rules (deploy/observability/) are built on, read live the
+ * way a user would with curl (the command is printed, the same GET is made here). Returns what is missing.
+ */
+async function showDashboardSeries(sidecarAdmin: number, caAdmin: number): Promise<string[]> {
+  const sources = [
+    { what: 'orders sidecar', port: sidecarAdmin, series: ['meshward_certificate_expiry_seconds', 'meshward_crl_next_update_timestamp_seconds', 'meshward_reloads_total', 'meshward_handshake_failures_total'] },
+    { what: 'CA', port: caAdmin, series: ['meshward_ca_sign_requests_total', 'meshward_ca_crl_next_update_seconds'] },
+  ];
+  const problems: string[] = [];
+  say('   The series the dashboard and the alerts (deploy/observability/) read; while the demo runs, try:');
+  for (const { what, port, series } of sources) {
+    say(`     $ curl -s http://127.0.0.1:${port}/metrics | grep -E '^(${series.join('|')})'   # ${what}`);
+    const body = (await call(port, 'GET', '/metrics')).body;
+    const lines = body.split('\n').filter((l) => series.some((n) => l.startsWith(`${n}{`) || l.startsWith(`${n} `)));
+    for (const l of lines) say(`       ${l}`);
+    // A labelled counter that never moved has no sample (handshake failures here): only gauges must show.
+    for (const gauge of series.filter((n) => !n.endsWith('_total'))) {
+      if (!lines.some((l) => l.startsWith(gauge))) problems.push(`the ${what} does not export ${gauge}`);
+    }
+  }
+  say('     (one PromQL query per series: README.md, "What to watch"; all of them: docs/metrics.md)');
+  return problems;
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 function parseArgs(argv: string[]): { dir: string; isDefault: boolean } {
@@ -354,9 +380,10 @@ async function demo(dir: string, isDefault: boolean): Promise<void> {
   step(1, 'A certificate authority');
   await meshward(['ca', 'init', '--dir', caDir, '--trust-domain', TRUST_DOMAIN]);
   say(`   created a root and an intermediate CA for trust domain ${TRUST_DOMAIN} in ${rel(caDir)}`);
-  const ca = startProcess('CA server', ['ca', 'serve', '--dir', caDir, '--listen', '127.0.0.1:0'], join(logs, 'ca-server.log'));
+  const ca = startProcess('CA server', ['ca', 'serve', '--dir', caDir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], join(logs, 'ca-server.log'));
   const caAddress = String((await ca.waitFor((l) => l.event === 'listening', 'that it listens')).address);
-  say(`   the CA server (meshward ca serve) is listening on ${caAddress} (gRPC over TLS)`);
+  const caAdmin = Number((await ca.waitFor((l) => l.event === 'admin_listening', 'that its admin port listens')).port);
+  say(`   the CA server (meshward ca serve) is listening on ${caAddress} (gRPC over TLS), /metrics on 127.0.0.1:${caAdmin}`);
   const services = [
     { name: 'orders', id: ORDERS_ID },
     { name: 'frontend', id: FRONTEND_ID },
@@ -541,6 +568,7 @@ async function demo(dir: string, isDefault: boolean): Promise<void> {
   }
   const allow = after.orders.get(`meshward_requests_total{decision="allow",route="routes[0]",identity="${FRONTEND_ID}"}`);
   if (allow === undefined) problems.push('the orders sidecar did not count the allowed calls in meshward_requests_total');
+  problems.push(...(await showDashboardSeries(ordersAdmin, caAdmin)));
 
   // 8. Stop.
   step(8, 'Stopping everything the demo started');

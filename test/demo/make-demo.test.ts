@@ -1,6 +1,7 @@
 // `make demo` passes as a test of its own (issue 5): scripts/demo.sh (what `make demo` runs after the build)
 // is run in its own process group with its own output folder, and must exit 0 having shown an allowed call,
-// a denied call with its reason, a rotation with no failed call and the metrics that moved; afterwards no
+// a denied call with its reason, a rotation with no failed call, the metrics that moved and the curl that
+// reads the dashboard's series from the live sidecar and CA; afterwards no
 // process it started may be left, and what it writes under certs/demo must be ignored by git.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,6 +102,15 @@ test('it prints the metrics counters that moved: allowed and denied requests, cr
   assert.match(run.stdout, new RegExp(`meshward_requests_total\\{decision="allow",route="routes\\[0\\]",identity="${FRONTEND_ID}"\\} \\d+`));
   assert.match(run.stdout, new RegExp(`meshward_requests_total\\{decision="deny",route="routes\\[1\\]",identity="${FRONTEND_ID}"\\} 1 `));
   assert.match(run.stdout, /meshward_reloads_total\{kind="credentials",result="success"\} \d+ +\(\+\d+ during the demo\)/);
+});
+
+test('it prints the curl that reads the dashboard\'s series from the live sidecar and CA, and their values', () => {
+  assert.match(run.stdout, /\$ curl -s http:\/\/127\.0\.0\.1:\d+\/metrics \| grep -E '\^\(meshward_certificate_expiry_seconds\|.*# orders sidecar/);
+  assert.match(run.stdout, /^ +meshward_certificate_expiry_seconds\{certificate="serving"\} \d+$/m);
+  assert.match(run.stdout, /^ +meshward_crl_next_update_timestamp_seconds \d+$/m);
+  assert.match(run.stdout, /\$ curl -s http:\/\/127\.0\.0\.1:\d+\/metrics \| grep -E '\^\(meshward_ca_sign_requests_total\|.*# CA/);
+  // The agents' renewals, seen at the CA: Sign calls made with the current certificate.
+  assert.match(run.stdout, /^ +meshward_ca_sign_requests_total\{method="mtls",result="issued",code="OK"\} [1-9]\d*$/m);
 });
 
 test('no process the demo started is left behind', () => {

@@ -1,7 +1,8 @@
 // The shape of deploy/observability/: the Grafana dashboard JSON and the PrometheusRule. There are no pinned
 // schemas for either (a Grafana dashboard is not a Kubernetes object; PrometheusRule is a CRD), so this
 // checks what Grafana and the Prometheus Operator need and what a broken edit loses: required fields,
-// every panel with targets that carry an expr, every rule with alert, expr, labels.severity and annotations.
+// every panel with targets that carry an expr, every rule with alert, expr, labels.severity and annotations,
+// every PodMonitor with a selector and a named port to scrape.
 // Which metric names the expressions use is proven elsewhere, against real processes
 // (test/deploy/observability-names-exported-metrics.test.ts).
 import { readFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import YAML from 'yaml';
 export const OBSERVABILITY_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'observability');
 export const DASHBOARD = resolve(OBSERVABILITY_DIR, 'meshward-dashboard.json');
 export const RULES = resolve(OBSERVABILITY_DIR, 'prometheus-rules.yaml');
+export const POD_MONITORS = resolve(OBSERVABILITY_DIR, 'pod-monitors.yaml');
 export const SEVERITIES = ['info', 'warning', 'critical'];
 
 const isText = (v) => typeof v === 'string' && v.trim() !== '';
@@ -72,8 +74,22 @@ export function checkPrometheusRule(obj) {
   return problems;
 }
 
-/** Reads and checks both files; a file that does not parse is one problem naming it. */
-export function checkObservabilityFiles({ dashboard = DASHBOARD, rules = RULES } = {}) {
+/** Problems with a parsed PodMonitor: what to select and which named port to scrape. */
+export function checkPodMonitor(obj) {
+  const name = obj?.metadata?.name;
+  const where = `PodMonitor ${name ?? '(no name)'}`;
+  const problems = [];
+  if (obj?.apiVersion !== 'monitoring.coreos.com/v1' || obj?.kind !== 'PodMonitor') problems.push(`${where}: must be apiVersion monitoring.coreos.com/v1, kind PodMonitor`);
+  if (!isText(name)) problems.push(`${where}: metadata.name is missing`);
+  if (!obj?.spec?.selector?.matchLabels || Object.keys(obj.spec.selector.matchLabels).length === 0) problems.push(`${where}: spec.selector.matchLabels is missing`);
+  const endpoints = obj?.spec?.podMetricsEndpoints;
+  if (!Array.isArray(endpoints) || endpoints.length === 0) problems.push(`${where}: spec.podMetricsEndpoints is missing or empty`);
+  else endpoints.forEach((e, i) => { if (!isText(e?.port) || e?.path !== '/metrics') problems.push(`${where}: podMetricsEndpoints[${i}] needs a named port and path /metrics`); });
+  return problems;
+}
+
+/** Reads and checks the files; a file that does not parse is one problem naming it. */
+export function checkObservabilityFiles({ dashboard = DASHBOARD, rules = RULES, podMonitors = POD_MONITORS } = {}) {
   const problems = [];
   try {
     problems.push(...checkDashboard(JSON.parse(readFileSync(dashboard, 'utf8'))).map((p) => `${dashboard}: ${p}`));
@@ -87,6 +103,14 @@ export function checkObservabilityFiles({ dashboard = DASHBOARD, rules = RULES }
     for (const doc of docs) problems.push(...checkPrometheusRule(doc.toJS()).map((p) => `${rules}: ${p}`));
   } catch (err) {
     problems.push(`${rules}: ${err.message}`);
+  }
+  try {
+    const docs = YAML.parseAllDocuments(readFileSync(podMonitors, 'utf8'));
+    const bad = docs.find((d) => d.errors.length > 0);
+    if (bad) throw new Error(bad.errors[0].message.split('\n')[0]);
+    for (const doc of docs) problems.push(...checkPodMonitor(doc.toJS()).map((p) => `${podMonitors}: ${p}`));
+  } catch (err) {
+    problems.push(`${podMonitors}: ${err.message}`);
   }
   return problems;
 }

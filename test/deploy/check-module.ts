@@ -38,7 +38,8 @@ export interface Observability {
   RULES: string;
   checkDashboard(dashboard: unknown): string[];
   checkPrometheusRule(rule: unknown): string[];
-  checkObservabilityFiles(files?: { dashboard?: string; rules?: string }): string[];
+  checkPodMonitor(monitor: unknown): string[];
+  checkObservabilityFiles(files?: { dashboard?: string; rules?: string; podMonitors?: string }): string[];
   observabilityExpressions(files?: { dashboard?: string; rules?: string }): { where: string; expr: string }[];
 }
 

@@ -1,5 +1,5 @@
-// `make deploy-check` checks the shape of deploy/observability/: the shipped dashboard and PrometheusRule
-// pass, and each thing a broken edit loses (a panel without queries, a target without expr, a rule without
+// `make deploy-check` checks the shape of deploy/observability/: the shipped dashboard, PrometheusRule and
+// PodMonitors pass, and each thing a broken edit loses (a panel without queries, a target without expr, a rule without
 // severity, expr or summary, a wrong apiVersion, a file that does not parse) is refused with a line that
 // names the file, the panel or rule, and the field.
 import { test } from 'node:test';
@@ -71,6 +71,19 @@ for (const [name, breakIt, expected] of ruleRefusals) {
   });
 }
 
+test('PodMonitors: the shipped ones pass; one without a selector or a named port is refused', () => {
+  const monitors = YAML.parseAllDocuments(readFileSync(join(observability.OBSERVABILITY_DIR, 'pod-monitors.yaml'), 'utf8')).map((d) => d.toJS());
+  assert.deepEqual(monitors.map((m) => m.spec.podMetricsEndpoints[0].port), ['mesh-admin', 'admin']);
+  for (const m of monitors) assert.deepEqual(observability.checkPodMonitor(m), []);
+  const broken = structuredClone(monitors[0]);
+  delete broken.spec.selector;
+  broken.spec.podMetricsEndpoints[0].port = 15000;
+  assert.deepEqual(observability.checkPodMonitor(broken), [
+    'PodMonitor meshward-sidecars: spec.selector.matchLabels is missing',
+    'PodMonitor meshward-sidecars: podMetricsEndpoints[0] needs a named port and path /metrics',
+  ]);
+});
+
 test('files that do not parse are one line each, naming the file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshward-observability-'));
   try {
@@ -78,8 +91,11 @@ test('files that do not parse are one line each, naming the file', () => {
     const rulesFile = join(dir, 'rules.yaml');
     writeFileSync(dash, '{"title": "meshward", ');
     writeFileSync(rulesFile, 'spec: [unclosed\n');
-    const problems = observability.checkObservabilityFiles({ dashboard: dash, rules: rulesFile });
-    assert.equal(problems.length, 2, problems.join('\n'));
+    const monitors = join(dir, 'pod-monitors.yaml');
+    writeFileSync(monitors, 'kind: PodMonitor\n  bad: indent\n');
+    const problems = observability.checkObservabilityFiles({ dashboard: dash, rules: rulesFile, podMonitors: monitors });
+    assert.equal(problems.length, 3, problems.join('\n'));
+    assert.ok(problems[2]!.startsWith(`${monitors}: `) && !problems[2]!.includes('\n'), problems[2]);
     assert.ok(problems[0]!.startsWith(`${dash}: `) && !problems[0]!.includes('\n'), problems[0]);
     assert.ok(problems[1]!.startsWith(`${rulesFile}: `) && !problems[1]!.includes('\n'), problems[1]);
   } finally {

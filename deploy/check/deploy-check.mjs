@@ -135,7 +135,7 @@ function main(argv) {
     console.error(`deploy-check: FAILED: ${observabilityProblems.length} problem(s) in ${OBSERVABILITY_DIR}`);
     return 1;
   }
-  console.log(`deploy-check: ${OBSERVABILITY_DIR}: the dashboard's panels all have queries; every alert has expr, severity and a summary`);
+  console.log(`deploy-check: ${OBSERVABILITY_DIR}: the dashboard's panels all have queries, every alert has expr, severity and a summary, the PodMonitors name a port`);
   return failed ? 1 : 0;
 }
 

@@ -52,6 +52,28 @@ export function isCredentialHeader(lower: string, value: string, kinds: readonly
   return false;
 }
 
+/**
+ * The request header fields the credential checks read, by lower-case name, one array entry per field line
+ * as node's headersDistinct has them (a second authorization or x-api-key line stays visible and is
+ * refused as ambiguous). Built straight from rawHeaders: headersDistinct (and req.headers) build an
+ * object of every field on first use, per request. `all`: every field (an HMAC signature may cover
+ * any); otherwise only authorization and x-api-key, all an API key or a bearer token is read from.
+ */
+export function credentialHeaders(raw: readonly string[], all: boolean): Record<string, string[]> {
+  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // Lengths of "authorization" and "x-api-key": the other names are skipped without lower-casing them.
+    if (!all && name.length !== 13 && name.length !== 9) continue;
+    const lower = name.toLowerCase();
+    if (!all && lower !== 'authorization' && lower !== 'x-api-key') continue;
+    const lines = out[lower];
+    if (lines === undefined) out[lower] = [raw[i + 1]!];
+    else lines.push(raw[i + 1]!);
+  }
+  return out;
+}
+
 /** Removes credential headers from flat [name, value, …] request headers (HTTP/1.1). */
 export function stripCredentials(headers: string[], kinds: readonly string[]): void {
   let w = 0;

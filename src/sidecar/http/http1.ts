@@ -8,13 +8,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import http2 from 'node:http2';
-import type { AuthRequest } from '../../auth/verdict.js';
+import type { AuthRequest, RequestHeaders } from '../../auth/verdict.js';
 import type { Decision } from '../policy/policy.js';
 import { readBody, whenSettled } from './body.js';
 import type { ProxyContext } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
-import { appendIdentity, forwardableTrailers, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, stripCredentials, withoutPseudo, type Http1RequestScan, type IdentityHeaders } from './headers.js';
+import { appendIdentity, credentialHeaders, forwardableTrailers, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, stripCredentials, withoutPseudo, type Http1RequestScan, type IdentityHeaders } from './headers.js';
 import { refusal, sendHttp1, sendRawHttp1, type Refusal } from './responses.js';
 import type { BodyKind } from './upstream-http1.js';
 import type { UpstreamResponse } from './upstream-response.js';
@@ -62,7 +62,7 @@ export function decisionRefusal(d: Decision, peer: Peer): Refusal {
 }
 
 /** The credential check's view of an HTTP/1.1 request (raw target: the signature base uses it as sent). */
-function authRequest(ctx: ProxyContext, peer: Peer, req: IncomingMessage, scan: Http1RequestScan, body: Buffer | undefined): AuthRequest {
+function authRequest(ctx: ProxyContext, peer: Peer, req: IncomingMessage, scan: Http1RequestScan, headers: RequestHeaders, body: Buffer | undefined): AuthRequest {
   const url = req.url!;
   const q = url.indexOf('?');
   const r: AuthRequest = {
@@ -70,7 +70,7 @@ function authRequest(ctx: ProxyContext, peer: Peer, req: IncomingMessage, scan: 
     scheme: 'https',
     authority: scan.host ?? '',
     path: q < 0 ? url : url.slice(0, q),
-    headers: req.headersDistinct,
+    headers,
   };
   if (q >= 0) r.query = url.slice(q + 1);
   const authPeer = ctx.gate.authPeer(peer);
@@ -196,14 +196,16 @@ function forward(ctx: ProxyContext, request: AllowedHttp1Request): void {
  */
 function authenticate(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: ServerResponse, scan: Http1RequestScan, d: Decision, started: number, expectsContinue: boolean): void {
   const method = req.method!;
-  const grpc = isGrpc(req.headers['content-type']);
+  // req.headers is built on first use: only refusals need content-type, so allowed requests never build it.
+  const grpc = (): boolean => isGrpc(req.headers['content-type']);
+  const headers = credentialHeaders(req.rawHeaders, d.pending!.hmac);
   const refuse = (final: Decision, r: Refusal, bodyUnread: boolean): void => {
-    sendHttp1(res, r, grpc, bodyUnread || ctx.draining);
+    sendHttp1(res, r, grpc(), bodyUnread || ctx.draining);
     ctx.gate.done(peer, outcomeOf(final), final.rule, started, method, final.target || req.url!, r.status, final);
     ctx.requestDone();
   };
   const decideWith = (body: Buffer | undefined): void => {
-    whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, req, scan, body)), (final) => {
+    whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, req, scan, headers, body)), (final) => {
       if (res.destroyed) return ctx.requestDone();
       if (!final.allow) return refuse(final, decisionRefusal(final, peer), scan.hasBody && body === undefined);
       stripCredentials(scan.headers, d.pending!.kinds);
@@ -215,14 +217,14 @@ function authenticate(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: 
       ctx.requestDone();
     });
   };
-  if (!(d.pending!.hmac && scan.hasBody && req.headers['signature-input'] !== undefined)) return decideWith(undefined);
+  if (!(d.pending!.hmac && scan.hasBody && headers['signature-input'] !== undefined)) return decideWith(undefined);
   if (expectsContinue) res.writeContinue();
   const max = ctx.gate.authenticator.maxBodyBytes;
   readBody(req, max).then((body) => {
     if (body !== undefined) return decideWith(body);
     const reason = `the body is larger than credentials.hmac.maxBody (${max} bytes), so its signature cannot be checked`;
     ctx.gate.protocolError(peer, 413, reason, { method, path: d.target });
-    sendHttp1(res, refusal(413, reason), grpc, true);
+    sendHttp1(res, refusal(413, reason), grpc(), true);
     ctx.gate.done(peer, 'bad_request', d.rule, started, method, d.target, 413);
     ctx.requestDone();
   }, () => {
@@ -375,7 +377,7 @@ function onUpgrade(ctx: ProxyContext, req: IncomingMessage, socket: Socket, head
     return;
   }
   if (d.pending === undefined) return tunnel(ctx, peer, req, socket, head, scan, d, peer.ids, started);
-  whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, req, scan, undefined)), (final) => {
+  whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, req, scan, credentialHeaders(req.rawHeaders, d.pending.hmac), undefined)), (final) => {
     if (!final.allow) {
       sendRawHttp1(socket, decisionRefusal(final, peer));
       ctx.gate.done(peer, outcomeOf(final), final.rule, started, method, final.target, final.status, final);

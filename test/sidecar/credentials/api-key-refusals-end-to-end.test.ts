@@ -51,7 +51,8 @@ function expectRefusal(r: CurlResult, status: number, code: string | undefined, 
 
 describe('API keys through the sidecar', () => {
   it('accepts a key as x-api-key, Bearer and Basic username with an empty password; the app gets no key', async () => {
-    for (const args of [apiKeyHeader(k.reader!.key), ['-H', `authorization: Bearer ${k.reader!.key}`], ['-u', `${k.reader!.key}:`]]) {
+    // Header names in any case: the sidecar reads them from the raw header lines.
+    for (const args of [apiKeyHeader(k.reader!.key), ['-H', `authorization: Bearer ${k.reader!.key}`], ['-u', `${k.reader!.key}:`], ['-H', `X-API-Key: ${k.reader!.key}`], ['-H', `AUTHORIZATION: Bearer ${k.reader!.key}`]]) {
       const r = await curl(t, undefined, 'GET', '/keyed/1', args);
       assert.equal(r.status, 200, r.body);
       const app = seen(r);

@@ -4,7 +4,7 @@ TSC := node_modules/.bin/tsc
 # Test files run one per process (node --test); integration tests start real servers on 127.0.0.1.
 TEST_FILES = $(shell find dist/test -name '*.test.js' 2>/dev/null | sort)
 
-.PHONY: install build test demo bench lint clean deploy-check postgres
+.PHONY: install build test test-node24 demo bench lint clean deploy-check postgres
 
 install:
 	npm ci --no-audit --no-fund
@@ -24,6 +24,10 @@ deploy-check: node_modules/.package-lock.json
 test: build deploy-check
 	$(NODE) --test --test-concurrency=2 --test-reporter=spec $(shell find dist/test -name '*.test.js' | sort)
 
+# The unit suite on Node 24 (the production runtime), in a copy of the tree with its own node_modules.
+test-node24: node_modules/.package-lock.json
+	bash scripts/test-node24.sh
+
 demo: build
 	bash scripts/demo.sh
 
@@ -38,4 +42,4 @@ lint: node_modules/.package-lock.json
 	$(TSC) -p tsconfig.json --noEmit
 
 clean:
-	rm -rf dist
+	rm -rf dist .cache

@@ -77,7 +77,7 @@ main() {
   local joined
   joined="$(IFS=,; printf '%s' "${variants[*]}")"
   say "variants: $joined"
-  BENCH_CASES="${BENCH_CASES:-keepalive,handshakes}" BENCH_RESULTS_NAME=effects \
+  BENCH_NODE24="${BENCH_NODE24:-0}" BENCH_CASES="${BENCH_CASES:-keepalive,handshakes}" BENCH_RESULTS_NAME=effects \
     BENCH_MESHWARD_VARIANTS="${BENCH_MESHWARD_VARIANTS:+$BENCH_MESHWARD_VARIANTS,}$joined" \
     bash "$ROOT/bench/proxy.sh"
 }

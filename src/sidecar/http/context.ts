@@ -12,6 +12,8 @@ export interface SessionState {
   /** Streams the client opened, and how many of them it cancelled before the response was complete. */
   streams: number;
   resets: number;
+  /** Streams open now: a session with one is not idle, however long its app takes to answer. */
+  open: number;
   /** Closed for abuse (rapid reset). */
   abusive: boolean;
   onStreamClose: (this: ServerHttp2Stream) => void;

@@ -100,16 +100,25 @@ export function createHttp2Server(ctx: ProxyContext, limits: Http2Limits): Http2
       peer,
       streams: 0,
       resets: 0,
+      open: 0,
       abusive: false,
       // A stream reset before its response was complete (whether or not it was already aborted when the
       // handler saw it: HEADERS and RST_STREAM often arrive in one read).
       onStreamClose(this: ServerHttp2Stream) {
+        state.open--;
         if (this.aborted || this.rstCode === NGHTTP2_CANCEL) countReset(ctx, session, state);
       },
     };
     ctx.sessions.set(session, state);
     if (ctx.pendingSocket !== undefined) ctx.sessionOn.set(ctx.pendingSocket, session);
-    session.setTimeout(limits.idleTimeoutMs, () => session.close());
+    // node's session timeout counts frames, not streams: a stream whose app is slow to answer sends none,
+    // and closing then would GOAWAY a busy session. Idle means no open stream (Envoy's idle_timeout).
+    // node re-arms the timer on the next frame, but registers a callback given to setTimeout() with
+    // once(): the listener is added with on() so a later idle period still closes the session.
+    session.setTimeout(limits.idleTimeoutMs);
+    session.on('timeout', () => {
+      if (state.open === 0) session.close();
+    });
     session.on('error', (err) => ctx.gate.protocolError(peer, 400, `HTTP/2 session error: ${err.message}`, { code: (err as NodeJS.ErrnoException).code }));
     session.on('close', () => ctx.sessions.delete(session));
     if (ctx.draining) session.close();
@@ -171,6 +180,7 @@ function onStream(ctx: ProxyContext, limits: Http2Limits, stream: ServerHttp2Str
     return;
   }
   state.streams++;
+  state.open++;
   stream.once('close', state.onStreamClose);
   // HEADERS and RST_STREAM often arrive in one read: a stream the client already cancelled is counted
   // (onStreamClose) and never sent to the app.

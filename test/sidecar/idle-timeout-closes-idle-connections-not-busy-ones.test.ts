@@ -1,0 +1,146 @@
+// limits.idleTimeout (2s here) through the real sidecar process: an HTTP/1.1 keep-alive connection and an
+// HTTP/2 session that sit idle after a request are closed by the sidecar; one kept busy well past the
+// timeout (a request every 250 ms for 5 s, then a request the app answers after 5 s) stays open on the
+// same connection the whole time, and is closed once it falls idle. No timing is asserted: only that the
+// busy connection survives and the idle one ends (polled with generous bounds).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http2 from 'node:http2';
+import { Agent, request } from 'node:https';
+import type { Socket } from 'node:net';
+import {
+  FRONTEND_ID, clientTlsOptions, eventually, makeScenario, sleep, startEchoHttpApp, startSidecarProcess,
+} from '../helpers/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+
+const IDLE_TIMEOUT_MS = 2000;
+/** How long the busy connections are kept busy: well past the idle timeout. */
+const BUSY_FOR_MS = 5000;
+const SLOW_MS = 5000;
+
+describe('limits.idleTimeout', () => {
+  let app: EchoHttpApp;
+  let scenario: Scenario;
+  let sidecar: SidecarProcess;
+  let port: number;
+
+  before(async () => {
+    app = await startEchoHttpApp();
+    scenario = makeScenario({ app: app.url, config: { limits: { idleTimeout: `${IDLE_TIMEOUT_MS / 1000}s` } } });
+    sidecar = await startSidecarProcess(scenario.configPath);
+    port = await sidecar.waitForInbound();
+    await sidecar.waitUntilReady();
+  });
+  after(async () => {
+    await sidecar?.stop();
+    await app?.close();
+    scenario?.cleanup();
+  });
+
+  /** One caller for the whole file: a keep-alive agent pools by TLS options, a new key would mean a new socket. */
+  let callerTls: ReturnType<typeof clientTlsOptions> | undefined;
+  const tls = () => (callerTls ??= clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port));
+
+  /** GET over a keep-alive agent; resolves with the status and the socket it went over. */
+  function h1Get(agent: Agent, path: string): Promise<{ status: number; socket: Socket }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ ...tls(), path, agent, timeout: 30_000 }, (res) => {
+        const socket = res.socket; // null once the agent takes it back, after 'end'
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, socket }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  function h2Get(session: http2.ClientHttp2Session, path: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const stream = session.request({ ':path': path });
+      let status = 0;
+      stream.on('response', (h) => (status = Number(h[':status'])));
+      stream.resume();
+      stream.on('end', () => resolve(status));
+      stream.on('error', reject);
+    });
+  }
+
+  it('HTTP/1.1: a keep-alive connection idle after a request is closed', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const { status, socket } = await h1Get(agent, '/orders/1');
+      assert.equal(status, 200);
+      let closed = socket.destroyed;
+      socket.once('close', () => (closed = true));
+      await eventually('the sidecar to close the idle connection', () => (closed ? true : undefined), 20_000);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('HTTP/1.1: a connection kept busy past the timeout stays open, then closes once idle', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await h1Get(agent, '/orders/1');
+      let closed = false;
+      first.socket.once('close', () => (closed = true));
+      const until = Date.now() + BUSY_FOR_MS;
+      let requests = 1;
+      while (Date.now() < until) {
+        await sleep(250);
+        const r = await h1Get(agent, `/orders/${requests++}`);
+        assert.equal(r.status, 200);
+        assert.ok(r.socket === first.socket, `request ${requests} went over the same connection`);
+      }
+      const slow = await h1Get(agent, `/slow?ms=${SLOW_MS}`);
+      assert.equal(slow.status, 200, 'a response slower than idleTimeout is not cut');
+      assert.ok(slow.socket === first.socket, 'the slow request went over the same connection');
+      assert.equal(closed, false, 'the busy connection was never closed');
+      await eventually('the connection to be closed once idle', () => (closed ? true : undefined), 20_000);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('HTTP/2: a session idle after a request gets GOAWAY and is closed', async () => {
+    const session = http2.connect(`https://127.0.0.1:${port}`, tls());
+    session.on('error', () => {});
+    try {
+      let goaway = false;
+      let closed = false;
+      session.on('goaway', () => (goaway = true));
+      session.on('close', () => (closed = true));
+      assert.equal(await h2Get(session, '/orders/1'), 200);
+      await eventually('the sidecar to close the idle session', () => (closed ? true : undefined), 20_000);
+      assert.equal(goaway, true, 'GOAWAY before the close');
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it('HTTP/2: a session kept busy past the timeout stays open, then closes once idle', async () => {
+    const session = http2.connect(`https://127.0.0.1:${port}`, tls());
+    session.on('error', () => {});
+    try {
+      let goaway = false;
+      let closed = false;
+      session.on('goaway', () => (goaway = true));
+      session.on('close', () => (closed = true));
+      const until = Date.now() + BUSY_FOR_MS;
+      let requests = 0;
+      while (Date.now() < until) {
+        assert.equal(await h2Get(session, `/orders/${requests++}`), 200);
+        await sleep(250);
+      }
+      assert.equal(await h2Get(session, `/slow?ms=${SLOW_MS}`), 200, 'a stream slower than idleTimeout is not cut');
+      assert.equal(goaway, false, 'no GOAWAY while busy (an open stream is not idle)');
+      assert.equal(closed, false);
+      await eventually('the session to be closed once idle', () => (closed ? true : undefined), 20_000);
+      assert.equal(goaway, true);
+    } finally {
+      session.destroy();
+    }
+  });
+});

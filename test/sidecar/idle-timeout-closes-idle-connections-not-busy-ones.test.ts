@@ -67,6 +67,16 @@ describe('limits.idleTimeout', () => {
     });
   }
 
+  /** An HTTP/2 session to the sidecar, and whether it has seen GOAWAY and its close so far. */
+  function h2Open(): { session: http2.ClientHttp2Session; seen: { goaway: boolean; closed: boolean } } {
+    const session = http2.connect(`https://127.0.0.1:${port}`, tls());
+    const seen = { goaway: false, closed: false };
+    session.on('error', () => {});
+    session.on('goaway', () => (seen.goaway = true));
+    session.on('close', () => (seen.closed = true));
+    return { session, seen };
+  }
+
   it('HTTP/1.1: a keep-alive connection idle after a request is closed', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -105,29 +115,19 @@ describe('limits.idleTimeout', () => {
   });
 
   it('HTTP/2: a session idle after a request gets GOAWAY and is closed', async () => {
-    const session = http2.connect(`https://127.0.0.1:${port}`, tls());
-    session.on('error', () => {});
+    const { session, seen } = h2Open();
     try {
-      let goaway = false;
-      let closed = false;
-      session.on('goaway', () => (goaway = true));
-      session.on('close', () => (closed = true));
       assert.equal(await h2Get(session, '/orders/1'), 200);
-      await eventually('the sidecar to close the idle session', () => (closed ? true : undefined), 20_000);
-      assert.equal(goaway, true, 'GOAWAY before the close');
+      await eventually('the sidecar to close the idle session', () => (seen.closed ? true : undefined), 20_000);
+      assert.equal(seen.goaway, true, 'GOAWAY before the close');
     } finally {
       session.destroy();
     }
   });
 
   it('HTTP/2: a session kept busy past the timeout stays open, then closes once idle', async () => {
-    const session = http2.connect(`https://127.0.0.1:${port}`, tls());
-    session.on('error', () => {});
+    const { session, seen } = h2Open();
     try {
-      let goaway = false;
-      let closed = false;
-      session.on('goaway', () => (goaway = true));
-      session.on('close', () => (closed = true));
       const until = Date.now() + BUSY_FOR_MS;
       let requests = 0;
       while (Date.now() < until) {
@@ -135,10 +135,10 @@ describe('limits.idleTimeout', () => {
         await sleep(250);
       }
       assert.equal(await h2Get(session, `/slow?ms=${SLOW_MS}`), 200, 'a stream slower than idleTimeout is not cut');
-      assert.equal(goaway, false, 'no GOAWAY while busy (an open stream is not idle)');
-      assert.equal(closed, false);
-      await eventually('the session to be closed once idle', () => (closed ? true : undefined), 20_000);
-      assert.equal(goaway, true);
+      assert.equal(seen.goaway, false, 'no GOAWAY while busy (an open stream is not idle)');
+      assert.equal(seen.closed, false);
+      await eventually('the session to be closed once idle', () => (seen.closed ? true : undefined), 20_000);
+      assert.equal(seen.goaway, true);
     } finally {
       session.destroy();
     }

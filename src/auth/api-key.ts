@@ -5,7 +5,7 @@
 // `authorization: Bearer`, `x-api-key` or as the Basic username with an empty password.
 import { hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { headerValues, refuse, type AuthRequest, type AuthVerdict, type Peer, type Refused } from './verdict.js';
+import { headerValues, refuse, SEVERAL_AUTHORIZATION, type AuthRequest, type AuthVerdict, type Peer, type Refused } from './verdict.js';
 
 /** What checkApiKey asks of a key set: ApiKeySet (key-set.ts, which builds on this module's parser). */
 export interface ApiKeyVerifier {
@@ -160,8 +160,10 @@ export function checkApiKey(req: AuthRequest, keys: ApiKeyVerifier, now: number)
   if (req.query !== undefined && queryHoldsApiKey(req.query)) {
     return refuse('apikey', 'in_query', 'an API key in the URL query string is refused (URLs end up in logs): send it as authorization: Bearer or x-api-key, and replace the key');
   }
+  const authorization = headerValues(req.headers, 'authorization');
+  if (authorization.length > 1) return refuse('apikey', 'ambiguous', SEVERAL_AUTHORIZATION);
   const found: Candidate[] = [];
-  for (const line of headerValues(req.headers, 'authorization')) {
+  for (const line of authorization) {
     const c = fromAuthorization(line.trim());
     if (c !== undefined) found.push(c);
   }

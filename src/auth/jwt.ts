@@ -11,7 +11,7 @@ import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type
 import { invalid } from '../errors.js';
 import { candidateKeys, JWT_ALGORITHMS, type JwksKeySet, type JwtAlgorithm, type VerificationKey } from './jwks.js';
 import { API_KEY_PREFIX } from './api-key.js';
-import { headerValues, refuse, type Accepted, type AuthRequest, type AuthVerdict, type Peer, type Refused } from './verdict.js';
+import { headerValues, refuse, SEVERAL_AUTHORIZATION, type Accepted, type AuthRequest, type AuthVerdict, type Peer, type Refused } from './verdict.js';
 
 export interface JwtIssuerConfig {
   issuer: string;
@@ -107,8 +107,10 @@ export function bearerToken(req: AuthRequest): { token: string } | Refused {
   if (req.query !== undefined && /(^|&)access_token=/i.test(req.query)) {
     return refuse('jwt', 'in_query', 'a token in the URL query string (access_token) is refused (URLs end up in logs): send authorization: Bearer');
   }
+  const authorization = headerValues(req.headers, 'authorization');
+  if (authorization.length > 1) return refuse('jwt', 'ambiguous', SEVERAL_AUTHORIZATION);
   const tokens: string[] = [];
-  for (const line of headerValues(req.headers, 'authorization')) {
+  for (const line of authorization) {
     const m = /^bearer +(.*)$/i.exec(line.trim());
     if (m !== null && !m[1]!.startsWith(API_KEY_PREFIX)) tokens.push(m[1]!.trim());
   }

@@ -69,8 +69,10 @@ export type AuthVerdict = Accepted | Refused;
 
 /**
  * Header fields by lowercase name. An array holds one entry per field line, as Node's
- * `req.headersDistinct` gives them. Use headersDistinct (HTTP/1.1), not `req.headers`: Node keeps only the
- * first of duplicate `authorization` lines there, which would hide a second credential.
+ * `req.headersDistinct` gives them. Build it from the raw header lines (HTTP/1.1 rawHeaders, the HTTP/2
+ * 'stream' event's rawHeaders), never from `req.headers` or the HTTP/2 headers object: Node keeps only the
+ * first of duplicate `authorization` lines there and joins x-api-key lines with ", ", which would hide a
+ * second credential.
  */
 export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
 
@@ -97,6 +99,13 @@ export interface AuthRequest {
   body?: { sha256: Buffer };
   peer?: Peer;
 }
+
+/**
+ * The refusal sentence for a request with more than one Authorization field line. Authorization holds one
+ * credential (RFC 9110 §11.6.2, not a list): a second line, whatever its scheme, makes it unclear which one
+ * the app would act on, so routes that read it refuse the request as ambiguous.
+ */
+export const SEVERAL_AUTHORIZATION = 'several authorization header fields in one request: send exactly one';
 
 /** Every field line of header `name` (lowercase), in order. */
 export function headerValues(headers: RequestHeaders, name: string): readonly string[] {

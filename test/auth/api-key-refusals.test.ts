@@ -67,6 +67,7 @@ describe('API keys: refusals', () => {
     ['Bearer and x-api-key together', () => check(request({ headers: { authorization: `Bearer ${key.key}`, 'x-api-key': key.key } })), 'ambiguous'],
     ['two x-api-key lines', () => check(request({ headers: { 'x-api-key': [key.key, other.key] } })), 'ambiguous'],
     ['two authorization lines', () => check(request({ headers: { authorization: [`Bearer ${key.key}`, `Bearer ${other.key}`] } })), 'ambiguous'],
+    ['a Bearer key and a second authorization line of another scheme', () => check(request({ headers: { authorization: [`Bearer ${key.key}`, 'Signature keyId="k"'] } })), 'ambiguous'],
     ['two keys joined in one x-api-key line', () => check(request({ headers: { 'x-api-key': `${key.key}, ${other.key}` } })), 'malformed'],
   ];
   for (const [name, run, reason] of cases) {

@@ -139,6 +139,7 @@ describe('JWT: refusals', () => {
   const requestCases: [string, () => AuthRequest, RefusalReason, RegExp][] = [
     ['no bearer token', () => request(), 'missing', /^Bearer realm="meshward"$/],
     ['two bearer tokens', () => request({ headers: { authorization: [`Bearer ${token}`, `Bearer ${token}`] } }), 'ambiguous', /error="invalid_request"/],
+    ['a bearer token and a second authorization line of another scheme', () => request({ headers: { authorization: ['Signature keyId="k"', `Bearer ${token}`] } }), 'ambiguous', /error="invalid_request"/],
     ['a token in the query string', () => request({ query: `access_token=${token}` }), 'in_query', /error="invalid_request"/],
   ];
   for (const [name, make, reason, challenge] of requestCases) {

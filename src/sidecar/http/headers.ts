@@ -55,9 +55,12 @@ export function isCredentialHeader(lower: string, value: string, kinds: readonly
 /**
  * The request header fields the credential checks read, by lower-case name, one array entry per field line
  * as node's headersDistinct has them (a second authorization or x-api-key line stays visible and is
- * refused as ambiguous). Built straight from rawHeaders: headersDistinct (and req.headers) build an
- * object of every field on first use, per request. `all`: every field (an HMAC signature may cover
- * any); otherwise only authorization and x-api-key, all an API key or a bearer token is read from.
+ * refused as ambiguous). Built straight from the raw header lines of HTTP/1.1 (req.rawHeaders) and HTTP/2
+ * (the 'stream' event's rawHeaders): headersDistinct (and req.headers) build an object of every field on
+ * first use, per request, and node's HTTP/2 headers object keeps only the first authorization line and
+ * joins x-api-key lines with ", ". `all`: every field (an HMAC signature may cover any; HTTP/2
+ * pseudo-headers are not fields and are left out); otherwise only authorization and x-api-key, all an API
+ * key or a bearer token is read from.
  */
 export function credentialHeaders(raw: readonly string[], all: boolean): Record<string, string[]> {
   const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
@@ -65,6 +68,7 @@ export function credentialHeaders(raw: readonly string[], all: boolean): Record<
     const name = raw[i]!;
     // Lengths of "authorization" and "x-api-key": the other names are skipped without lower-casing them.
     if (!all && name.length !== 13 && name.length !== 9) continue;
+    if (name.charCodeAt(0) === 0x3a) continue; // an HTTP/2 pseudo-header (":path"): derived components name them
     const lower = name.toLowerCase();
     if (!all && lower !== 'authorization' && lower !== 'x-api-key') continue;
     const lines = out[lower];

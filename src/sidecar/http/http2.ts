@@ -6,13 +6,13 @@
 import http2 from 'node:http2';
 import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { hash } from 'node:crypto';
-import type { AuthRequest } from '../../auth/verdict.js';
+import type { AuthRequest, RequestHeaders } from '../../auth/verdict.js';
 import type { Decision } from '../policy/policy.js';
 import { readBody, whenSettled } from './body.js';
 import type { ProxyContext, SessionState } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
-import { appendIdentity, http1ResponseToHttp2, http2RequestToH2c, http2RequestToHttp1, setIdentity, stripCredentials, stripCredentialFields, type IdentityHeaders } from './headers.js';
+import { appendIdentity, credentialHeaders, http1ResponseToHttp2, http2RequestToH2c, http2RequestToHttp1, setIdentity, stripCredentials, stripCredentialFields, type IdentityHeaders } from './headers.js';
 import { authorizedIds, decisionRefusal } from './http1.js';
 import { refusal, sendHttp2, type Refusal } from './responses.js';
 import type { BodyKind } from './upstream-http1.js';
@@ -123,7 +123,7 @@ export function createHttp2Server(ctx: ProxyContext, limits: Http2Limits): Http2
     session.on('close', () => ctx.sessions.delete(session));
     if (ctx.draining) session.close();
   });
-  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => onStream(ctx, limits, stream, headers, flags));
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => onStream(ctx, limits, stream, headers, flags, rawHeaders));
   return server;
 }
 
@@ -171,7 +171,11 @@ function limitRequestTime(ctx: ProxyContext, stream: ServerHttp2Stream, peer: Pe
   stream.once('close', clear);
 }
 
-function onStream(ctx: ProxyContext, limits: Http2Limits, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+/**
+ * One client stream. `rawHeaders`: the header lines as received, flat [name, value, …]; the credential
+ * checks read them, since `headers` folds duplicates (see credentialHeaders).
+ */
+function onStream(ctx: ProxyContext, limits: Http2Limits, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: readonly string[]): void {
   const started = performance.now();
   stream.on('error', () => {});
   const state = ctx.sessions.get(stream.session!);
@@ -215,7 +219,7 @@ function onStream(ctx: ProxyContext, limits: Http2Limits, stream: ServerHttp2Str
     return;
   }
   ctx.inflight++;
-  if (d.pending !== undefined) return authenticate(ctx, peer, stream, headers, method, endStream, grpc, d, started);
+  if (d.pending !== undefined) return authenticate(ctx, peer, stream, headers, rawHeaders, method, endStream, grpc, d, started);
   forward(ctx, { peer, stream, headers, method, endStream, grpc, decision: d, started, ids: peer.ids });
 }
 
@@ -224,11 +228,14 @@ function forward(ctx: ProxyContext, request: AllowedHttp2Request): void {
   else forwardToHttp1(ctx, request);
 }
 
-/** The credential check's view of an HTTP/2 request (raw :path: the signature base uses it as sent). */
-function authRequest(ctx: ProxyContext, peer: Peer, headers: IncomingHttpHeaders, method: string, body: Buffer | undefined): AuthRequest {
+/**
+ * The credential check's view of an HTTP/2 request (raw :path: the signature base uses it as sent).
+ * `fields`: from the raw header lines, so a duplicated credential header is seen as two (credentialHeaders).
+ */
+function authRequest(ctx: ProxyContext, peer: Peer, headers: IncomingHttpHeaders, fields: RequestHeaders, method: string, body: Buffer | undefined): AuthRequest {
   const target = headers[':path']!;
   const q = target.indexOf('?');
-  const r: AuthRequest = { method, scheme: 'https', authority: headers[':authority'] ?? headers.host ?? '', path: q < 0 ? target : target.slice(0, q), headers };
+  const r: AuthRequest = { method, scheme: 'https', authority: headers[':authority'] ?? headers.host ?? '', path: q < 0 ? target : target.slice(0, q), headers: fields };
   if (q >= 0) r.query = target.slice(q + 1);
   const authPeer = ctx.gate.authPeer(peer);
   if (authPeer !== undefined) r.peer = authPeer;
@@ -237,13 +244,14 @@ function authRequest(ctx: ProxyContext, peer: Peer, headers: IncomingHttpHeaders
 }
 
 /** A route with `require` (see http1.ts authenticate): body first when an HMAC signature covers it, then the checks. */
-function authenticate(ctx: ProxyContext, peer: Peer, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, method: string, endStream: boolean, grpc: boolean, d: Decision, started: number): void {
+function authenticate(ctx: ProxyContext, peer: Peer, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], method: string, endStream: boolean, grpc: boolean, d: Decision, started: number): void {
+  const fields = credentialHeaders(rawHeaders, d.pending!.hmac);
   const fail = (): void => {
     if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
     ctx.requestDone();
   };
   const decideWith = (body: Buffer | undefined): void => {
-    whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, headers, method, body)), (final) => {
+    whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, headers, fields, method, body)), (final) => {
       if (stream.destroyed || stream.closed) return ctx.requestDone();
       if (!final.allow) {
         sendHttp2(stream, decisionRefusal(final, peer), grpc);
@@ -255,7 +263,7 @@ function authenticate(ctx: ProxyContext, peer: Peer, stream: ServerHttp2Stream, 
       forward(ctx, { peer, stream, headers, method, endStream: endStream || body?.length === 0, grpc, decision: final, started, ids, strip: d.pending!.kinds, body });
     }, fail);
   };
-  if (!(d.pending!.hmac && !endStream && headers['signature-input'] !== undefined)) return decideWith(undefined);
+  if (!(d.pending!.hmac && !endStream && fields['signature-input'] !== undefined)) return decideWith(undefined);
   const max = ctx.gate.authenticator.maxBodyBytes;
   const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
   readBody(stream, max, declared).then((body) => {

@@ -155,13 +155,37 @@ function parseYaml(text: string, file: string, code: ErrorCode | undefined): unk
     const message = problem.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new MeshwardError(code ?? 'invalid_argument', `${file}${line !== undefined ? `:${line}` : ''}: not valid YAML: ${message}`);
   }
+  let doc: unknown;
   try {
     // Aliases are expanded at most 100 times: a "billion laughs" document cannot exhaust memory.
-    return document.toJS({ maxAliasCount: 100 });
+    doc = document.toJS({ maxAliasCount: 100 });
   } catch (err) {
     // yaml throws a plain ReferenceError ("Excessive alias count indicates a resource exhaustion attack").
     throw new MeshwardError(code ?? 'invalid_argument', `${file}: not valid YAML: ${(err as Error).message}; expand the aliases`);
   }
+  const proto = protoKeyPath(doc);
+  if (proto !== undefined) throw configError(file, [{ path: proto, message: 'is not a name meshward accepts ("__proto__")' }], code);
+  return doc;
+}
+
+/**
+ * The path of the first "__proto__" mapping key, if any. yaml makes it an own property, but zod's records
+ * skip it (and assigning it elsewhere would set a prototype): refused here, so no file loses an entry
+ * without a word.
+ */
+function protoKeyPath(doc: unknown): PropertyKey[] | undefined {
+  const stack: [unknown, PropertyKey[]][] = [[doc, []]];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => stack.push([v, [...path, i]]));
+      continue;
+    }
+    if (Object.hasOwn(value, '__proto__')) return [...path, '__proto__'];
+    for (const [k, v] of Object.entries(value)) stack.push([v, [...path, k]]);
+  }
+  return undefined;
 }
 
 /** The problems one zod issue stands for (an unknown-keys issue names each key). */

@@ -1,11 +1,13 @@
 // The API key file (`apikeys.yaml`, docs/api-credentials.md "The key file"): what `meshward apikey` writes
 // and the sidecar reads. Per key id: name, scopes, times, the SHA-256 of the secret (two during a rotation's
 // grace), optional boundTo and rate limit, and for HMAC keys the shared secret itself (it must be stored to
-// verify signatures, hence mode 0600). Parsed through one strict schema: an unknown key is an error, since a
-// typo in a credential file must not silently change who gets in. Pure: text in, text out.
+// verify signatures, hence mode 0600). Read through the one config-file loader (src/config-file.ts) with a
+// strict schema: an unknown key is an error, since a typo in a credential file must not silently change who
+// gets in; errors read `FILE: keys.ID.field: sentence`. Otherwise pure: text in, text out.
 import YAML from 'yaml';
 import { z } from 'zod';
-import { invalid, MeshwardError } from '../errors.js';
+import { ConfigFile, type ConfigProblem } from '../config-file.js';
+import { MeshwardError } from '../errors.js';
 import { compileSpiffePattern } from '../pki/spiffe.js';
 import { KEY_ID_FORMAT } from './api-key.js';
 
@@ -69,63 +71,33 @@ const recordShape = z.strictObject({
   rps: z.number({ error: 'must be a number' }).positive({ error: 'must be greater than 0' }).optional(),
   burst: z.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).optional(),
 });
-const fileShape = z.strictObject({
-  version: z.literal(1, { error: 'must be 1 (this meshward knows key file version 1)' }),
-  keys: z.record(z.string(), recordShape, { error: 'must be a mapping of key id to key' }),
-});
 type RawRecord = z.infer<typeof recordShape>;
 
-const KNOWN_KEYS: Record<string, string> = {
-  '': 'version, keys',
-  record: 'name, scopes, created, expires, revoked, secretHashes, hmacSecrets, boundTo, rps, burst',
-  secretHashes: 'sha256, until',
-  hmacSecrets: 'secret, until',
-};
-
-/** `keys.ID.secretHashes[1].until` from a zod issue path. */
-function fieldOf(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : `${out === '' ? '' : '.'}${String(part)}`;
-  return out;
-}
-
-function problemOf(issue: z.core.$ZodIssue): string {
-  const field = fieldOf(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    const where = issue.path.length === 0 ? '' : issue.path.length === 2 ? 'record' : String(issue.path[issue.path.length - 2]);
-    const key = [field, issue.keys[0]].filter(Boolean).join('.');
-    return `${key}: unknown key (allowed: ${KNOWN_KEYS[where] ?? ''})`;
+/** The rules across fields of one record, as problems at their field (relative to the record). */
+function recordProblems(r: RawRecord): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (new Set(r.scopes).size !== r.scopes.length) problems.push({ path: ['scopes'], message: 'a scope is listed twice' });
+  for (const field of ['secretHashes', 'hmacSecrets'] as const) {
+    const list = r[field];
+    if (list === undefined) continue;
+    if (list[0]!.until !== undefined) problems.push({ path: [field, 0], message: 'the current entry has no "until" (only the previous one, during a rotation\'s grace)' });
+    if (list.length === 2 && list[1]!.until === undefined) problems.push({ path: [field, 1], message: 'the previous entry needs "until" (the end of the rotation\'s grace)' });
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return `${field}: is required`;
-  return `${field === '' ? '' : `${field}: `}${issue.message}`;
-}
-
-function fileError(source: string, problem: string): MeshwardError {
-  return invalid(`${source}: ${problem}`);
-}
-
-function sameRuleForRotations(source: string, at: string, list: { until?: string | undefined }[] | undefined): void {
-  if (list === undefined) return;
-  if (list[0]!.until !== undefined) throw fileError(source, `${at}[0]: the current entry has no "until" (only the previous one, during a rotation's grace)`);
-  if (list.length === 2 && list[1]!.until === undefined) throw fileError(source, `${at}[1]: the previous entry needs "until" (the end of the rotation's grace)`);
-}
-
-function toRecord(source: string, id: string, r: RawRecord): ApiKeyRecord {
-  const at = `keys.${id}`;
-  if (new Set(r.scopes).size !== r.scopes.length) throw fileError(source, `${at}.scopes: a scope is listed twice`);
-  sameRuleForRotations(source, `${at}.secretHashes`, r.secretHashes);
-  sameRuleForRotations(source, `${at}.hmacSecrets`, r.hmacSecrets);
   if (r.hmacSecrets !== undefined && r.hmacSecrets.length !== r.secretHashes.length) {
-    throw fileError(source, `${at}.hmacSecrets: a rotation replaces the key and the HMAC secret together, so both lists have the same length`);
+    problems.push({ path: ['hmacSecrets'], message: 'a rotation replaces the key and the HMAC secret together, so both lists have the same length' });
   }
-  if (r.burst !== undefined && r.rps === undefined) throw fileError(source, `${at}.burst: needs rps too`);
+  if (r.burst !== undefined && r.rps === undefined) problems.push({ path: ['burst'], message: 'needs rps too' });
   if (r.boundTo !== undefined) {
     try {
       compileSpiffePattern(r.boundTo);
     } catch (err) {
-      throw fileError(source, `${at}.boundTo: ${(err as Error).message}`);
+      problems.push({ path: ['boundTo'], message: (err as Error).message });
     }
   }
+  return problems;
+}
+
+function toRecord(id: string, r: RawRecord): ApiKeyRecord {
   const record: ApiKeyRecord = {
     id,
     name: r.name,
@@ -146,29 +118,30 @@ function toRecord(source: string, id: string, r: RawRecord): ApiKeyRecord {
   return record;
 }
 
+/**
+ * The whole file. An empty file (or one without `keys`) holds no keys: `apikey create` starts from one, and
+ * a sidecar may be given an empty file before any key exists. Ids are checked by zod's record key; a
+ * "__proto__" id, which zod's record would silently drop, is refused by the loader for every config file.
+ */
+export const apiKeyFileSchema = z.strictObject({
+  version: z.literal(1, { error: 'must be 1 (this meshward knows key file version 1)' }).optional(),
+  keys: z.record(z.string().regex(KEY_ID_FORMAT), recordShape, {
+    error: (issue) => (issue.code === 'invalid_key' ? 'is not a key id (12 base62 characters)' : 'must be a mapping of key id to key'),
+  }).optional(),
+}).superRefine((f, ctx) => {
+  if (ctx.issues.length > 0) return;
+  if (f.keys !== undefined && f.version === undefined) ctx.addIssue({ code: 'custom', path: ['version'], message: 'is required (version: 1)' });
+  for (const [id, r] of Object.entries(f.keys ?? {})) {
+    for (const p of recordProblems(r)) ctx.addIssue({ code: 'custom', path: ['keys', id, ...p.path], message: p.message });
+  }
+}).transform((f): ApiKeyFile => ({ keys: Object.entries(f.keys ?? {}).map(([id, r]) => toRecord(id, r)) }));
+
+/** The key file as the sidecar and `policy check` read it: `API_KEY_FILE.load(path)` (errors are invalid_argument). */
+export const API_KEY_FILE = new ConfigFile(apiKeyFileSchema, { what: 'the API key file' });
+
 /** Parses and validates a key file's text; `source` names it in errors. An empty file holds no keys. */
 export function parseApiKeyFile(text: string, source: string): ApiKeyFile {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(text, { uniqueKeys: true });
-  } catch (err) {
-    throw fileError(source, `not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (doc === null || doc === undefined) return { keys: [] };
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw fileError(source, 'expected a mapping with version and keys (written by meshward apikey)');
-  // Checked before zod, whose record output assigns keys to a plain object: a "__proto__" id would vanish.
-  const keys = (doc as Record<string, unknown>).keys;
-  if (typeof keys === 'object' && keys !== null) {
-    const bad = Object.keys(keys).find((id) => !KEY_ID_FORMAT.test(id));
-    if (bad !== undefined) throw fileError(source, `keys.${bad}: is not a key id (12 base62 characters)`);
-  }
-  const result = fileShape.safeParse(doc, { reportInput: true });
-  if (!result.success) {
-    // A misspelt key shows as "unknown key" and as "required" for the intended one: name the typo.
-    const issues = result.error.issues;
-    throw fileError(source, problemOf(issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!));
-  }
-  return { keys: Object.entries(result.data.keys).map(([id, r]) => toRecord(source, id, r)) };
+  return API_KEY_FILE.parse(text, source);
 }
 
 const HEADER = [

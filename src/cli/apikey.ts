@@ -6,18 +6,21 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Argv, CommandModule } from 'yargs';
-import { invalid, MeshwardError } from '../errors.js';
+import { invalid, isMeshwardError, MeshwardError } from '../errors.js';
 import { formatDuration, parseDuration } from '../duration.js';
 import { writeFileAtomic } from '../files.js';
 import { withFileLock } from '../file-lock.js';
 import { compileSpiffePattern } from '../pki/spiffe.js';
 import { findApiKeys, generateApiKey, generateSecretFor, hashSecret } from '../auth/api-key.js';
 import {
-  addKey, formatApiKeyFile, HMAC_SECRET_BYTES, keyStatus, parseApiKeyFile, revokeKey, rotateKey, SCOPE_NAME,
+  addKey, API_KEY_FILE, apiKeyFileSchema, formatApiKeyFile, HMAC_SECRET_BYTES, keyStatus, revokeKey, rotateKey, SCOPE_NAME,
   type ApiKeyFile, type ApiKeyRecord,
 } from '../auth/key-file.js';
 import { ExitStatus, failAsUsage } from './command-support.js';
+import { ConfigFile } from '../config-file.js';
 
+/** The key file's content errors as usage errors: `apikey` exits 2 on a malformed --file. */
+const KEY_FILE_AS_USAGE = new ConfigFile(apiKeyFileSchema, { what: 'the API key file (--file)', code: 'usage' });
 const DEFAULT_TTL = '90d';
 const DEFAULT_GRACE = '24h';
 /** Skipped when scan recurses (dependencies and git's own objects are not the project's text). */
@@ -25,23 +28,21 @@ const SKIPPED_DIRECTORIES = new Set(['node_modules', '.git']);
 /** A NUL in the first bytes marks a binary file, as git and grep decide. */
 const BINARY_SNIFF_BYTES = 8000;
 
-/** The key file's records; a missing file is an empty one only when `missingIsEmpty` (create). */
+/**
+ * The key file's records; a missing file is an empty one only when `missingIsEmpty` (create). Read through
+ * the one config-file loader: a missing or unreadable file is an error of its own (exit 1), a malformed one
+ * a usage error (exit 2, `FILE: keys.ID.field: sentence`), since the user named the file and nothing changed.
+ */
 function readKeyFile(path: string, missingIsEmpty: boolean): ApiKeyFile {
+  const reader = new ConfigFile(apiKeyFileSchema, { what: 'the API key file (--file)', ifMissing: `meshward apikey create --file ${path} makes it` });
   let text: string;
   try {
-    if (statSync(path).isDirectory()) throw invalid(`--file ${path} is a directory: name the key file`);
-    text = readFileSync(path, 'utf8');
+    text = reader.read(path);
   } catch (err) {
-    if (err instanceof MeshwardError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      if (missingIsEmpty) return { keys: [] };
-      throw new MeshwardError('not_found', `--file ${path} does not exist (meshward apikey create --file ${path} makes it)`);
-    }
-    if (code === 'EACCES') throw new MeshwardError('permission_denied', `cannot read --file ${path}: permission denied`);
-    throw new MeshwardError('unavailable', `cannot read --file ${path}: ${(err as Error).message}`);
+    if (missingIsEmpty && isMeshwardError(err) && err.code === 'not_found') return { keys: [] };
+    throw err;
   }
-  return parseApiKeyFile(text, path);
+  return KEY_FILE_AS_USAGE.parse(text, path);
 }
 
 /** Reads, changes and writes the key file under its lock; the change sees the latest records. */
@@ -50,7 +51,7 @@ async function updateKeyFile<T>(path: string, missingIsEmpty: boolean, change: (
     const { file, result } = change(readKeyFile(path, missingIsEmpty));
     const text = formatApiKeyFile(file);
     // What is written must read back: a bug here must not leave a file the sidecar refuses.
-    parseApiKeyFile(text, path);
+    API_KEY_FILE.parse(text, path);
     writeFileAtomic(path, text, 0o600);
     return result;
   });

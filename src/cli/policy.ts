@@ -10,7 +10,7 @@ import { readDerOrPem } from '../pki/pem.js';
 import { spiffeIdProblem } from '../pki/spiffe.js';
 import { identityFromCertificate } from '../sidecar/tls/identity.js';
 import { ANONYMOUS, loadPolicyFile, type Decision, type Policy, type Subject, type Verdicts } from '../sidecar/policy/policy.js';
-import { parseApiKeyFile } from '../auth/key-file.js';
+import { API_KEY_FILE } from '../auth/key-file.js';
 import { ApiKeySet, statusRefusal } from '../auth/key-set.js';
 import { refuse, type AuthVerdict } from '../auth/verdict.js';
 import { ExitStatus } from './command-support.js';
@@ -55,7 +55,7 @@ function subjectFromCertificate(file: string): Subject {
 /** The verdict a valid key of the key file would get (or why it would be refused: unknown, revoked, expired, bound). */
 function keyVerdict(kind: 'apikey' | 'hmac', id: string, keyFile: string | undefined, now: number, subject: Subject | undefined): AuthVerdict {
   if (keyFile === undefined) throw new MeshwardError('usage', `--${kind === 'apikey' ? 'api' : 'hmac'}-key-id needs --api-keys FILE (the key file that holds its scopes).`);
-  const keys = ApiKeySet.fromFile(parseApiKeyFile(readInput(keyFile, 'the key file'), keyFile));
+  const keys = ApiKeySet.fromFile(API_KEY_FILE.load(keyFile));
   const entry = keys.get(id);
   if (entry === undefined) return refuse(kind, 'unknown_key', `no key with id ${id} in ${keyFile}`, id);
   if (kind === 'hmac' && entry.hmacSecrets.length === 0) return refuse(kind, 'unknown_key', `key ${id} is not an HMAC key`, id);

@@ -1,6 +1,7 @@
-// The key file's one strict schema: what `apikey` writes reads back the same (property), and every malformed
-// file is refused with the file and the field named (unknown keys, bad hashes, bad times, a rotation's
-// "until" in the wrong place, bad patterns, bad rates), so a typo never silently changes who gets in.
+// The key file's one strict schema, read through the config-file loader: what `apikey` writes reads back the
+// same (property), and every malformed file is refused as `FILE: field.path: sentence` (unknown keys, bad
+// hashes, bad times, a rotation's "until" in the wrong place, bad patterns, bad rates), so a typo never
+// silently changes who gets in.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -52,16 +53,16 @@ describe('key file: round trip', () => {
 
 describe('key file: refused', () => {
   const cases: [string, string, RegExp][] = [
-    ['not YAML', 'version: 1\nkeys: [', /apikeys\.yaml: not valid YAML/],
-    ['a list at the top', '- a\n', /expected a mapping/],
+    ['not YAML', 'version: 1\nkeys: [', /apikeys\.yaml:\d+: not valid YAML/],
+    ['a list at the top', '- a\n', /must be a YAML mapping \(fields: version, keys\), got a list/],
     ['no version', valid().replace('version: 1\n', ''), /version: /],
     ['version 2', valid().replace('version: 1', 'version: 2'), /version: must be 1/],
-    ['an unknown top-level key', `${valid()}extra: 1\n`, /extra: unknown key \(allowed: version, keys\)/],
-    ['an unknown key in a record (typo)', valid().replace('scopes:', 'scope:'), /keys\.AbCdEf012345\.scope: unknown key \(allowed: name, scopes/],
-    ['a misspelled record key', valid().replace('    name: partner\n', '    name: partner\n    boundto: x\n'), /keys\.AbCdEf012345\.boundto: unknown key \(allowed: name, scopes/],
-    ['an unknown key in a hash entry', valid().replace(`sha256: ${'ab'.repeat(32)}`, `sha256: ${'ab'.repeat(32)}\n        salt: x`), /secretHashes\[0\]\.salt: unknown key \(allowed: sha256, until\)/],
+    ['an unknown top-level key', `${valid()}extra: 1\n`, /extra: unknown field; valid fields here: version, keys/],
+    ['an unknown key in a record (typo)', valid().replace('scopes:', 'scope:'), /keys\.AbCdEf012345\.scope: unknown field \(did you mean "scopes"\?\); valid fields here: name, scopes/],
+    ['a misspelled record key', valid().replace('    name: partner\n', '    name: partner\n    boundto: x\n'), /keys\.AbCdEf012345\.boundto: unknown field \(did you mean "boundTo"\?\); valid fields here: name, scopes/],
+    ['an unknown key in a hash entry', valid().replace(`sha256: ${'ab'.repeat(32)}`, `sha256: ${'ab'.repeat(32)}\n        salt: x`), /secretHashes\[0\]\.salt: unknown field; valid fields here: sha256, until/],
     ['an id that is not 12 base62 characters', valid('short'), /keys\.short: is not a key id/],
-    ['a duplicated id', valid() + valid().split('\n').slice(2).join('\n'), /not valid YAML/],
+    ['a duplicated id', valid() + valid().split('\n').slice(2).join('\n'), /not valid YAML: Map keys must be unique/],
     ['no scopes', valid().replace('scopes: [orders:read]', 'scopes: []'), /scopes: must list at least one scope/],
     ['a scope with a space', valid().replace('[orders:read]', '["orders read"]'), /scopes\[0\]: is not a scope name/],
     ['a scope twice', valid().replace('[orders:read]', '[a, a]'), /scopes: a scope is listed twice/],
@@ -76,14 +77,14 @@ describe('key file: refused', () => {
     ['rps 0', valid().replace('    name: partner\n', '    name: partner\n    rps: 0\n'), /rps: must be greater than 0/],
     ['burst without rps', valid().replace('    name: partner\n', '    name: partner\n    burst: 3\n'), /burst: needs rps too/],
     ['a fractional burst', valid().replace('    name: partner\n', '    name: partner\n    rps: 1\n    burst: 1.5\n'), /burst: must be a whole number/],
-    ['a __proto__ id', valid('__proto__'), /keys\.__proto__: is not a key id/],
+    ['a __proto__ id', valid('__proto__'), /keys\.__proto__: is not a name meshward accepts/],
   ];
   for (const [name, text, message] of cases) {
     it(name, () => {
       assert.throws(() => parseApiKeyFile(text, 'apikeys.yaml'), (err: unknown) => {
         assert.ok(err instanceof MeshwardError, String(err));
         assert.equal(err.code, 'invalid_argument');
-        assert.match(err.message, /^apikeys\.yaml: /);
+        assert.match(err.message, /^apikeys\.yaml(:\d+)?: /); // a YAML error names the line too
         assert.match(err.message, message);
         return true;
       });

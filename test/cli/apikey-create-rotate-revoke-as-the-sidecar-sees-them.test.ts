@@ -116,7 +116,7 @@ describe('meshward apikey', () => {
     ['an unknown flag', ['create', '--file', 'F', '--name', 'n', '--scopes', 'a', '--scope', 'b'], 2, /Unknown argument/],
     ['rotate an unknown id', ['rotate', '--file', 'FILE', '--id', 'AAAAAAAAAAAA'], 1, /no API key with id AAAAAAAAAAAA/],
     ['revoke an unknown id', ['revoke', '--file', 'FILE', '--id', 'AAAAAAAAAAAA'], 1, /no API key with id AAAAAAAAAAAA/],
-    ['list a missing file', ['list', '--file', 'MISSING'], 1, /does not exist \(meshward apikey create --file .* makes it\)/],
+    ['list a missing file', ['list', '--file', 'MISSING'], 1, /cannot read the API key file \(--file\) \(ENOENT\): no such file; meshward apikey create --file .* makes it/],
   ];
   for (const [name, args, code, message] of usage) {
     it(`${name} → exit ${code}, one line, the file unchanged`, async () => {

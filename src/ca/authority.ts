@@ -49,6 +49,12 @@ export interface AuthorityOpenOptions {
   storeWarn?: (message: string) => void;
   /** --store: overrides MESHWARD_STORE and `store:` in config.yaml. */
   store?: string;
+  /**
+   * Never write into the CA directory (`ca serve`: every replica's D may be a read-only Secret mount). A
+   * pending chain still starts signing at its activation time, chosen in memory from the store's record;
+   * root.* and intermediate.* are left as they are, for the next CLI command on a writable D to update.
+   */
+  readOnlyDir?: boolean;
 }
 
 export interface IssueRequest {
@@ -187,6 +193,8 @@ export class Authority {
   private readonly rules: IssuanceRules;
   private readonly recorder: CertificateRecorder;
   private generationRead: Promise<bigint> | undefined;
+  /** See AuthorityOpenOptions.readOnlyDir. */
+  private readOnlyDir = false;
 
   private constructor(layout: CaLayout, readonly config: CaConfig, readonly store: CaStore, generation: bigint, issuers: IssuerSet) {
     this.layout = layout;
@@ -319,7 +327,9 @@ export class Authority {
     for (const f of looseKeyFiles([layout.rootKey, layout.intermediateKey, ...keyFilesIn(layout.issuersDir)])) warn(looseKeyWarning(f));
     const store = await openStore(spec, { warn: opts.storeWarn ?? warn });
     try {
-      return await Authority.load(layout, config ?? loadCaConfig(layout.config), store);
+      const authority = await Authority.load(layout, config ?? loadCaConfig(layout.config), store);
+      authority.readOnlyDir = opts.readOnlyDir === true;
+      return authority;
     } catch (err) {
       await store.close();
       throw err;
@@ -680,16 +690,41 @@ export class Authority {
 
   // Helpers
 
-  /** Marks pending certificates whose time has come active and points the root and intermediate files at the chain that signs now. */
+  /**
+   * Marks pending certificates whose time has come active in the store and, unless the directory is
+   * read-only to this process, points the root and intermediate files at the chain that signs now. Which
+   * chain signs never depends on those files (IssuerSet.current picks it by activation time), so a replica
+   * on a read-only D activates the same chain as one on a writable D; the files are only a copy for users.
+   */
   private async promoteDue(now: Date, within?: StoreOps): Promise<void> {
     const due = this.issuers.trusted().filter((i) => i.row.status === 'pending' && ms(i.row.activatesAt) <= ms(now));
+    // On a writable D also catch up when another process (a `ca serve` replica) activated the chain.
+    if (!this.readOnlyDir && (due.length > 0 || this.chainFilesStale(now))) writeFilesAtomic(this.currentChainFilesFor(now));
     if (due.length === 0) return;
-    writeFilesAtomic(this.currentChainFilesFor(now));
     const activate = async (tx: StoreOps) => {
       for (const i of due) await tx.setCaStatus(i.row.serialHex, 'active');
     };
     await (within ? activate(within) : this.store.transaction(activate));
     for (const i of due) i.row.status = 'active';
+  }
+
+  /**
+   * intermediate.crt is not the intermediate that signs now (a replica activated it), and D is writable:
+   * the catch-up is a courtesy, so a CLI command run against a read-only D does not fail because of it.
+   */
+  private chainFilesStale(now: Date): boolean {
+    let current: string;
+    try {
+      current = this.issuers.current(now).intermediate.pem;
+      accessSync(this.layout.dir, constants.W_OK);
+    } catch {
+      return false; // no chain signs yet (the caller reports that), or D is read-only
+    }
+    try {
+      return readFileSync(this.layout.intermediateCert, 'utf8') !== current;
+    } catch {
+      return true;
+    }
   }
 
   private currentChainFilesFor(now: Date): FileToWrite[] {

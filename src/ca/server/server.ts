@@ -102,6 +102,8 @@ export class CaServer {
     const { host } = parseListen(opts.listen);
     const authority = await Authority.open(opts.dir, {
       store: opts.store,
+      // A replica's D may be a read-only Secret mount: the server writes nothing there (docs/ca-operations.md).
+      readOnlyDir: true,
       warn: (message) => logger.warn({ event: 'key_file_permissions' }, message),
       storeWarn: (message) => {
         opts.metrics?.storeError('background');

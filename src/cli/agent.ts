@@ -5,7 +5,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { pino } from 'pino';
 import { MeshwardError } from '../errors.js';
-import { parseDuration } from '../duration.js';
+import { durationFlag } from './command-support.js';
 import { Agent } from '../agent/agent.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 
@@ -31,7 +31,7 @@ export const agentCommand: CommandModule<object, AgentArgs> = {
     .option('log-level', { type: 'string', choices: ['debug', 'info', 'warn', 'error'], describe: 'log level (default info)' })
     .conflicts('token', 'token-file') as unknown as Argv<AgentArgs>,
   handler: async (args) => {
-    const ttlMs = args.ttl === undefined ? undefined : parseDuration(args.ttl, '--ttl');
+    const ttlMs = args.ttl === undefined ? undefined : durationFlag(args.ttl, '--ttl');
     if (ttlMs !== undefined && ttlMs < 1000) throw new MeshwardError('usage', '--ttl must be at least 1s');
     const logger = pino({ base: { component: 'agent' }, level: args['log-level'] ?? 'info' }, pino.destination(2));
     const agent = new Agent({

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Argv, CommandModule } from 'yargs';
 import { invalid, isMeshwardError, MeshwardError } from '../errors.js';
-import { formatDuration, parseDuration } from '../duration.js';
+import { formatDuration } from '../duration.js';
 import { writeFileAtomic } from '../files.js';
 import { withFileLock } from '../file-lock.js';
 import { compileSpiffePattern } from '../pki/spiffe.js';
@@ -16,7 +16,7 @@ import {
   addKey, API_KEY_FILE, apiKeyFileSchema, formatApiKeyFile, HMAC_SECRET_BYTES, keyStatus, revokeKey, rotateKey, SCOPE_NAME,
   type ApiKeyFile, type ApiKeyRecord,
 } from '../auth/key-file.js';
-import { ExitStatus, failAsUsage } from './command-support.js';
+import { ExitStatus, durationFlag, failAsUsage } from './command-support.js';
 import { ConfigFile } from '../config-file.js';
 
 /** The key file's content errors as usage errors: `apikey` exits 2 on a malformed --file. */
@@ -68,12 +68,7 @@ function parseScopes(text: string): string[] {
 }
 
 function positiveDuration(text: string, flag: string, allowZero: boolean): number {
-  let ms: number;
-  try {
-    ms = parseDuration(text, flag);
-  } catch (err) {
-    throw new MeshwardError('usage', (err as Error).message);
-  }
+  const ms = durationFlag(text, flag);
   if (ms < 0 || (!allowZero && ms === 0)) throw new MeshwardError('usage', `${flag} must be ${allowZero ? 'zero or more' : 'more than zero'}`);
   return ms;
 }

@@ -4,13 +4,12 @@
 import type { Argv, CommandModule } from 'yargs';
 import { pino } from 'pino';
 import { MeshwardError } from '../errors.js';
-import { parseDuration } from '../duration.js';
 import { CaServer } from '../ca/server/server.js';
 import { DEFAULT_SIGN_RATE_LIMIT } from '../ca/server/rate-limit.js';
 import { DEFAULT_AUDIENCE } from '../ca/jwt.js';
 import { CaAdmin, parseAdminListen } from '../ca/server/admin.js';
 import { CaMetrics } from '../ca/server/metrics.js';
-import { storeOption } from './command-support.js';
+import { durationFlag, storeOption } from './command-support.js';
 
 interface ServeArgs {
   dir: string; listen: string; store?: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;
@@ -39,7 +38,7 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
     const rate = args['sign-rate'] ?? DEFAULT_SIGN_RATE_LIMIT.ratePerSecond;
     const burst = args['sign-burst'] ?? DEFAULT_SIGN_RATE_LIMIT.burst;
     if (!(rate > 0) || !(burst >= 1)) throw new MeshwardError('usage', '--sign-rate must be positive and --sign-burst at least 1');
-    const crlCheckMs = args['crl-check-interval'] === undefined ? undefined : parseDuration(args['crl-check-interval'], '--crl-check-interval');
+    const crlCheckMs = args['crl-check-interval'] === undefined ? undefined : durationFlag(args['crl-check-interval'], '--crl-check-interval');
     if (crlCheckMs !== undefined && crlCheckMs < 100) throw new MeshwardError('usage', '--crl-check-interval must be at least 100ms');
     if (args.admin !== undefined) parseAdminListen(args.admin); // a usage error before anything starts
     const logger = pino({ base: { component: 'ca-server' } });
@@ -49,7 +48,7 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
       store: args.store,
       listen: args.listen,
       sans: args.san,
-      servingTtlMs: args['serving-ttl'] === undefined ? undefined : parseDuration(args['serving-ttl'], '--serving-ttl'),
+      servingTtlMs: args['serving-ttl'] === undefined ? undefined : durationFlag(args['serving-ttl'], '--serving-ttl'),
       signRateLimit: { ratePerSecond: rate, burst },
       kubernetes: args.jwks ? { jwksFile: args.jwks, issuer: args['jwt-issuer']!, audience: args['jwt-audience'] ?? DEFAULT_AUDIENCE } : undefined,
       crlCheckMs,

@@ -1,13 +1,13 @@
 // `meshward ca init|crl|list|rotate|serve`: create and run the certificate authority. Thin: parse the
 // flags, call the Authority, say what happened. `ca serve` belongs to the CA service (./ca-serve.ts).
 import type { Argv, CommandModule } from 'yargs';
-import { formatDuration, formatTime, parseDuration } from '../duration.js';
+import { formatDuration, formatTime } from '../duration.js';
 import { writeFilesAtomic } from '../files.js';
 import { Authority } from '../ca/authority.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { caServeCommand } from './ca-serve.js';
 import { caImportCommand, caMigrateCommand } from './ca-store.js';
-import { failAsUsage, storeOption, withAuthority } from './command-support.js';
+import { durationFlag, failAsUsage, storeOption, withAuthority } from './command-support.js';
 
 interface InitArgs { dir: string; store?: string; 'trust-domain': string; 'key-type'?: string; 'root-ttl'?: string; 'intermediate-ttl'?: string; force?: boolean }
 const initCommand: CommandModule<object, InitArgs> = {
@@ -21,8 +21,8 @@ const initCommand: CommandModule<object, InitArgs> = {
     .option('intermediate-ttl', { type: 'string', describe: 'intermediate lifetime (default 8760h, 1 year)' })
     .option('force', { type: 'boolean', describe: 'replace an existing CA in --dir (destroys its keys)' }) as unknown as Argv<InitArgs>,
   handler: async (a) => {
-    const rootTtlMs = a['root-ttl'] === undefined ? undefined : parseDuration(a['root-ttl'], '--root-ttl');
-    const intermediateTtlMs = a['intermediate-ttl'] === undefined ? undefined : parseDuration(a['intermediate-ttl'], '--intermediate-ttl');
+    const rootTtlMs = a['root-ttl'] === undefined ? undefined : durationFlag(a['root-ttl'], '--root-ttl');
+    const intermediateTtlMs = a['intermediate-ttl'] === undefined ? undefined : durationFlag(a['intermediate-ttl'], '--intermediate-ttl');
     const ca = await Authority.init(a.dir, {
       trustDomain: a['trust-domain'], keyType: a['key-type'] as KeyType | undefined, rootTtlMs, intermediateTtlMs, force: a.force, store: a.store,
     }, new Date());
@@ -109,7 +109,7 @@ const rotateCommand: CommandModule<object, RotateArgs> = {
         + `rewrote ${a.dir}/bundle.crt and ${a.dir}/crl.pem without them\n`);
       return;
     }
-    const activateInMs = a['activate-in'] === undefined ? undefined : parseDuration(a['activate-in'], '--activate-in');
+    const activateInMs = a['activate-in'] === undefined ? undefined : durationFlag(a['activate-in'], '--activate-in');
     const r = await withAuthority(a.dir, a.store, (ca) => ca.rotate({ root: a.root, activateInMs }, now));
     const lines: string[] = [];
     if (r.root) lines.push(`new root CA ${r.root.serialHex}, valid until ${formatTime(r.root.notAfter)}, added to ${a.dir}/bundle.crt`);

@@ -3,14 +3,14 @@
 import { statSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { MeshwardError, invalid } from '../errors.js';
-import { formatDuration, formatTime, parseDuration } from '../duration.js';
+import { formatDuration, formatTime } from '../duration.js';
 import { writeFilesAtomic } from '../files.js';
 import { WorkloadLayout } from '../ca/layout.js';
 import { parseCertificate } from '../pki/certificate.js';
 import { REVOCATION_REASONS } from '../pki/crl.js';
 import { KEY_TYPES, importPrivateKeyPem, publicKeyMatches, type KeyType } from '../pki/keys.js';
 import { decodePem, readDerOrPem } from '../pki/pem.js';
-import { failAsUsage, readInputFile, storeOption, withAuthority } from './command-support.js';
+import { durationFlag, failAsUsage, readInputFile, storeOption, withAuthority } from './command-support.js';
 
 function checkOutputDir(dir: string, flag: string): void {
   try {
@@ -25,7 +25,7 @@ function validityWords(notBefore: Date, notAfter: Date): string {
 }
 
 function ttlOption(ttl: string | undefined): number | undefined {
-  return ttl === undefined ? undefined : parseDuration(ttl, '--ttl');
+  return ttl === undefined ? undefined : durationFlag(ttl, '--ttl');
 }
 
 interface IssueArgs { 'ca-dir': string; store?: string; 'spiffe-id': string; dns?: string[]; ip?: string[]; cn?: string; ou?: string[]; ttl?: string; 'key-type'?: string; out: string }

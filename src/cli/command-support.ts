@@ -1,10 +1,11 @@
-// What several command modules share: yargs usage failures as exit-2 errors, reading a file the user
+// What several command modules share: yargs usage failures and malformed flag values as exit-2 errors, reading a file the user
 // named, the --store option and opening the CA with it, and the exit status a handler may set without an
 // error. Deliberately light (the CA code is imported only when a command opens the CA): main.ts imports
 // it for every command, and `meshward sidecar` must not pay for code it never runs.
 import { readFileSync, statSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { Authority } from '../ca/authority.js';
+import { parseDuration } from '../duration.js';
 import { MeshwardError, invalid } from '../errors.js';
 
 /** Exit status a handler may set (e.g. `policy check` exits 1 on DENY without an error). */
@@ -22,6 +23,19 @@ export function failAsUsage<T>(y: Argv<T>, command: string): Argv<T> {
     if (err) throw err;
     throw new MeshwardError('usage', `${msg.replace(/\s*\n\s*/g, ' ')} (see meshward ${command} --help)`);
   });
+}
+
+/**
+ * A duration flag (`--ttl 5x`): a value the command line cannot parse is a usage error (exit 2), like an
+ * unknown flag, not a refusal (exit 1). What the CA then thinks of a well-formed value (a TTL above
+ * `maxTtl`, a zero TTL) stays a refusal.
+ */
+export function durationFlag(text: string, flag: string): number {
+  try {
+    return parseDuration(text, flag);
+  } catch (err) {
+    throw new MeshwardError('usage', (err as Error).message);
+  }
 }
 
 /** Reads a file the user named, with errors that say which flag and what is wrong. */

@@ -87,6 +87,19 @@ function readInput(file: string, what: string): string {
   }
 }
 
+/**
+ * The policy is configuration: one that does not load (missing, unreadable, malformed) is a usage error,
+ * exit 2, as for the sidecar at start; exit 1 here means the request would be refused.
+ */
+function loadPolicy(file: string): Policy {
+  try {
+    return loadPolicyFile(file);
+  } catch (err) {
+    if (err instanceof MeshwardError) throw new MeshwardError('usage', err.message.split('\n')[0]!);
+    throw err;
+  }
+}
+
 function verdict(policy: Policy, d: Decision): { word: string; key: string } {
   if (d.status === 400) return { word: 'BAD REQUEST (400)', key: 'bad_request' };
   if (!d.wouldDeny) return { word: 'ALLOW', key: 'allow' };
@@ -108,7 +121,7 @@ function check(args: CheckArgs): void {
     throw new MeshwardError('usage', 'give either --spiffe-id or --cert, not both.');
   }
   if (!/^[A-Za-z]+$/.test(args.method)) throw new MeshwardError('usage', `--method "${args.method}" is not an HTTP method (GET, POST, …).`);
-  const policy = loadPolicyFile(args.policy);
+  const policy = loadPolicy(args.policy);
   const subject = args.cert !== undefined ? subjectFromCertificate(args.cert) : args['spiffe-id'] !== undefined ? subjectFromSpiffeId(args['spiffe-id']) : ANONYMOUS;
   const principal = policy.principal(subject);
   // Methods are case-sensitive on the wire, but on a command line "get" means GET.

@@ -1,10 +1,9 @@
 // `meshward token create`: a one-time bootstrap token for one SPIFFE ID, printed on stdout (only the
 // token, so `TOKEN=$(meshward token create ...)` works; --json for the expiry too).
 import type { Argv, CommandModule } from 'yargs';
-import { parseDuration } from '../duration.js';
 import { DEFAULT_TOKEN_TTL_MS } from '../ca/tokens.js';
 import { parseWorkloadSpiffeId } from '../pki/spiffe.js';
-import { storeOption, withAuthority } from './command-support.js';
+import { durationFlag, storeOption, withAuthority } from './command-support.js';
 
 interface CreateArgs { 'ca-dir': string; 'spiffe-id': string; ttl?: string; json?: boolean; store?: string }
 
@@ -17,7 +16,7 @@ const createCommand: CommandModule<object, CreateArgs> = {
     .option('ttl', { type: 'string', describe: 'how long the token may be used (default 10m)' })
     .option('json', { type: 'boolean', describe: 'print {token, spiffeId, expiresAt} as JSON' }) as unknown as Argv<CreateArgs>,
   handler: async (args) => {
-    const ttlMs = args.ttl === undefined ? DEFAULT_TOKEN_TTL_MS : parseDuration(args.ttl, '--ttl');
+    const ttlMs = args.ttl === undefined ? DEFAULT_TOKEN_TTL_MS : durationFlag(args.ttl, '--ttl');
     parseWorkloadSpiffeId(args['spiffe-id']); // a malformed ID is refused before the CA is opened
     // The Authority refuses IDs this CA would never sign, so the mistake shows now rather than when a workload bootstraps.
     const created = await withAuthority(args['ca-dir'], args.store, (ca) => ca.createToken(args['spiffe-id'], ttlMs, new Date()));

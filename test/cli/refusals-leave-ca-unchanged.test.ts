@@ -83,7 +83,7 @@ describe('refusals leave the CA directory unchanged', () => {
     { what: 'an RSA key under 2048 bits', args: issue('spiffe://example.org/a', '--key-type', 'rsa-1024'), code: 2, stderr: /Invalid values:.*key-type/ },
     { what: 'a TTL above the max', args: issue('spiffe://example.org/a', '--ttl', '25h'), code: 1, stderr: /TTL 25h is above this CA's maximum of 24h/ },
     { what: 'a zero TTL', args: issue('spiffe://example.org/a', '--ttl', '0s'), code: 1, stderr: /TTL must be positive/ },
-    { what: 'a negative TTL', args: issue('spiffe://example.org/a', '--ttl=-1h'), code: 1, stderr: /not a duration/ },
+    { what: 'a negative TTL', args: issue('spiffe://example.org/a', '--ttl=-1h'), code: 2, stderr: /not a duration/ },
     { what: 'a bad DNS name', args: issue('spiffe://example.org/a', '--dns', 'bad_name!'), code: 1, stderr: /not a valid hostname/ },
     { what: 'a bad IP address', args: issue('spiffe://example.org/a', '--ip', '999.1.1.1'), code: 1, stderr: /not an IPv4 or IPv6 address/ },
     { what: 'an --out that is a file', args: () => ['cert', 'issue', '--ca-dir', ca, '--spiffe-id', 'spiffe://example.org/a', '--out', f('a-file')], code: 1, stderr: /is a file/ },

@@ -121,20 +121,20 @@ test('audit mode: would-be denials are let through (exit 0) and say so', () => {
   assert.match(r.stdout, /^ALLOW \(audit mode: enforce would DENY \(403\)\)  POST \/orders\n/);
 });
 
-test('a broken policy file: one line naming the file and the field, exit 1', () => {
+test('a broken policy file: one line naming the file and the field, exit 2 (a config error, as for the sidecar)', () => {
   const bad = path.join(dir, 'bad.yaml');
   fs.writeFileSync(bad, 'routes:\n  - match: {methods: [GTE], path: /x}\n    public: true\n');
   const r = run('--policy', bad, '--spiffe-id', FRONTEND, '--method', 'GET', '--path', '/x');
-  assert.equal(r.status, 1);
+  assert.equal(r.status, 2);
   assert.equal(r.stdout, '');
   assert.equal(r.stderr, `meshward: error: ${bad}: routes[0].match.methods[0]: "GTE" is not an HTTP method\n`);
   const yaml = path.join(dir, 'yaml.yaml');
   fs.writeFileSync(yaml, 'routes: [\n');
   const y = run('--policy', yaml, '--spiffe-id', FRONTEND, '--method', 'GET', '--path', '/x');
-  assert.equal(y.status, 1);
+  assert.equal(y.status, 2);
   assert.match(y.stderr, /^meshward: error: .*yaml\.yaml:2: not valid YAML: [^\n]+\n$/);
   const missing = run('--policy', path.join(dir, 'nope.yaml'), '--spiffe-id', FRONTEND, '--method', 'GET', '--path', '/x');
-  assert.equal(missing.status, 1);
+  assert.equal(missing.status, 2);
   assert.match(missing.stderr, /nope\.yaml: cannot read the policy file \(ENOENT\): no such file\n$/);
 });
 

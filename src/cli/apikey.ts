@@ -298,7 +298,7 @@ function scanFile(path: string): string[] {
 const scanCommand: CommandModule<object, ScanArgs> = {
   command: 'scan <paths..>',
   describe: 'list file:line of every meshward API key (checksum-valid) in files or directories; exit 1 when any',
-  builder: (y: Argv) => failAsUsage(y, 'apikey scan')
+  builder: (y: Argv) => failAsUsage(y, 'apikey scan', 'name the files or directories to scan: meshward apikey scan PATH…')
     .positional('paths', { type: 'string', array: true, demandOption: true, describe: 'files and directories to scan' }) as unknown as Argv<ScanArgs>,
   handler: (a) => {
     const files: string[] = [];

@@ -16,11 +16,16 @@ export class ExitStatus {
 /**
  * Makes yargs validation failures (unknown flag, missing or conflicting option) throw a usage error.
  * Without a throwing fail handler yargs reports the failure and then still runs the command's handler,
- * which for `cert issue --typo` would issue a certificate and then exit 2.
+ * which for `cert issue --typo` would issue a certificate and then exit 2. `missingPositional` is the
+ * sentence for a command run without its positional argument (`meshward inspect`).
  */
-export function failAsUsage<T>(y: Argv<T>, command: string): Argv<T> {
+export function failAsUsage<T>(y: Argv<T>, command: string, missingPositional?: string): Argv<T> {
   return y.fail((msg, err) => {
     if (err) throw err;
+    // yargs' "Not enough non-option arguments: got 0, need at least 1" does not say what is missing.
+    if (missingPositional !== undefined && msg.startsWith('Not enough non-option arguments')) {
+      throw new MeshwardError('usage', `${missingPositional} (see meshward ${command} --help)`);
+    }
     throw new MeshwardError('usage', `${msg.replace(/\s*\n\s*/g, ' ')} (see meshward ${command} --help)`);
   });
 }

@@ -9,7 +9,7 @@ interface InspectArgs { file: string; json?: boolean }
 export const inspectCommand: CommandModule<object, InspectArgs> = {
   command: 'inspect <file>',
   describe: 'describe a certificate, chain, CSR or CRL (PEM or DER) in words',
-  builder: (y) => failAsUsage(y, 'inspect')
+  builder: (y) => failAsUsage(y, 'inspect', 'name the certificate, chain, CSR or CRL file to describe: meshward inspect FILE')
     .positional('file', { type: 'string', demandOption: true, describe: 'the file to read' })
     .option('json', { type: 'boolean', describe: 'print JSON instead of text' }) as unknown as Argv<InspectArgs>,
   handler: (a) => {

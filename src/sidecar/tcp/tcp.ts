@@ -50,25 +50,38 @@ export class TcpForwarder {
       return;
     }
     if (decision.wouldDeny) {
-      metrics.requestCounter('audit_deny', decision.rule, conn.identity.id).inc();
       logger.warn({ ...audit, decision: 'audit_deny' }, `tcp connection would be denied (audit mode): ${decision.reason}`);
     } else {
-      metrics.requestCounter('allow', decision.rule, conn.identity.id).inc();
       logger.info({ ...audit, decision: 'allow' }, 'tcp connection allowed');
     }
-    this.forward(client, conn);
+    this.forward(client, conn, decision.wouldDeny ? 'audit_deny' : 'allow', decision.rule);
   }
 
-  private forward(client: TLSSocket, conn: Connection): void {
+  /**
+   * `admitted` (allow, or audit_deny) is counted once the app accepted the connection; an app that cannot
+   * be reached counts the connection as upstream_error instead, once, as HTTP counts its 502
+   * (docs/metrics.md). A client gone before the app answered still counts as admitted.
+   */
+  private forward(client: TLSSocket, conn: Connection, admitted: 'allow' | 'audit_deny', rule: string): void {
     const pair: Pair = { client };
     this.pairs.set(client, pair);
     const app = connect({ host: this.host, port: this.port, allowHalfOpen: true });
     pair.app = app;
     let appConnected = false;
-    app.once('connect', () => (appConnected = true));
+    let counted = false;
+    const count = (outcome: 'allow' | 'audit_deny' | 'upstream_error') => {
+      if (counted) return;
+      counted = true;
+      this.opts.metrics.requestCounter(outcome, rule, conn.identity.id).inc();
+    };
+    app.once('connect', () => {
+      appConnected = true;
+      count(admitted);
+    });
     let closed = 0;
     const done = () => {
       if (++closed < 2) return;
+      count(admitted);
       this.pairs.delete(client);
       if (this.pairs.size === 0) {
         const waiters = this.idleWaiters;
@@ -80,7 +93,7 @@ export class TcpForwarder {
     app.once('close', done);
     const fail = (side: 'client' | 'app') => (err: Error) => {
       const unreachable = side === 'app' && !appConnected;
-      if (unreachable) this.opts.metrics.requestCounter('upstream_error', 'tcp', conn.identity.id).inc();
+      if (unreachable) count('upstream_error');
       this.opts.logger.warn(
         { event: 'tcp_error', conn: conn.id, side, error: err.message },
         unreachable ? `app ${this.opts.app.host} unreachable: ${err.message}` : `tcp connection closed: ${side} error`,

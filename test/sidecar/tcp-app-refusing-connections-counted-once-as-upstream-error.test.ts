@@ -5,15 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  makeScenario,
-  metricValue,
-  startSidecarProcess,
-  tcpRoundTrip,
-} from '../helpers/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, eventually, makeScenario, metricValue, startSidecarProcess, tcpRoundTrip } from '../helpers/sidecar.js';
 import type { Scenario, SidecarProcess } from '../helpers/sidecar.js';
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then closed). */

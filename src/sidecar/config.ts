@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigFile } from '../config-file.js';
 import { DEFAULT_IDENTITY_LABELS } from './observe/identity-labels.js';
-import { parseDuration } from '../duration.js';
+import { formatDuration, parseDuration } from '../duration.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { compileSpiffePattern, parseWorkloadSpiffeId } from '../pki/spiffe.js';
 import { DEFAULT_MAX_SKEW_MS } from '../auth/http-signature.js';
@@ -183,6 +183,17 @@ const duration = z
     }
   });
 
+/**
+ * An outbound time limit: more than zero. `0` used to fall back to the default without a word; it is
+ * refused instead of read as "no limit", because a connect or an upstream that never answers would then
+ * hold the app's request (and its pooled slot) forever. Envoy refuses a zero cluster connect_timeout too.
+ */
+const outboundTimeout = (defaultMs: number, unlimited: string) => duration.superRefine((ms, ctx) => {
+  if (typeof ms === 'number' && ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `must be more than 0 (there is no "no limit": ${unlimited}); leave it out for the default ${formatDuration(defaultMs)}` });
+  }
+});
+
 export const WORKERS_MESSAGE = 'must be a positive integer or "auto"';
 
 /**
@@ -327,8 +338,8 @@ const schema = z
             listen: hostPort(),
             upstream: hostPort('must be HOST:PORT of the upstream sidecar, e.g. orders.shop.svc:8443'),
             protocol: z.enum(['http', 'tcp'], { error: 'must be http (HTTP/1.1 and HTTP/2) or tcp' }).optional(),
-            connectTimeout: duration.optional(),
-            idleTimeout: duration.optional(),
+            connectTimeout: outboundTimeout(DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS, 'an upstream that never completes the connection would hold the request forever').optional(),
+            idleTimeout: outboundTimeout(DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS, 'an upstream that never answers would hold the request forever').optional(),
             identity: z.string({ error: required('must be a SPIFFE ID or pattern') }).transform((s, ctx) => {
               try {
                 compileSpiffePattern(s);
@@ -443,8 +454,8 @@ function withDefaults(c: z.output<typeof schema>, source: string): SidecarConfig
       upstream: o.upstream,
       identity: o.identity,
       protocol: o.protocol ?? 'http',
-      connectTimeoutMs: o.connectTimeout || DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS,
-      idleTimeoutMs: o.idleTimeout || DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS,
+      connectTimeoutMs: o.connectTimeout ?? DEFAULT_OUTBOUND_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: o.idleTimeout ?? DEFAULT_OUTBOUND_IDLE_TIMEOUT_MS,
     })),
     admin: c.admin?.listen ?? parseHostPort(DEFAULT_ADMIN_LISTEN)!,
     log: { level: c.log?.level ?? 'info', allowed: c.log?.allowed ?? 'info' },

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `make deploy-check`: renders deploy/kubernetes (the CA on PostgreSQL and the example) and the SQLite
-// overlay deploy/kubernetes/ca-sqlite, and validates every object offline against the pinned Kubernetes schemas, and checks deploy/Dockerfile's rules (dockerfile.mjs) and the shape of deploy/observability/ (observability.mjs). Renders with `kubectl kustomize` when kubectl is installed, and also with the repo's
+// overlay deploy/kubernetes/ca-sqlite, and validates every object offline against the pinned Kubernetes schemas, and checks that every port the PodMonitors scrape gets through the NetworkPolicies (scrape-reach.mjs), deploy/Dockerfile's rules (dockerfile.mjs) and the shape of deploy/observability/ (observability.mjs). Renders with `kubectl kustomize` when kubectl is installed, and also with the repo's
 // own renderer (kustomize.mjs), and fails if the two disagree, so the fallback that machines without
 // kubectl use stays exactly what kubectl renders. Without kubectl, the fallback alone.
 //
@@ -16,6 +16,7 @@ import YAML from 'yaml';
 import { compareObjects, renderKustomization } from './kustomize.mjs';
 import { checkDockerfileFile, DOCKERFILE } from './dockerfile.mjs';
 import { checkObservabilityFiles, OBSERVABILITY_DIR } from './observability.mjs';
+import { checkScrapeReach, loadPodMonitors } from './scrape-reach.mjs';
 import { loadSchemas, objectLabel, validateObjects } from './validate.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -88,6 +89,13 @@ export function runCheck({ dir = MANIFEST_DIR, renderer = 'auto', kubectl } = {}
   const schemas = loadSchemas();
   problems.push(...validateObjects(objects, schemas));
   notes.push(`validated against ${schemas.source} schemas (strict: unknown fields, types, required fields)`);
+  try {
+    const reach = checkScrapeReach(objects, loadPodMonitors());
+    problems.push(...reach);
+    if (reach.length === 0) notes.push("every port deploy/observability's PodMonitors scrape here is admitted by the NetworkPolicies");
+  } catch (err) {
+    problems.push(`cannot read the PodMonitors: ${err.message}`);
+  }
   return { objects, problems, notes };
 }
 

@@ -167,15 +167,18 @@ for (const [renderer, objects] of renderings) {
     assert.equal(service.spec.ports[0].port, 8443);
 
     // NetworkPolicy: selects the CA pods; ingress on 8443 only from pods labelled as sidecars (any
-    // namespace); egress only to PostgreSQL's port and to DNS in kube-system.
+    // namespace), on 9090 from Prometheus; egress only to PostgreSQL's port and to DNS in kube-system.
     const policy = find(objects, 'NetworkPolicy', 'meshward-system', 'meshward-ca');
     assert.deepEqual(policy.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels);
     assert.deepEqual([...policy.spec.policyTypes].sort(), ['Egress', 'Ingress']);
     assert.deepEqual(policy.spec.egress.flatMap((r: K8sObject) => r.ports.map((p: K8sObject) => `${p.protocol}/${p.port}`)).sort(), ['TCP/53', 'TCP/5432', 'UDP/53']);
-    assert.equal(policy.spec.ingress.length, 1);
-    const [rule] = policy.spec.ingress;
+    assert.equal(policy.spec.ingress.length, 2);
+    const [rule, scrape] = policy.spec.ingress;
     assert.deepEqual(rule.ports, [{ port: 8443, protocol: 'TCP' }]);
     assert.deepEqual(rule.from, [{ namespaceSelector: {}, podSelector: { matchLabels: { 'meshward.io/sidecar': 'true' } } }]);
+    // ...and the admin port (/metrics) only from Prometheus' pods.
+    assert.deepEqual(scrape.ports, [{ port: 9090, protocol: 'TCP' }]);
+    assert.deepEqual(scrape.from, [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }]);
     // ...and the example workload's pods carry that label, so they get through.
     const workload = find(objects, 'Deployment', 'meshward-example', 'orders');
     assert.equal(workload.spec.template.metadata.labels['meshward.io/sidecar'], 'true');

@@ -21,13 +21,22 @@ export class ExitStatus {
  */
 export function failAsUsage<T>(y: Argv<T>, command: string, missingPositional?: string): Argv<T> {
   return y.fail((msg, err) => {
-    if (err) throw err;
+    if (err) throw yargsErrorAsUsage(err, command);
     // yargs' "Not enough non-option arguments: got 0, need at least 1" does not say what is missing.
     if (missingPositional !== undefined && msg.startsWith('Not enough non-option arguments')) {
       throw new MeshwardError('usage', `${missingPositional} (see meshward ${command} --help)`);
     }
     throw new MeshwardError('usage', `${msg.replace(/\s*\n\s*/g, ' ')} (see meshward ${command} --help)`);
   });
+}
+
+/**
+ * yargs hands its own parse errors to .fail() as a YError (`--policy` with no value after it: "Not enough
+ * arguments following: policy"): those are usage errors, exit 2, like the validation failures it reports
+ * without an error object. Anything else (a handler's MeshwardError) passes through unchanged.
+ */
+export function yargsErrorAsUsage(err: Error, command: string): Error {
+  return err.name === 'YError' ? new MeshwardError('usage', `${err.message} (see meshward ${command === '' ? '' : `${command} `}--help)`) : err;
 }
 
 /**

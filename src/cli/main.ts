@@ -3,7 +3,7 @@
 import yargs from 'yargs';
 import type { Argv, CommandModule } from 'yargs';
 import { MeshwardError, isMeshwardError } from '../errors.js';
-import { ExitStatus } from './command-support.js';
+import { ExitStatus, yargsErrorAsUsage } from './command-support.js';
 // Each command module is loaded only when its command runs: `meshward sidecar` must not pay (in start-up
 // time and resident memory) for gRPC, SQLite and the CA code it never uses.
 type Loader = () => Promise<CommandModule<any, any>>;
@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(false)
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((msg, err) => {
-      if (err) throw err;
+      if (err) throw yargsErrorAsUsage(err, '');
       // Throwing stops yargs before any handler runs: a usage error must never half-run a command.
       throw new MeshwardError('usage', `${msg} (see meshward --help)`);
     });

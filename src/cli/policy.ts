@@ -1,7 +1,7 @@
 // `meshward policy check`: what a policy decides for one request from one caller (a certificate and/or
 // API credentials, taken as valid: --api-key-id with the key file, --hmac-key-id, --jwt-claims), and the
 // rule that decided it, without starting a sidecar. Exit 0 when the request would be let through, 1 when not, 2 on
-// a usage error.
+// a usage error or a policy that does not load.
 import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { MeshwardError } from '../errors.js';
@@ -109,10 +109,8 @@ function verdict(policy: Policy, d: Decision): { word: string; key: string } {
 }
 
 function check(args: CheckArgs): void {
-  // Checked here too: main.ts's yargs .fail() records usage errors without stopping the handler.
-  for (const name of ['policy', 'method', 'path'] as const) {
-    if (typeof args[name] !== 'string') throw new MeshwardError('usage', `--${name} is required.`);
-  }
+  // --policy, --method and --path are strings here: yargs refuses a command line without them (or with one
+  // given no value), and main.ts's .fail() throws, so this handler never runs after a usage error.
   const credentials = args['api-key-id'] !== undefined || args['hmac-key-id'] !== undefined || args['jwt-claims'] !== undefined;
   if (args['spiffe-id'] === undefined && args.cert === undefined && !credentials) {
     throw new MeshwardError('usage', 'name the caller: --spiffe-id ID or --cert FILE, and/or --api-key-id, --hmac-key-id, --jwt-claims.');

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Entry point for `npx meshward` / the package bin: runs the compiled CLI (`make build` first).
-import { main } from '../dist/src/cli/main.js';
+// `meshward sidecar` is a long-running proxy: its V8 memory settings are applied before anything else is
+// loaded, so start-up itself runs under them (src/sidecar/memory.ts).
+if (process.argv[2] === 'sidecar') (await import('../dist/src/sidecar/memory.js')).keepYoungGenerationSmall();
+const { main } = await import('../dist/src/cli/main.js');
 
 main(process.argv.slice(2)).then((code) => {
   // A long-running command (the sidecar with workers: 1) may already have set a failure status, for example

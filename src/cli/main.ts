@@ -1,9 +1,9 @@
 // The `meshward` command line: builds the yargs parser from one module per top-level command and turns
 // errors into one clear line on stderr and an exit status (0 done, 1 refused/failed, 2 usage error).
-import yargs from 'yargs';
 import type { Argv, CommandModule } from 'yargs';
 import { MeshwardError, isMeshwardError } from '../errors.js';
 import { ExitStatus, yargsErrorAsUsage } from './command-support.js';
+import { plainSidecarArguments } from './sidecar-arguments.js';
 // Each command module is loaded only when its command runs: `meshward sidecar` must not pay (in start-up
 // time and resident memory) for gRPC, SQLite and the CA code it never uses.
 type Loader = () => Promise<CommandModule<any, any>>;
@@ -30,6 +30,19 @@ function commandsFor(argv: string[]): Promise<CommandModule<any, any>[]> {
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   ExitStatus.code = 0;
+  // The sidecar stays resident for the life of its pod: its plain command line skips yargs (and the
+  // memory it would keep); every other line, --help included, gets the full parser.
+  const sidecar = plainSidecarArguments(argv);
+  if (sidecar !== undefined) {
+    try {
+      const { sidecarCommand } = await import('./sidecar.js');
+      await sidecarCommand.handler({ ...sidecar, _: ['sidecar'], $0: 'meshward' });
+    } catch (err) {
+      return reportError(err, debug);
+    }
+    return ExitStatus.code;
+  }
+  const { default: yargs } = await import('yargs');
   let parser: Argv = yargs(argv)
     .scriptName('meshward')
     .option('debug', { type: 'boolean', describe: 'print stack traces on errors', global: true })

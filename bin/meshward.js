@@ -2,7 +2,7 @@
 // Entry point for `npx meshward` / the package bin: runs the compiled CLI (`make build` first).
 // `meshward sidecar` is a long-running proxy: its V8 memory settings are applied before anything else is
 // loaded, so start-up itself runs under them (src/sidecar/memory.ts).
-if (process.argv[2] === 'sidecar') (await import('../dist/src/sidecar/memory.js')).keepYoungGenerationSmall();
+if (process.argv[2] === 'sidecar') (await import('../dist/src/sidecar/memory.js')).capYoungGeneration();
 const { main } = await import('../dist/src/cli/main.js');
 
 main(process.argv.slice(2)).then((code) => {

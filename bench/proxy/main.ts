@@ -20,7 +20,7 @@ import { busyPercent, readCoreTimes } from './cpu.js';
 import { openIdleConnections } from './idle.js';
 import { pacedLatency } from './paced.js';
 import {
-  ALL_CORES, aloneOnCore, cpuTicks, killAllNow, sampleRss, setPidFile, sleep, stop, stopAll, TICKS_PER_SECOND, workerRssMb, type Tracked,
+  ALL_CORES, aloneOnCore, cpuTicks, killAllNow, rssSplitMb, sampleRss, servingProcesses, setPidFile, sleep, stop, stopAll, TICKS_PER_SECOND, workerRssMb, type Tracked,
 } from './processes.js';
 import { renderReport, variantColumn, type CaseName, type Figures, type LoadRun, type LoggingInstance, type Measured, type VariantColumn } from './report.js';
 import { parseCases, parseVariants, type BenchCase } from './selection.js';
@@ -403,13 +403,19 @@ async function idleConnectionsRss(run: Run): Promise<void> {
   for (const p of baselines(run)) {
     const rp = run.proxies.get(p)!;
     const thaw = aloneOnCore(proxyProcesses, rp.main);
+    // What the megabytes are (file-backed binary and libraries vs anonymous heap), before and with the connections.
+    const server = servingProcesses(rp.main.pid)[0] ?? rp.main.pid;
+    const before = rssSplitMb(server);
     const conns = await openIdleConnections(rp.ports['ec-p256'], REQUEST_PATH, settings.idleConnections, 50, run.clientEc);
     await sleep(1500);
     const rss = workerRssMb(rp.main.pid);
+    const withThem = rssSplitMb(server);
     conns.close();
     thaw();
     run.figures.rss[p] = { ...run.figures.rss[p]!, idleConnectionsMb: rss, idleOpened: conns.opened, idleFailed: conns.failed };
-    roundLine(run, `idle connections ${p}: ${conns.opened} open (${conns.failed} failed${conns.firstError ? `: ${conns.firstError}` : ''}), RSS ${rss.toFixed(1)} MB`);
+    const split = (x: { fileBacked: number; anonymous: number } | undefined) => (x ? `${x.fileBacked.toFixed(1)} file-backed + ${x.anonymous.toFixed(1)} anonymous` : '?');
+    roundLine(run, `idle connections ${p}: ${conns.opened} open (${conns.failed} failed${conns.firstError ? `: ${conns.firstError}` : ''}), RSS ${rss.toFixed(1)} MB ` +
+      `(before them: ${split(before)}; with them: ${split(withThem)})`);
     await sleep(1000);
   }
 }

@@ -158,6 +158,21 @@ export function rssKb(pid: number): number {
   }
 }
 
+/**
+ * One process's RSS split in MB (/proc/PID/smaps_rollup): pages backed by files (the program's binary
+ * and libraries, shared with every process that maps them) and anonymous ones (its heaps, malloc's and
+ * V8's). Undefined when the process is gone.
+ */
+export function rssSplitMb(pid: number): { fileBacked: number; anonymous: number } | undefined {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
+    return { fileBacked: (kb('Rss') - kb('Anonymous')) / 1024, anonymous: kb('Anonymous') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The largest RSS among the serving processes, in MB: the per-worker figure the targets speak of. */
 export function workerRssMb(root: number): number {
   return Math.max(0, ...servingProcesses(root).map(rssKb)) / 1024;

@@ -8,7 +8,7 @@ import { SIDECAR_CONFIG_FILE, WORKERS_MESSAGE, parseSidecarConfigText, parseWork
 import { createLogger, flushLogs } from '../sidecar/observe/log.js';
 import type { Logger } from 'pino';
 import { isSidecarWorker, runWorker } from '../sidecar/workers/worker.js';
-import { keepYoungGenerationSmall } from '../sidecar/memory.js';
+import { capYoungGeneration } from '../sidecar/memory.js';
 
 interface SidecarArgs {
   config: string;
@@ -44,9 +44,9 @@ export const sidecarCommand: CommandModule<object, SidecarArgs> = {
       .option('config', { type: 'string', demandOption: true, describe: 'sidecar YAML configuration file', requiresArg: true })
       .option('workers', { type: 'string', requiresArg: true, describe: 'processes serving traffic: a positive integer or auto (one per core); overrides the config file' }) as any,
   handler: async (args) => {
-    // Every sidecar process (single, cluster primary, worker) runs with a small young generation;
+    // Every sidecar process (single, cluster primary, worker) caps its young generation;
     // bin/meshward.js applies it before loading anything when `sidecar` is the first argument.
-    keepYoungGenerationSmall();
+    capYoungGeneration();
     if (isSidecarWorker()) await runWorker(args.config);
     const text = SIDECAR_CONFIG_FILE.read(args.config);
     const config = parseSidecarConfigText(text, args.config);

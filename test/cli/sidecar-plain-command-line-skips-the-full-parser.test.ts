@@ -51,7 +51,8 @@ const refusals: [string[], number, RegExp][] = [
   // yargs
   [['sidecar'], 2, /^meshward: error: Missing required argument: config \(see meshward --help\)$/],
   [['sidecar', '--config', 'FILE', '--bogus', 'x'], 2, /^meshward: error: Unknown argument: bogus \(see meshward --help\)$/],
-  [['sidecar', '--config'], 1, /^meshward: error: Not enough arguments following: config/],
+  // a flag without its value is a usage error (exit 2), as everywhere in the CLI
+  [['sidecar', '--config'], 2, /^meshward: error: Not enough arguments following: config \(see meshward --help\)$/],
 ];
 
 for (const [argv, code, line] of refusals) {

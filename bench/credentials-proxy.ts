@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { exportJWK, SignJWT } from 'jose';
 import { stringify } from 'yaml';
 import { signRequest } from '../src/auth/http-signature.js';
-import { makeTestPki, writeIdentityDir } from '../test/helpers/pki-fixtures.js';
+import { makeTestPki, writeIdentityDir } from '../test/support/pki-fixtures.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

@@ -6,7 +6,7 @@
 // Targets: ≤ 30 s with the defaults, ≤ 5 s tuned. Prints a Markdown table; every wait is bounded.
 import { PostgresCluster } from '../test/support/postgres.js';
 import { startRevocationMesh, type MeshOptions } from '../test/support/revocation-mesh.js';
-import { tcpRoundTrip } from '../test/helpers/sidecar.js';
+import { tcpRoundTrip } from '../test/support/sidecar.js';
 
 const REVOCATIONS = Number(process.env.BENCH_REVOCATIONS ?? 3);
 const GIVE_UP_MS = 120_000;

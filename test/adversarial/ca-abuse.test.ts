@@ -11,8 +11,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli, snapshotDir } from '../helpers/cli.js';
-import { makeScenario, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
+import { runCli, snapshotDir } from '../support/cli.js';
+import { makeScenario, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
 
 const TEN_MB = 10 * 1024 * 1024;
 

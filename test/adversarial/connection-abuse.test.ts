@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { eventually, metricValue } from '../helpers/sidecar.js';
+import { metricValue } from '../support/sidecar.js';
 import { closesWithin, httpsGet, startRig, tlsConnect, vmRssKb, type Rig } from './harness.js';
+import { waitFor } from '../support/poll.js';
 
 const IDLE_SOCKETS = 300;
 
@@ -77,7 +78,7 @@ describe('connection-level abuse of the inbound port', () => {
       assert.equal(r.status, 200);
       const closed = await closedAll;
       assert.equal(closed.filter(Boolean).length, IDLE_SOCKETS, 'every idle socket is closed by the sidecar');
-      const m = await eventually('handshake_timeout counted', async () => {
+      const m = await waitFor('handshake_timeout counted', async () => {
         const t = await rig.sidecar.metrics();
         return metricValue(t, 'meshward_handshake_failures_total', { reason: 'handshake_timeout' }) >= IDLE_SOCKETS ? t : undefined;
       });
@@ -104,7 +105,7 @@ describe('connection-level abuse of the inbound port', () => {
     const { answer, closed } = await sendRaw(rig.port, Buffer.from('GET /orders/1 HTTP/1.1\r\nHost: localhost\r\n\r\n'), false);
     assert.ok(closed);
     assert.ok(!answer.toString('latin1').includes('HTTP/1.1 200'), 'never forwarded to the app');
-    await eventually('not_tls counted', async () =>
+    await waitFor('not_tls counted', async () =>
       metricValue(await rig.sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'not_tls' }) > before ? true : undefined,
     );
     assert.equal((await httpsGet(rig.port, rig.client, '/orders/4')).status, 200);
@@ -179,6 +180,6 @@ describe('connections beyond limits.maxConnections', () => {
     } finally {
       for (const s of held) s.destroy();
     }
-    await eventually('served again below the limit', async () => ((await httpsGet(rig.port, rig.client, '/orders/2', 5000).catch(() => ({ status: 0 }))).status === 200 ? true : undefined));
+    await waitFor('served again below the limit', async () => ((await httpsGet(rig.port, rig.client, '/orders/2', 5000).catch(() => ({ status: 0 }))).status === 200 ? true : undefined));
   });
 });

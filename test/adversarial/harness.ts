@@ -10,15 +10,8 @@ import http2 from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import tls from 'node:tls';
-import {
-  DEFAULT_POLICY,
-  FRONTEND_ID,
-  makeScenario,
-  startSidecarProcess,
-  type Scenario,
-  type SidecarProcess,
-} from '../helpers/sidecar.js';
-import type { TestLeaf } from '../helpers/pki-fixtures.js';
+import { DEFAULT_POLICY, FRONTEND_ID, makeScenario, startSidecarProcess, type Scenario, type SidecarProcess } from '../support/sidecar.js';
+import type { TestLeaf } from '../support/pki-fixtures.js';
 
 export { FRONTEND_ID };
 

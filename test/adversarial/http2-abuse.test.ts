@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
-import { eventually } from '../helpers/sidecar.js';
 import { RAPID_RESET_LIMIT } from '../../src/sidecar/http/http2.js';
 import { FRONTEND_ID, assertBounded, cpuTicks, h2Get, httpsGet, startRig, vmRssKb, type Rig } from './harness.js';
 import { FLAG, FRAME, establishedFrom, flood, frame, frameTypes, hpackInt, literal, rawH2, requestBlock } from '../support/h2-frames.js';
+import { waitFor } from '../support/poll.js';
 
 const BOMBS = 300;
 describe('HTTP/2 abuse against the sidecar process', () => {
@@ -73,7 +73,7 @@ describe('HTTP/2 abuse against the sidecar process', () => {
         await Promise.race([Promise.all(ready), new Promise((r) => setTimeout(r, 2000))]);
       }
       await rig.sidecar.waitForLog((l) => String(l.reason ?? '').includes('rapid reset') && l.identity === FRONTEND_ID, 'the rapid-reset log line');
-      await eventually('the TCP connection closed', () => (establishedFrom(localPort) ? undefined : true));
+      await waitFor('the TCP connection closed', () => (establishedFrom(localPort) ? undefined : true));
     } finally {
       session.destroy();
     }
@@ -113,7 +113,7 @@ describe('HTTP/2 abuse against the sidecar process', () => {
       c.socket.write(bomb(1, true));
       const sent = 1 + (await flood(c.socket, BOMBS - 1, (i) => bomb(3 + 2 * i, false)));
       const resets = (): number => frameTypes(Buffer.concat(c.received)).filter((t) => t === FRAME.RST_STREAM).length;
-      await eventually('every bomb refused', () => (resets() >= sent || c.socket.destroyed ? true : undefined));
+      await waitFor('every bomb refused', () => (resets() >= sent || c.socket.destroyed ? true : undefined));
       const types = frameTypes(Buffer.concat(c.received));
       assert.ok(!types.includes(FRAME.HEADERS), 'no bomb got an answer from the app');
       bounded(pid, rss0, cpu0, 'HPACK bomb');

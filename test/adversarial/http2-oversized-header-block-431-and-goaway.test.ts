@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import http2 from 'node:http2';
-import { metricValue } from '../helpers/sidecar.js';
+import { metricValue } from '../support/sidecar.js';
 import { FRONTEND_ID, h2Get, startRig, type Rig } from './harness.js';
 import { FLAG, FRAME, ackSettings, dataText, frame, framesUntil, goawayCode, header, rawH2, requestBlock, resetCode } from '../support/h2-frames.js';
 

@@ -4,7 +4,7 @@
 // other streams. Sent as raw frames, so the stall is exactly that.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { metricValue } from '../helpers/sidecar.js';
+import { metricValue } from '../support/sidecar.js';
 import { FRONTEND_ID, startRig, type Rig } from './harness.js';
 import { FLAG, FRAME, dataText, frame, framesUntil, rawH2, requestHeaders, requestBlock } from '../support/h2-frames.js';
 

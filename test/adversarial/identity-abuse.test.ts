@@ -12,9 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import { CertificateSigner, parseCertificate, type CertificateTemplate } from '../../src/pki/certificate.js';
 import { exportPrivateKeyPem, generateKeyPair } from '../../src/pki/keys.js';
 import { encodePem } from '../../src/pki/pem.js';
-import { crlFor, makeTestPki, serialBytes, type TestCa, type TestLeaf, type TestPki } from '../helpers/pki-fixtures.js';
-import { FRONTEND_ID, eventually, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, type EchoHttpApp, type Scenario, type SidecarProcess } from '../helpers/sidecar.js';
+import { crlFor, makeTestPki, serialBytes, type TestCa, type TestLeaf, type TestPki } from '../support/pki-fixtures.js';
+import { FRONTEND_ID, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, type EchoHttpApp, type Scenario, type SidecarProcess } from '../support/sidecar.js';
 import { httpsGet, type ClientTls } from './harness.js';
+import { waitFor } from '../support/poll.js';
 
 const HOUR = 3_600_000;
 
@@ -91,7 +92,7 @@ describe('identity: certificate shapes beyond the sidecar suite', () => {
     const b = counts(before);
     await assert.rejects(httpsGet(port, client, '/orders/1', 10_000));
     const seenBefore = app.seen.length;
-    return eventually(`a handshake refusal counted as one of ${reasons.join(', ')}`, async () => {
+    return waitFor(`a handshake refusal counted as one of ${reasons.join(', ')}`, async () => {
       const c = counts(await sidecar.metrics());
       const i = c.findIndex((v, k) => v > b[k]!);
       assert.equal(app.seen.length, seenBefore, 'nothing reached the app');

@@ -9,9 +9,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Authority } from '../../src/ca/authority.js';
 import { TD, makeCa, removeDir, tempDir } from '../ca-service/harness.js';
-import { MESHWARD_BIN, runCli } from '../helpers/cli.js';
-import { eventually } from '../helpers/sidecar.js';
+import { MESHWARD_BIN, runCli } from '../support/cli.js';
 import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
+import { waitFor } from '../support/poll.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/orders`;
 
@@ -61,10 +61,10 @@ describe('agent --ca with several addresses', () => {
       '--spiffe-id', ID, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
     agent.stderr!.on('data', (b: Buffer) => { log += b.toString(); });
     const running = agent;
-    await eventually('the agent to write its files', () => {
+    await waitFor('the agent to write its files', () => {
       if (running.exitCode !== null) throw new Error(`agent exited ${running.exitCode}: ${log}`);
       return existsSync(join(out, 'crl.pem')) ? true : undefined;
-    }, 60_000);
+    }, { timeoutMs: 60_000 });
     const generation = readlinkSync(join(out, '..data'));
     assert.deepEqual(readdirSync(join(out, generation)).sort(), ['ca.crt', 'crl.pem', 'tls.crt', 'tls.key'], 'one generation holds all four files');
     assert.match(log, /CA unreachable; trying the next address/);

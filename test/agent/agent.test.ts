@@ -16,7 +16,7 @@ import { createBootstrapToken } from '../../src/ca/tokens.js';
 import type { CaServer } from '../../src/ca/server/server.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 import { TD, makeCa, removeDir, startServer, tempDir, waitFor } from '../ca-service/harness.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/frontend`;

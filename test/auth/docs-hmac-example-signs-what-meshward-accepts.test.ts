@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { findApiKeys, parseApiKey } from '../../src/auth/api-key.js';
 import { verifyHttpSignature } from '../../src/auth/http-signature.js';
 import type { AuthRequest } from '../../src/auth/verdict.js';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { REPO_ROOT } from '../support/cli.js';
 import { DAY, keySet, makeKey } from './helpers.js';
 
 const PAGE = readFileSync(join(REPO_ROOT, 'docs', 'api-credentials.md'), 'utf8');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { verifyHttpSignature } from '../../src/auth/http-signature.js';
 import type { AuthRequest } from '../../src/auth/verdict.js';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { REPO_ROOT } from '../support/cli.js';
 import { expectRefused, keySet, makeKey, NOW, NOW_S } from './helpers.js';
 
 const SIGNER = join(REPO_ROOT, 'test', 'auth', 'fixtures', 'hmac_sign.py');

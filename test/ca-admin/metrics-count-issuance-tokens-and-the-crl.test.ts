@@ -10,8 +10,8 @@ import * as grpc from '@grpc/grpc-js';
 import { CaClient } from '../../src/agent/client.js';
 import { caServerSpiffeId } from '../../src/ca/server/proto.js';
 import { TD, bundleOf, csrFor, makeCa, removeDir, tempDir, trySign, waitFor } from '../ca-service/harness.js';
-import { runCli } from '../helpers/cli.js';
-import { metricValue } from '../helpers/sidecar.js';
+import { runCli } from '../support/cli.js';
+import { metricValue } from '../support/sidecar.js';
 import { usePostgres } from '../support/postgres.js';
 import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
 

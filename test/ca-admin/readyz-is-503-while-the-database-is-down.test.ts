@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TD, makeCa, removeDir, tempDir, waitFor } from '../ca-service/harness.js';
-import { metricValue } from '../helpers/sidecar.js';
+import { metricValue } from '../support/sidecar.js';
 import { usePostgres } from '../support/postgres.js';
 import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
 

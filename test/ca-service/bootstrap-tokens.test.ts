@@ -9,7 +9,7 @@ import { SqliteStore } from '../../src/ca/store/sqlite.js';
 import { createBootstrapToken, isBootstrapTokenShape, redeemBootstrapToken, tokenHash, TOKEN_BYTES } from '../../src/ca/tokens.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { publicKeyMatches } from '../../src/pki/keys.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 import type { CaServer } from '../../src/ca/server/server.js';
 import { TD, clientFor, csrFor, makeCa, memoryLogger, removeDir, startServer, storeCounts, tempDir, trySign } from './harness.js';
 

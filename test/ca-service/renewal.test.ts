@@ -9,7 +9,7 @@ import { Authority } from '../../src/ca/authority.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { RateLimiter } from '../../src/ca/server/rate-limit.js';
 import type { CaServer } from '../../src/ca/server/server.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 import { TD, clientFor, csrFor, makeCa, removeDir, startServer, storeCounts, tempDir, trySign } from './harness.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/frontend`;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MESHWARD_BIN, runCli } from '../helpers/cli.js';
+import { MESHWARD_BIN, runCli } from '../support/cli.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { TD, makeCa, removeDir, tempDir, waitFor } from './harness.js';

@@ -9,7 +9,7 @@ import * as tls from 'node:tls';
 import type { TrustBundleMessage } from '../../src/ca/server/proto.js';
 import type { CaServer } from '../../src/ca/server/server.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 import { TD, clientFor, csrFor, makeCa, removeDir, startServer, tempDir, trySign, waitFor } from './harness.js';
 
 function servingSerial(port: number, ca: Buffer): Promise<string> {

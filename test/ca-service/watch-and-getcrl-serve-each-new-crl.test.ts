@@ -8,7 +8,7 @@ import type { TrustBundleMessage } from '../../src/ca/server/proto.js';
 import type { CaServer } from '../../src/ca/server/server.js';
 import { parseCrl } from '../../src/pki/crl.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 import { TD, clientFor, makeCa, removeDir, startServer, tempDir, waitFor } from './harness.js';
 
 const revokedIn = (pem: string): string[] => decodePem(pem).flatMap((b) => parseCrl(b.der).revoked.map((r) => r.serialHex));

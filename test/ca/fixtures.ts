@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Authority, type AuthorityInitOptions, type IssueRequest } from '../../src/ca/authority.js';
-import { runOpenssl, type CommandResult } from '../helpers/cli.js';
+import { runOpenssl, type CommandResult } from '../support/cli.js';
 
 export const TD = 'example.org';
 /** A fixed moment, so validity arithmetic in tests is exact. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Authority } from '../../src/ca/authority.js';
-import { snapshotDir } from '../helpers/cli.js';
+import { snapshotDir } from '../support/cli.js';
 import { HOUR, ISSUE_REFUSALS, OPEN_DB_VOLATILE, T0, TD, makeCa, tempDir } from './fixtures.js';
 
 describe('Authority refusals', () => {

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
-import { runOpenssl } from '../helpers/cli.js';
+import { runOpenssl } from '../support/cli.js';
 import { makeCa, opensslVerify } from './fixtures.js';
 
 /** The text block of one extension in `openssl x509 -text` output: its header line and value lines. */

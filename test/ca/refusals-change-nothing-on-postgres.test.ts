@@ -3,7 +3,7 @@
 // of the database changed (every check runs before the first write, on this backend too).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { snapshotDir } from '../helpers/cli.js';
+import { snapshotDir } from '../support/cli.js';
 import { usePostgres } from '../support/postgres.js';
 import { HOUR, ISSUE_REFUSALS, T0, makeCa } from './fixtures.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { parseCrl } from '../../src/pki/crl.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { snapshotDir } from '../helpers/cli.js';
+import { snapshotDir } from '../support/cli.js';
 import { HOUR, OPEN_DB_VOLATILE, makeCa, opensslVerify } from './fixtures.js';
 
 describe('revocation', () => {

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { snapshotDir } from '../helpers/cli.js';
+import { snapshotDir } from '../support/cli.js';
 import { HOUR, OPEN_DB_VOLATILE, makeCa, opensslVerify } from './fixtures.js';
 
 function pemCount(path: string, label: string): number {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { readDerOrPem } from '../../src/pki/pem.js';
-import { runOpenssl, snapshotDir } from '../helpers/cli.js';
+import { runOpenssl, snapshotDir } from '../support/cli.js';
 import { OPEN_DB_VOLATILE, makeCa, opensslVerify } from './fixtures.js';
 
 describe('signing CSRs made by openssl req', () => {

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { checkApiKey } from '../../src/auth/api-key.js';
 import { parseApiKeyFile } from '../../src/auth/key-file.js';
 import { ApiKeySet } from '../../src/auth/key-set.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshward-apikey-race-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

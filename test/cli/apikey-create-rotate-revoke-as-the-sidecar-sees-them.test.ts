@@ -13,7 +13,7 @@ import { signRequest, verifyHttpSignature } from '../../src/auth/http-signature.
 import { parseApiKeyFile } from '../../src/auth/key-file.js';
 import { ApiKeySet } from '../../src/auth/key-set.js';
 import type { AuthRequest, AuthVerdict } from '../../src/auth/verdict.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshward-apikey-'));
 const file = join(dir, 'apikeys.yaml');

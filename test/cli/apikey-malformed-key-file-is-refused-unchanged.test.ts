@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runCli, snapshotDir } from '../helpers/cli.js';
+import { runCli, snapshotDir } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshward-apikey-bad-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-key.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'meshward-scan-'));
 after(() => rmSync(root, { recursive: true, force: true }));

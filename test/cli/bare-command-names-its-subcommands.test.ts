@@ -2,7 +2,7 @@
 // names the subcommands there are, instead of yargs' "Not enough non-option arguments".
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runCli as meshward } from '../helpers/cli.js';
+import { runCli as meshward } from '../support/cli.js';
 
 const CASES: Array<[string, RegExp]> = [
   ['ca', /name a ca command: init, crl, list, rotate, serve, migrate or import/],

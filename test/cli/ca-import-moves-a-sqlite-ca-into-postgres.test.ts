@@ -10,7 +10,7 @@ import { Authority } from '../../src/ca/authority.js';
 import { parseCrl } from '../../src/pki/crl.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { redeemBootstrapToken } from '../../src/ca/tokens.js';
-import { runCli, snapshotDir } from '../helpers/cli.js';
+import { runCli, snapshotDir } from '../support/cli.js';
 import { tempDir } from '../ca/fixtures.js';
 import { usePostgres } from '../support/postgres.js';
 

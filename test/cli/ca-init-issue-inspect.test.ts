@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEY_TYPES } from '../../src/pki/keys.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 import { opensslVerify, tempDir } from '../ca/fixtures.js';
 
 describe('meshward ca init, cert issue, inspect, ca list', () => {

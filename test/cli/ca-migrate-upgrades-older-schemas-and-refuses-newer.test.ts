@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from '../../src/ca/store/migrations.js';
-import { runCli, snapshotDir } from '../helpers/cli.js';
+import { runCli, snapshotDir } from '../support/cli.js';
 import { tempDir } from '../ca/fixtures.js';
 import { usePostgres } from '../support/postgres.js';
 

@@ -2,7 +2,7 @@
 // must see which one a refusal or a retirement is about, and the command it suggests must run as printed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cliCaForTests, runCli } from '../helpers/cli.js';
+import { cliCaForTests, runCli } from '../support/cli.js';
 
 const t = cliCaForTests('ca-west');
 

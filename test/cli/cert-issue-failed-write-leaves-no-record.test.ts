@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliCaForTests, runCli } from '../helpers/cli.js';
+import { cliCaForTests, runCli } from '../support/cli.js';
 
 const t = cliCaForTests();
 

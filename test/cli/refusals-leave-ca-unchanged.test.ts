@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDerOrPem, encodePem } from '../../src/pki/pem.js';
-import { runCli, runOpenssl, snapshotDir, type RunOptions } from '../helpers/cli.js';
+import { runCli, runOpenssl, snapshotDir, type RunOptions } from '../support/cli.js';
 import { tempDir } from '../ca/fixtures.js';
 
 interface Case {

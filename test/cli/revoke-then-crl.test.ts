@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 import { opensslVerify, tempDir } from '../ca/fixtures.js';
 
 describe('meshward cert revoke and ca crl', () => {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, snapshotDir } from '../helpers/cli.js';
+import { runCli, snapshotDir } from '../support/cli.js';
 import { opensslVerify, tempDir } from '../ca/fixtures.js';
 
 describe('meshward ca rotate --root', () => {

@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { runCli, runOpenssl, snapshotDir } from '../helpers/cli.js';
+import { runCli, runOpenssl, snapshotDir } from '../support/cli.js';
 import { opensslVerify, tempDir } from '../ca/fixtures.js';
 
 function leafOf(path: string) {

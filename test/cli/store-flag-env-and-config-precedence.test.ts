@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, snapshotDir } from '../helpers/cli.js';
+import { runCli, snapshotDir } from '../support/cli.js';
 import { tempDir } from '../ca/fixtures.js';
 import { usePostgres } from '../support/postgres.js';
 

@@ -7,8 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeCa, removeDir, tempDir } from '../ca-service/harness.js';
-import { startCrlSidecar, type CrlSidecar } from '../helpers/crl-sidecar.js';
-import { exportedFamilies, familyOf, metricNames } from '../helpers/promql-names.js';
+import { startCrlSidecar, type CrlSidecar } from '../support/crl-sidecar.js';
+import { exportedFamilies, familyOf, metricNames } from '../support/promql-names.js';
 import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
 import { observability } from './check-module.js';
 

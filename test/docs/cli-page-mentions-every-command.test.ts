@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MESHWARD_BIN, REPO_ROOT, runCommand } from '../helpers/cli.js';
+import { MESHWARD_BIN, REPO_ROOT, runCommand } from '../support/cli.js';
 
 const PAGE = join(REPO_ROOT, 'docs', 'cli.md');
 

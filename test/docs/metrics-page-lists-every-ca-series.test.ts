@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { CaClient } from '../../src/agent/client.js';
 import { caServerSpiffeId } from '../../src/ca/server/proto.js';
 import { TD, bundleOf, csrFor, makeCa, removeDir, tempDir, trySign } from '../ca-service/harness.js';
-import { runCli } from '../helpers/cli.js';
-import { METRICS_PAGE, omissions, parseExposition } from '../helpers/metrics-page.js';
+import { runCli } from '../support/cli.js';
+import { METRICS_PAGE, omissions, parseExposition } from '../support/metrics-page.js';
 import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/orders`;

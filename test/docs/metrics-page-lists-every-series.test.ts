@@ -7,10 +7,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { DEFAULT_POLICY, clientTlsOptions, eventually, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, tlsOpen } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet, startedWorkers } from '../helpers/workers.js';
-import { METRICS_PAGE as PAGE, omissions, parseExposition } from '../helpers/metrics-page.js';
+import { DEFAULT_POLICY, clientTlsOptions, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, tlsOpen } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet, startedWorkers } from '../support/workers.js';
+import { METRICS_PAGE as PAGE, omissions, parseExposition } from '../support/metrics-page.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let single: Scenario;
@@ -53,7 +54,7 @@ test('docs/metrics.md names every meshward_* series, label and label value a sid
     });
   }
   writeFileSync(single.policyPath, stringify({ ...DEFAULT_POLICY, mode: 'audit' }));
-  const text = await eventually(
+  const text = await waitFor(
     'the refused handshake and the policy reload in /metrics',
     async () => {
       const t = await one.metrics();
@@ -61,8 +62,7 @@ test('docs/metrics.md names every meshward_* series, label and label value a sid
         metricValue(t, 'meshward_reloads_total', { kind: 'policy', result: 'success' }) >= 1
         ? t
         : undefined;
-    },
-    30_000,
+    }, { timeoutMs: 30_000 },
   );
 
   // Two workers: the cluster primary's own series on top of the summed workers'.
@@ -71,15 +71,14 @@ test('docs/metrics.md names every meshward_* series, label and label value a sid
   await two.waitUntilReady(30_000);
   assert.equal((await mtlsGet(workers.pki, frontendLeaf(workers.pki), workersPort, '/orders/2')).status, 200);
   // A worker that dies is re-forked and counted by worker number.
-  const worker2 = await eventually('worker 2 started', () => startedWorkers(two).get(2));
+  const worker2 = await waitFor('worker 2 started', () => startedWorkers(two).get(2));
   process.kill(worker2, 'SIGKILL');
-  const clusterText = await eventually(
+  const clusterText = await waitFor(
     'the restart of worker 2 in /metrics',
     async () => {
       const t = await two.metrics();
       return metricValue(t, 'meshward_worker_restarts_total', { worker: '2' }) >= 1 ? t : undefined;
-    },
-    30_000,
+    }, { timeoutMs: 30_000 },
   );
 
   const scraped = parseExposition(text);

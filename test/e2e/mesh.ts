@@ -2,21 +2,18 @@
 // issuing short-lived certificates, tokens and client certificates from the CLI, and HTTPS calls that
 // record which certificate the sidecar presented. Everything runs on 127.0.0.1; every process started
 // here has a stop() that the tests call in `after`.
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { Agent as HttpAgent } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Agent as HttpsAgent } from 'node:https';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { MESHWARD_BIN, runCli } from '../helpers/cli.js';
-import { eventually } from '../helpers/sidecar.js';
+import { runCli } from '../support/cli.js';
+import { spawnMeshward, type LoggedProcess } from '../support/process.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
+import { waitFor } from '../support/poll.js';
 
 export const TD = 'example.org';
 
@@ -40,62 +37,21 @@ export async function issueCert(caDir: string, spiffeId: string, out: string, tt
   if (r.code !== 0) throw new Error(`cert issue failed: ${r.stderr}`);
 }
 
-export interface CaProcess {
-  child: ChildProcess;
+export interface CaProcess extends LoggedProcess {
   port: number;
   address: string;
-  lines: Record<string, unknown>[];
-  stderr(): string;
-  stop(): Promise<void>;
 }
 
 /** `meshward ca serve --dir D --listen 127.0.0.1:0` as a child process; resolves once it listens. */
 export async function startCaProcess(dir: string): Promise<CaProcess> {
-  const child = spawn(process.execPath, [MESHWARD_BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  let buffered = '';
-  let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => {
-    buffered += b.toString();
-    let nl;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (line.startsWith('{')) lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-  });
-  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const ca = spawnMeshward(['ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], { timeoutMs: 30_000 });
   try {
-    const listening = await eventually('ca serve to listen', () => {
-      if (child.exitCode !== null) throw new Error(`ca serve exited ${child.exitCode}: ${stderr}`);
-      return lines.find((l) => l.event === 'listening');
-    }, 30_000);
-    const port = Number(listening.port);
-    return { child, port, address: `127.0.0.1:${port}`, lines, stderr: () => stderr, stop };
+    const port = Number((await ca.waitForLog((l) => l.event === 'listening', 'ca serve to listen')).port);
+    return { ...ca, port, address: `127.0.0.1:${port}` };
   } catch (err) {
-    await stop();
+    await ca.stop();
     throw err;
   }
-}
-
-/** A port that was free a moment ago (for two sidecars that must know each other's address up front). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A TLS server-identity check for mesh peers: the certificate must carry exactly this SPIFFE ID. */

@@ -10,12 +10,12 @@ import { Agent as HttpsAgent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import {
-  DEFAULT_POLICY, FRONTEND_ID, SERVER_ID, metricValue, sleep, startEchoHttpApp, startSidecarProcess, writeSidecarConfig,
-} from '../helpers/sidecar.js';
-import type { EchoHttpApp, LogLine, SidecarProcess } from '../helpers/sidecar.js';
+import { DEFAULT_POLICY, FRONTEND_ID, SERVER_ID, metricValue, startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../support/sidecar.js';
+import type { EchoHttpApp, SidecarProcess } from '../support/sidecar.js';
 import { createToken, httpsGet, initCa, issueCert, startCaProcess } from './mesh.js';
 import type { CaProcess } from './mesh.js';
+import { type LogLine } from '../support/json-log.js';
+import { sleep } from '../support/poll.js';
 
 const RENEWALS = 3;
 /** 3 renewals of a 1-minute certificate take ~2 minutes (renewal at 2/3 of the lifetime, minus jitter). */
@@ -123,7 +123,7 @@ describe('renewals through the sidecar (1-minute certificates, in-process agent)
     assert.ok(metricValue(metrics, 'meshward_reloads_total', { kind: 'credentials', result: 'success' }) >= RENEWALS + 1);
     assert.equal(metricValue(metrics, 'meshward_reloads_total', { kind: 'credentials', result: 'failure' }), 0);
     // The CA audited one token bootstrap and then mTLS renewals only.
-    const signs = ca!.lines.filter((l) => l.event === 'sign' && l.identity === SERVER_ID);
+    const signs = ca!.logs.filter((l) => l.event === 'sign' && l.identity === SERVER_ID);
     assert.equal(signs.filter((l) => l.result === 'issued' && l.method === 'token').length, 1);
     assert.ok(signs.filter((l) => l.result === 'issued' && l.method === 'mtls').length >= RENEWALS);
     assert.ok(signs.every((l) => l.result === 'issued'), `refused Sign calls: ${JSON.stringify(signs.filter((l) => l.result !== 'issued'))}`);

@@ -13,11 +13,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { Agent as HttpAgent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
-import { eventually, sleep, startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../helpers/sidecar.js';
-import type { EchoHttpApp, SidecarProcess } from '../helpers/sidecar.js';
-import { TD, certificatesIn, createToken, freePort, httpGetVia, httpsGet, initCa, readWorkloadFiles, startCaProcess } from './mesh.js';
+import { runCli } from '../support/cli.js';
+import { startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../support/sidecar.js';
+import type { EchoHttpApp, SidecarProcess } from '../support/sidecar.js';
+import { freePort } from '../support/ports.js';
+import { TD, certificatesIn, createToken, httpGetVia, httpsGet, initCa, readWorkloadFiles, startCaProcess } from './mesh.js';
 import type { CaProcess, WorkloadFiles } from './mesh.js';
+import { sleep, waitFor } from '../support/poll.js';
 
 const ALPHA = `spiffe://${TD}/ns/mesh/sa/alpha`;
 const BETA = `spiffe://${TD}/ns/mesh/sa/beta`;
@@ -163,16 +165,16 @@ describe('root rotation under load', { timeout: 240_000 }, () => {
 
       // The agents follow WatchTrustBundle: both workloads trust both roots before either holds a leaf
       // from the new chain.
-      await eventually('both workloads to receive the new bundle', () => (rootsIn(alpha) === 2 && rootsIn(beta) === 2 ? true : undefined), 20_000);
+      await waitFor('both workloads to receive the new bundle', () => (rootsIn(alpha) === 2 && rootsIn(beta) === 2 ? true : undefined), { timeoutMs: 20_000 });
       assert.deepEqual([chainOf(alpha), chainOf(beta)], ['old', 'old'], 'the new bundle arrived before any new-chain leaf');
       // Each sidecar reloads the changed ca.crt (same certificate, new roots) from its watch on identity.dir.
       for (const w of [alpha, beta]) {
-        await eventually(`${w.name}'s sidecar to reload the new ca.crt`, () => (reloadsOf(w) > reloadsBefore.get(w)! ? true : undefined), 20_000);
+        await waitFor(`${w.name}'s sidecar to reload the new ca.crt`, () => (reloadsOf(w) > reloadsBefore.get(w)! ? true : undefined), { timeoutMs: 20_000 });
       }
 
       // Renewals (every ~40 s for 1-minute certificates) move each workload onto the new chain.
-      await eventually('beta to renew onto the new chain', () => (chainOf(beta) === 'new' ? true : undefined), 90_000, 250);
-      await eventually('alpha to renew onto the new chain', () => (chainOf(alpha) === 'new' ? true : undefined), 90_000, 250);
+      await waitFor('beta to renew onto the new chain', () => (chainOf(beta) === 'new' ? true : undefined), { timeoutMs: 90_000, intervalMs: 250 });
+      await waitFor('alpha to renew onto the new chain', () => (chainOf(alpha) === 'new' ? true : undefined), { timeoutMs: 90_000, intervalMs: 250 });
       await sleep(3_000);
     } finally {
       stopLoad = true;
@@ -207,7 +209,7 @@ describe('root rotation under load', { timeout: 240_000 }, () => {
     const finished = await runCli(['ca', 'rotate', '--dir', caDir, '--finish']);
     assert.equal(finished.code, 0, finished.stderr);
     assert.equal(certificatesIn(readFileSync(join(caDir, 'bundle.crt'))).length, 1, 'only the new root is trusted');
-    await eventually('both workloads to drop the old root', () => (rootsIn(alpha) === 1 && rootsIn(beta) === 1 ? true : undefined), 20_000);
+    await waitFor('both workloads to drop the old root', () => (rootsIn(alpha) === 1 && rootsIn(beta) === 1 ? true : undefined), { timeoutMs: 20_000 });
     for (let i = 0; i < 10; i++) {
       await call(i, 'alpha→beta outbound', 'finished', () => httpGetVia(`http://127.0.0.1:${alpha.outboundPort}/after/${i}`, i % 2 === 0 ? false : keepAlive), ALPHA);
       await call(i, 'beta→alpha outbound', 'finished', () => httpGetVia(`http://127.0.0.1:${beta.outboundPort}/after/${i}`, i % 2 === 0 ? false : keepAlive), BETA);

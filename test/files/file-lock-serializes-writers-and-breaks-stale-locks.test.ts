@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MeshwardError } from '../../src/errors.js';
 import { withFileLock } from '../../src/file-lock.js';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { REPO_ROOT } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshward-lock-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

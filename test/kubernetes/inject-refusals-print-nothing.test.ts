@@ -3,7 +3,7 @@
 // `meshward inject -f app.yaml | kubectl apply -f -` applies nothing half-done.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 import { OTHERS, WORKLOADS, inject } from './workloads.js';
 
 const GOOD = `${OTHERS}---\n${WORKLOADS.Deployment}---\n`;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMPONENT_PATCH_FILE, sidecarComponentPatch } from '../../src/kubernetes/sidecar-component.js';
 import { DEFAULT_BUNDLE_CONFIG_MAP, DEFAULT_IMAGE, sidecarContainer, sidecarVolumes } from '../../src/kubernetes/sidecar-spec.js';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { REPO_ROOT } from '../support/cli.js';
 import { deployCheck, kustomize } from '../deploy/check-module.js';
 
 test('components/sidecar/sidecar-patch.yaml is exactly what the generator writes from the spec', () => {

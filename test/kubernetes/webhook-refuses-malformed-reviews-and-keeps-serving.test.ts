@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
 import { admissionReview, post, replicaSetPod, startWebhook, writeTlsDir, type WebhookProcess } from './webhook.js';
 
 const pki = makeTestPki();
@@ -59,5 +59,5 @@ test('webhook: unknown paths are 404, GET on a review path is 405, /healthz is 2
   assert.equal((await post(webhook.port, '/inject', '', pki.bundlePem, 'GET')).status, 405);
   const health = await post(webhook.port, '/healthz', '', pki.bundlePem, 'GET');
   assert.equal(health.status, 200);
-  assert.ok(webhook.logs().some((l) => l.event === 'malformed_review'), 'refusals are logged');
+  assert.ok(webhook.logs.some((l) => l.event === 'malformed_review'), 'refusals are logged');
 });

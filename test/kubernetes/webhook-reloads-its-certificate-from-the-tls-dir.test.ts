@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { writeSecretFiles } from '../../src/agent/secret-dir.js';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
-import { runCli } from '../helpers/cli.js';
-import { eventually } from '../helpers/sidecar.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
+import { runCli } from '../support/cli.js';
 import { startWebhook, writeTlsDir, type WebhookProcess } from './webhook.js';
+import { waitFor } from '../support/poll.js';
 
 const pki = makeTestPki();
 const dir = mkdtempSync(join(tmpdir(), 'meshward-webhook-reload-'));
@@ -47,14 +47,14 @@ test('webhook: a swapped certificate is served to new connections; a broken pair
   assert.equal(await servedSerial(webhook.port), serialOf(first));
 
   writeTlsDir(tlsDir, second);
-  await eventually('the new certificate to be served', async () => ((await servedSerial(webhook!.port)) === serialOf(second) ? true : undefined), 30_000, 200);
+  await waitFor('the new certificate to be served', async () => ((await servedSerial(webhook!.port)) === serialOf(second) ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
 
   // A key that does not belong to the certificate: refused, logged, the second certificate still served.
   writeSecretFiles(tlsDir, [
     { name: 'tls.crt', data: first.chainPem, mode: 0o644 },
     { name: 'tls.key', data: second.keyPem, mode: 0o600 },
   ], new Date());
-  await eventually('the broken pair to be refused', () => (webhook!.logs().some((l) => l.event === 'tls_reload_failed') ? true : undefined), 30_000, 200);
+  await waitFor('the broken pair to be refused', () => (webhook!.logs.some((l) => l.event === 'tls_reload_failed') ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
   assert.equal(await servedSerial(webhook.port), serialOf(second));
 });
 

@@ -2,11 +2,10 @@
 // Secret-layout folder (..data swapped), AdmissionReviews POSTed over HTTPS, and reviews shaped like the
 // ones kube-apiserver sends for a pod a ReplicaSet creates (defaults filled in, the service-account
 // token volume already added by the ServiceAccount admission plugin).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:https';
 import { writeSecretFiles } from '../../src/agent/secret-dir.js';
-import { MESHWARD_BIN } from '../helpers/cli.js';
-import type { TestLeaf } from '../helpers/pki-fixtures.js';
+import { spawnMeshward, type LoggedProcess } from '../support/process.js';
+import type { TestLeaf } from '../support/pki-fixtures.js';
 import type { K8s } from './workloads.js';
 
 /** Writes tls.crt/tls.key into `dir` the way the kubelet updates a Secret volume. */
@@ -17,47 +16,19 @@ export function writeTlsDir(dir: string, leaf: TestLeaf): void {
   ], new Date());
 }
 
-export interface WebhookProcess {
+export interface WebhookProcess extends LoggedProcess {
   port: number;
-  logs: () => K8s[];
-  stop: () => Promise<void>;
 }
 
-/** Starts the webhook on a free port of 127.0.0.1 and waits for its `listening` log line. */
+/** Starts the webhook on a free port of 127.0.0.1 and waits for its `listening` log line (it logs to stderr). */
 export async function startWebhook(tlsDir: string, extra: string[] = []): Promise<WebhookProcess> {
-  const child: ChildProcess = spawn(process.execPath, [MESHWARD_BIN, 'webhook', 'serve', '--listen', '127.0.0.1:0', '--tls-dir', tlsDir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: K8s[] = [];
-  let text = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-    let nl;
-    while ((nl = text.indexOf('\n')) >= 0) {
-      const line = text.slice(0, nl);
-      text = text.slice(nl + 1);
-      try {
-        lines.push(JSON.parse(line));
-      } catch {
-        lines.push({ msg: line });
-      }
-    }
-  });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const listening = lines.find((l) => l.event === 'listening');
-    if (listening) return { port: Number(String(listening.address).split(':').at(-1)), logs: () => lines, stop };
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop();
-      throw new Error(`the webhook did not start: ${JSON.stringify(lines)}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const webhook = spawnMeshward(['webhook', 'serve', '--listen', '127.0.0.1:0', '--tls-dir', tlsDir, ...extra], { logStream: 'stderr', timeoutMs: 30_000 });
+  try {
+    const listening = await webhook.waitForLog((l) => l.event === 'listening', 'the webhook to listen');
+    return { ...webhook, port: Number(String(listening.address).split(':').at(-1)) };
+  } catch (err) {
+    await webhook.stop();
+    throw new Error(`the webhook did not start: ${String(err)}`);
   }
 }
 

@@ -1,7 +1,7 @@
 // Real manifests for the inject and webhook tests (one of each workload kind meshward injects), and how to
 // find a workload's pod template in parsed output.
 import YAML from 'yaml';
-import { runCli, type CommandResult } from '../helpers/cli.js';
+import { runCli, type CommandResult } from '../support/cli.js';
 
 const CONTAINERS = `
       containers:

@@ -10,7 +10,7 @@ import { CertificateSigner, parseCertificate, selfSign, subjectKeyIdentifier, ty
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { formatName } from '../../src/pki/name.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
 import { openssl, tempDir } from './openssl-tool.js';
 
 const isInvalid = (pattern: RegExp) => (err: unknown) =>

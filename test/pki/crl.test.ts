@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { MeshwardError } from '../../src/errors.js';
 import { buildCrl, parseCrl, REVOCATION_REASONS, verifyCrlSignature, type RevokedEntry } from '../../src/pki/crl.js';
 import { encodePem } from '../../src/pki/pem.js';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
 import { openssl, tempDir } from './openssl-tool.js';
 
 const tmp = tempDir();

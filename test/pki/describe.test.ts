@@ -6,7 +6,7 @@ import { buildCrl } from '../../src/pki/crl.js';
 import { createCsr } from '../../src/pki/csr.js';
 import { describeDuration, describePem, formatDescription } from '../../src/pki/describe.js';
 import { encodePem } from '../../src/pki/pem.js';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
 
 const pki = makeTestPki({ now: new Date(Date.UTC(2030, 0, 1, 12, 0, 0)) });
 const leaf = pki.leaf({ dns: ['orders.local'] });

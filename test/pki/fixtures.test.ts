@@ -1,4 +1,4 @@
-// The shared test fixtures (test/helpers/pki-fixtures.ts) make the certificate shapes they promise: each
+// The shared test fixtures (test/support/pki-fixtures.ts) make the certificate shapes they promise: each
 // shape is checked with openssl verify and by its parsed fields, and writeIdentityDir writes the layout.
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { parseCrl } from '../../src/pki/crl.js';
 import { importPrivateKeyPem, publicKeyMatches } from '../../src/pki/keys.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { makeTestPki, writeIdentityDir, type LeafShape } from '../helpers/pki-fixtures.js';
+import { makeTestPki, writeIdentityDir, type LeafShape } from '../support/pki-fixtures.js';
 import { openssl, tempDir } from './openssl-tool.js';
 
 const tmp = tempDir();

@@ -10,7 +10,7 @@ import { createCsr, parseCsr } from '../../src/pki/csr.js';
 import { tlv } from '../../src/pki/der.js';
 import { importPrivateKeyPem, importSpkiDer } from '../../src/pki/keys.js';
 import { decodePem, encodePem } from '../../src/pki/pem.js';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
 
 const pki = makeTestPki();
 const rsaPki = makeTestPki({ keyType: 'rsa-2048' });

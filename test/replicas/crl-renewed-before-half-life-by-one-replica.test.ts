@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { CaClient } from '../../src/agent/client.js';
 import { caServerSpiffeId, type CrlMessage } from '../../src/ca/server/proto.js';
 import { TD, bundleOf, makeCa, removeDir, tempDir } from '../ca-service/harness.js';
-import { runCli } from '../helpers/cli.js';
-import { eventually } from '../helpers/sidecar.js';
+import { runCli } from '../support/cli.js';
 import { usePostgres } from '../support/postgres.js';
 import { startServeProcess, type ServeProcess } from './serve-process.js';
+import { waitFor } from '../support/poll.js';
 
 const VALIDITY_S = 30;
 
@@ -42,13 +42,13 @@ describe('the CRL renewed before half of its validity, by one replica at a time'
     const clients = replicas.map((r) => new CaClient({ address: `127.0.0.1:${r.port}`, rootsPem: bundleOf(dir), caSpiffeId: caServerSpiffeId(TD) }));
     const seen = new Map<number, CrlMessage>();
     try {
-      await eventually('three CRLs in a row to be served', async () => {
+      await waitFor('three CRLs in a row to be served', async () => {
         for (const c of clients) {
           const crl = await c.getCrl(10_000);
           seen.set(crl.crlNumber, crl);
         }
         return seen.size >= 3 ? true : undefined;
-      }, 180_000, 250);
+      }, { timeoutMs: 180_000, intervalMs: 250 });
     } finally {
       for (const c of clients) c.close();
     }

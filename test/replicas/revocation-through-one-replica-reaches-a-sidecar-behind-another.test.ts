@@ -10,9 +10,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodePem } from '../../src/pki/pem.js';
 import { parseCrl } from '../../src/pki/crl.js';
-import { eventually, metricValue, tcpRoundTrip } from '../helpers/sidecar.js';
+import { metricValue, tcpRoundTrip } from '../support/sidecar.js';
 import { usePostgres } from '../support/postgres.js';
 import { startRevocationMesh, type RevocationMesh } from '../support/revocation-mesh.js';
+import { waitFor } from '../support/poll.js';
 
 describe('a revocation reaches a sidecar whose agent talks to another replica', () => {
   const pg = usePostgres();
@@ -33,13 +34,13 @@ describe('a revocation reaches a sidecar whose agent talks to another replica', 
 
     await mesh.revoke(revoked.serialHex);
 
-    await eventually('crl.pem in identity/ to list the revoked serial', () => {
+    await waitFor('crl.pem in identity/ to list the revoked serial', () => {
       const blocks = decodePem(readFileSync(join(mesh.identityDir, 'crl.pem')));
       return blocks.some((b) => parseCrl(b.der).revoked.some((r) => r.serialHex === revoked.serialHex)) ? true : undefined;
-    }, 60_000, 200);
-    await eventually('the sidecar to refuse the revoked caller', async () => ((await tcpRoundTrip(revoked.options, 'after')).result === 'refused' ? true : undefined), 60_000, 200);
-    await eventually('the refusal to be counted as revoked', async () =>
-      (metricValue(await mesh.sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' }) > before ? true : undefined), 30_000);
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor('the sidecar to refuse the revoked caller', async () => ((await tcpRoundTrip(revoked.options, 'after')).result === 'refused' ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor('the refusal to be counted as revoked', async () =>
+      (metricValue(await mesh.sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' }) > before ? true : undefined), { timeoutMs: 30_000 });
     assert.equal((await tcpRoundTrip(other.options, 'still')).result, 'echoed', 'a caller that was not revoked still gets through');
     assert.match(mesh.agentOutput(), /new CRL; crl.pem rewritten/);
     assert.ok(mesh.replicas[0]!.child.exitCode === null && mesh.replicas[1]!.child.exitCode === null, 'both replicas still run');

@@ -2,7 +2,7 @@
 // kept, its port read from the "listening" line (and with --admin the admin port from "admin_listening"),
 // stopped (or killed) by the test.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { MESHWARD_BIN } from '../helpers/cli.js';
+import { MESHWARD_BIN } from '../support/cli.js';
 
 export interface ServeProcess {
   child: ChildProcess;

@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { FRONTEND_ID, eventually, metricValue } from '../helpers/sidecar.js';
-import { h2Get, h2SessionAs, http1Get, openAs, runningSidecar } from '../helpers/connection-ends.js';
+import { FRONTEND_ID, metricValue } from '../support/sidecar.js';
+import { h2Get, h2SessionAs, http1Get, openAs, runningSidecar } from '../support/connection-ends.js';
+import { waitFor } from '../support/poll.js';
 
 const r = runningSidecar('http');
 
@@ -39,7 +40,7 @@ test('app down: 502 naming the app, then served again when it is back', async ()
   const back = createServer((_req, res) => res.end('back'));
   await new Promise<void>((resolve) => back.listen(appPort, '127.0.0.1', resolve));
   try {
-    const again = await eventually('the app to be served again', async () => {
+    const again = await waitFor('the app to be served again', async () => {
       const a = await get();
       return a.status === 200 ? a : undefined;
     });

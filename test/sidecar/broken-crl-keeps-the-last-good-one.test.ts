@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { decodePem, encodePem } from '../../src/pki/pem.js';
 
 const crlDer = (pem: string): Buffer => Buffer.from(decodePem(pem)[0]!.der);
-import { FRONTEND_ID } from '../helpers/sidecar.js';
-import { startCrlSidecar, type CrlSidecar } from '../helpers/crl-sidecar.js';
+import { FRONTEND_ID } from '../support/sidecar.js';
+import { startCrlSidecar, type CrlSidecar } from '../support/crl-sidecar.js';
 
 describe('a broken crl.pem keeps the last good CRLs in force', () => {
   let s: CrlSidecar;

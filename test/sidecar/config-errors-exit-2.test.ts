@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runSidecarToExit, writeSidecarConfig } from '../helpers/sidecar.js';
+import { runSidecarToExit, writeSidecarConfig } from '../support/sidecar.js';
 
 let tmp: string;
 

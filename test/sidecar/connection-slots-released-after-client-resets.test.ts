@@ -6,8 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { FRONTEND_ID, clientTlsOptions, eventually, metricValue, tlsOpen } from '../helpers/sidecar.js';
-import { http1Get, runningSidecar } from '../helpers/connection-ends.js';
+import { FRONTEND_ID, clientTlsOptions, metricValue, tlsOpen } from '../support/sidecar.js';
+import { http1Get, runningSidecar } from '../support/connection-ends.js';
+import { waitFor } from '../support/poll.js';
 
 const r = runningSidecar('http', { config: { limits: { maxConnections: 5 } } });
 
@@ -33,6 +34,6 @@ test('slots of connections the client reset are released', async () => {
     const sockets = await fiveServed();
     assert.equal(await open(), 5);
     for (const s of sockets) s.resetAndDestroy();
-    await eventually(`round ${round}: the gauge back to 0`, async () => ((await open()) === 0 ? true : undefined));
+    await waitFor(`round ${round}: the gauge back to 0`, async () => ((await open()) === 0 ? true : undefined));
   }
 });

@@ -4,9 +4,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TLSSocket } from 'node:tls';
-import { FRONTEND_ID, clientTlsOptions, eventually, makeScenario, startEchoHttpApp, startSidecarProcess, tlsOpen } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { http1Get } from '../helpers/connection-ends.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, startEchoHttpApp, startSidecarProcess, tlsOpen } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { http1Get } from '../support/connection-ends.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;
@@ -52,7 +53,7 @@ test('callers beyond the descriptor limit are refused, the process survives, and
   } finally {
     for (const s of held) s.destroy();
   }
-  const fresh = await eventually('a new caller to be served', async () => {
+  const fresh = await waitFor('a new caller to be served', async () => {
     const s = await tlsOpen(options, 5000);
     s.on('error', () => undefined);
     try {
@@ -60,7 +61,7 @@ test('callers beyond the descriptor limit are refused, the process survives, and
     } finally {
       s.destroy();
     }
-  }, 30_000, 500);
+  }, { timeoutMs: 30_000, intervalMs: 500 });
   assert.equal(fresh, 200);
   assert.equal(sidecar.child.exitCode, null);
 });

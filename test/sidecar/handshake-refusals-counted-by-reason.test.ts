@@ -5,19 +5,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  makeScenario,
-  metricValue,
-  startSidecarProcess,
-  startTcpEchoApp,
-  tcpRoundTrip,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
-import type { LeafShape, TestLeaf } from '../helpers/pki-fixtures.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, startSidecarProcess, startTcpEchoApp, tcpRoundTrip } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
+import type { LeafShape, TestLeaf } from '../support/pki-fixtures.js';
+import { waitFor } from '../support/poll.js';
 
 let app: TcpEchoApp;
 let scenario: Scenario;
@@ -57,7 +49,7 @@ async function assertRefusedAs(reason: string, attempt: () => Promise<'echoed' |
   const before = await failures(reason);
   const acceptedBefore = app.accepted;
   assert.equal(await attempt(), 'refused');
-  await eventually(`handshake_failures{reason=${reason}} to reach ${before + 1}`, async () => ((await failures(reason)) === before + 1 ? true : undefined));
+  await waitFor(`handshake_failures{reason=${reason}} to reach ${before + 1}`, async () => ((await failures(reason)) === before + 1 ? true : undefined));
   assert.equal(app.accepted, acceptedBefore, 'a refused client must never reach the app');
   const line = await sidecar.waitForLog((l) => l.event === 'handshake_refused' && l.reason === reason, `a log line for ${reason}`);
   assert.match(String(line.peer), /^127\.0\.0\.1:\d+$/);

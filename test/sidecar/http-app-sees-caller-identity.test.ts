@@ -5,8 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { FRONTEND_ID, SERVER_ID, STRANGER_ID, makeScenario, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { FRONTEND_ID, SERVER_ID, STRANGER_ID, makeScenario, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { identityFromCertificate, svidLeafProblem, svidLeafViolation, xfccValue } from '../../src/sidecar/tls/identity.js';
 import type { Identity } from '../../src/sidecar/tls/identity.js';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
-import type { LeafShape } from '../helpers/pki-fixtures.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
+import type { LeafShape } from '../support/pki-fixtures.js';
 
 const pki = makeTestPki();
 const ID = 'spiffe://example.org/ns/shop/sa/frontend';

@@ -10,9 +10,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import http2 from 'node:http2';
 import { request as httpsRequest } from 'node:https';
-import { FRONTEND_ID, makeScenario, startSidecarProcess } from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import type { TestLeaf } from '../helpers/pki-fixtures.js';
+import { FRONTEND_ID, makeScenario, startSidecarProcess } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess } from '../support/sidecar.js';
+import type { TestLeaf } from '../support/pki-fixtures.js';
 
 const SIZE = 48 * 1024 * 1024;
 const content = randomBytes(SIZE);

@@ -3,8 +3,8 @@
 // loaded; the CRL's revoked caller is refused throughout.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRONTEND_ID } from '../helpers/sidecar.js';
-import { startCrlSidecar, type CrlSidecar } from '../helpers/crl-sidecar.js';
+import { FRONTEND_ID } from '../support/sidecar.js';
+import { startCrlSidecar, type CrlSidecar } from '../support/crl-sidecar.js';
 
 let s: CrlSidecar;
 let stalePem: string;

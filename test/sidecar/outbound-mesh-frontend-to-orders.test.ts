@@ -10,19 +10,10 @@ import { join } from 'node:path';
 import { connect as http2Connect } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { request as httpRequest } from 'node:http';
-import {
-  FRONTEND_ID,
-  SERVER_ID,
-  eventually,
-  makeScenario,
-  startEchoHttpApp,
-  startSidecarProcess,
-  startTcpEchoApp,
-  writeKubernetesIdentity,
-  writeSidecarConfig,
-} from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
-import type { TestLeaf } from '../helpers/pki-fixtures.js';
+import { FRONTEND_ID, SERVER_ID, makeScenario, startEchoHttpApp, startSidecarProcess, startTcpEchoApp, writeKubernetesIdentity, writeSidecarConfig } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import type { TestLeaf } from '../support/pki-fixtures.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let tcpApp: TcpEchoApp;
@@ -220,7 +211,7 @@ test('TCP: bytes round-trip through both sidecars, with half-close', async () =>
 test('the outbound side follows a certificate reload of the frontend', async () => {
   const next = orders.pki.leaf({ spiffeId: FRONTEND_ID });
   writeKubernetesIdentity(frontendIdentityDir, next, orders.pki);
-  await eventually('the orders app sees the new frontend certificate', async () => {
+  await waitFor('the orders app sees the new frontend certificate', async () => {
     const r = await call(ports[0]!, 'GET', '/orders/1');
     if (r.status !== 200) return undefined;
     const xfcc = (JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-forwarded-client-cert']!;

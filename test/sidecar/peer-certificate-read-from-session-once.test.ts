@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { PeerCertificates, judgeClientLeaf, leafFromSession, peerLeafDer } from '../../src/sidecar/tls/peer-certificates.js';
-import { makeTestPki } from '../helpers/pki-fixtures.js';
+import { makeTestPki } from '../support/pki-fixtures.js';
 
 const pki = makeTestPki();
 const server = pki.leaf({ spiffeId: 'spiffe://example.org/ns/shop/sa/orders' });

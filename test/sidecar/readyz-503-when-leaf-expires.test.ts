@@ -2,9 +2,10 @@
 // turns /readyz 503 with the reason, without any event, so Kubernetes takes it out of rotation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, makeScenario, serverLeaf, startSidecarProcess, startTcpEchoApp } from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
-import { writeIdentityDir } from '../helpers/pki-fixtures.js';
+import { makeScenario, serverLeaf, startSidecarProcess, startTcpEchoApp } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { writeIdentityDir } from '../support/pki-fixtures.js';
+import { waitFor } from '../support/poll.js';
 
 let app: TcpEchoApp;
 let scenario: Scenario;
@@ -26,14 +27,12 @@ test('200 while the leaf is valid, 503 naming the expiry once it has passed', as
   const shortLived = serverLeaf(scenario.pki, { notAfter: new Date(Date.now() + 8_000) });
   writeIdentityDir(scenario.identityDir, shortLived, scenario.pki);
   await sidecar.waitUntilReady();
-  await eventually(
+  await waitFor(
     '/readyz to report the expiry',
     async () => {
       const r = await sidecar.readyz();
       return r.status === 503 ? r : undefined;
-    },
-    30_000,
-    250,
+    }, { timeoutMs: 30_000, intervalMs: 250 },
   ).then((r) => {
     assert.equal(r.body.ready, false);
     assert.match(r.body.reason ?? '', /expired at/);

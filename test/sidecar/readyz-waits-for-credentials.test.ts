@@ -5,18 +5,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  httpGet,
-  makeScenario,
-  startSidecarProcess,
-  startTcpEchoApp,
-  tcpRoundTrip,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
-import { writeIdentityDir } from '../helpers/pki-fixtures.js';
+import { FRONTEND_ID, clientTlsOptions, httpGet, makeScenario, startSidecarProcess, startTcpEchoApp, tcpRoundTrip } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { writeIdentityDir } from '../support/pki-fixtures.js';
+import { waitFor } from '../support/poll.js';
 
 let app: TcpEchoApp;
 let scenario: Scenario;
@@ -45,7 +37,7 @@ test('503 with the reason while identity.dir is empty; /healthz is 200', async (
 
 test('an expired certificate is not usable: 503 says why', async () => {
   writeIdentityDir(scenario.identityDir, scenario.pki.leaf({ shape: 'expired', spiffeId: 'spiffe://example.org/ns/shop/sa/orders' }), scenario.pki);
-  await eventually('/readyz to explain the expired certificate', async () => {
+  await waitFor('/readyz to explain the expired certificate', async () => {
     const r = await sidecar.readyz();
     return r.status === 503 && /expired/.test(r.body.reason ?? '') ? true : undefined;
   });

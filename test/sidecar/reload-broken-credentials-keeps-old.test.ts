@@ -6,20 +6,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  makeScenario,
-  metricValue,
-  presentedSerial,
-  serverLeaf,
-  startSidecarProcess,
-  startTcpEchoApp,
-  tcpRoundTrip,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
-import { writeIdentityDir } from '../helpers/pki-fixtures.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp, tcpRoundTrip } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { writeIdentityDir } from '../support/pki-fixtures.js';
+import { waitFor } from '../support/poll.js';
 
 let app: TcpEchoApp;
 let scenario: Scenario;
@@ -57,7 +47,7 @@ test('a half-written certificate (in-place rewrite) keeps the old credentials', 
   const before = await failures();
   const next = serverLeaf(scenario.pki);
   writeFileSync(join(scenario.identityDir, 'tls.crt'), next.chainPem.slice(0, Math.floor(next.chainPem.length / 2)));
-  await eventually('the failed reload to be counted', async () => ((await failures()) > before ? true : undefined));
+  await waitFor('the failed reload to be counted', async () => ((await failures()) > before ? true : undefined));
   const line = await sidecar.waitForLog((l) => l.event === 'credentials_reload_failed', 'the reload failure log line');
   assert.match(String(line.reason), /tls\.crt/);
   await assertStillServingOld(options, scenario.server.cert.serialHex);
@@ -70,8 +60,8 @@ test('a key that does not match the certificate keeps the old credentials', asyn
   const otherKey = serverLeaf(scenario.pki).keyPem;
   writeFileSync(join(scenario.identityDir, 'tls.crt'), next.chainPem);
   writeFileSync(join(scenario.identityDir, 'tls.key'), otherKey);
-  await eventually('the failed reload to be counted', async () => ((await failures()) > before ? true : undefined));
-  await eventually('the mismatch to be logged', () =>
+  await waitFor('the failed reload to be counted', async () => ((await failures()) > before ? true : undefined));
+  await waitFor('the mismatch to be logged', () =>
     sidecar.logs.some((l) => l.event === 'credentials_reload_failed' && /does not match/.test(String(l.reason))) ? true : undefined,
   );
   await assertStillServingOld(options, scenario.server.cert.serialHex);
@@ -81,6 +71,6 @@ test('a good update after the broken ones is picked up', async () => {
   const options = clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port);
   const next = serverLeaf(scenario.pki);
   writeIdentityDir(scenario.identityDir, next, scenario.pki);
-  await eventually('the new certificate to be served', async () => ((await presentedSerial(options)) === next.cert.serialHex ? true : undefined));
+  await waitFor('the new certificate to be served', async () => ((await presentedSerial(options)) === next.cert.serialHex ? true : undefined));
   assert.equal((await sidecar.readyz()).status, 200);
 });

@@ -5,18 +5,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import {
-  DEFAULT_POLICY,
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  makeScenario,
-  metricValue,
-  startSidecarProcess,
-  startTcpEchoApp,
-  tcpRoundTrip,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
+import { DEFAULT_POLICY, FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, startSidecarProcess, startTcpEchoApp, tcpRoundTrip } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { waitFor } from '../support/poll.js';
 
 let app: TcpEchoApp;
 let scenario: Scenario;
@@ -52,7 +43,7 @@ for (const [name, text] of cases) {
     const options = clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port);
     const before = await policyReloads('failure');
     writeFileSync(scenario.policyPath, text);
-    await eventually('the failed policy reload to be counted', async () => ((await policyReloads('failure')) > before ? true : undefined));
+    await waitFor('the failed policy reload to be counted', async () => ((await policyReloads('failure')) > before ? true : undefined));
     assert.equal((await tcpRoundTrip(options, 'granted still')).result, 'echoed', 'the old policy still grants the tcp scope');
     assert.equal((await sidecar.readyz()).status, 200);
     assert.ok(sidecar.logs.some((l) => l.event === 'policy_reload_failed' && typeof l.reason === 'string' && l.reason !== ''));
@@ -67,6 +58,6 @@ test('a valid new policy takes effect: the revoked grant no longer connects', as
     { identities: ['spiffe://example.org/ns/ops/sa/admin'], scopes: ['orders:write', 'redis:connect'] },
   ];
   writeFileSync(scenario.policyPath, stringify({ ...DEFAULT_POLICY, grants }));
-  await eventually('the policy reload to succeed', async () => ((await policyReloads('success')) > before ? true : undefined));
+  await waitFor('the policy reload to succeed', async () => ((await policyReloads('success')) > before ? true : undefined));
   assert.equal((await tcpRoundTrip(options, 'no longer')).result, 'refused');
 });

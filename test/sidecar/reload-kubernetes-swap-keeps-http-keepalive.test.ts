@@ -4,18 +4,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  makeScenario,
-  presentedSerial,
-  serverLeaf,
-  startEchoHttpApp,
-  startSidecarProcess,
-  writeKubernetesIdentity,
-} from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, presentedSerial, serverLeaf, startEchoHttpApp, startSidecarProcess, writeKubernetesIdentity } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;
@@ -57,7 +48,7 @@ test('a keep-alive HTTP connection survives the swap; new connections present th
     assert.equal(first.status, 200);
     const next = serverLeaf(scenario.pki);
     writeKubernetesIdentity(scenario.identityDir, next, scenario.pki);
-    await eventually('new connections to present the new certificate', async () =>
+    await waitFor('new connections to present the new certificate', async () =>
       (await presentedSerial(options)) === next.cert.serialHex ? true : undefined,
     );
     const second = await get(agent, '/orders/2');

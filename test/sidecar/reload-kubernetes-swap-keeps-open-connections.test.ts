@@ -3,21 +3,9 @@
 // certificate soon after (polled with a generous bound, never a tight timing assertion).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  exchange,
-  makeScenario,
-  metricValue,
-  presentedSerial,
-  serverLeaf,
-  startSidecarProcess,
-  startTcpEchoApp,
-  tlsOpen,
-  writeKubernetesIdentity,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, exchange, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp, tlsOpen, writeKubernetesIdentity } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { waitFor } from '../support/poll.js';
 
 let app: TcpEchoApp;
 let scenario: Scenario;
@@ -51,7 +39,7 @@ test('a ..data swap rotates the certificate for new connections while an open on
     for (let rotation = 1; rotation <= 3; rotation++) {
       const next = serverLeaf(scenario.pki);
       writeKubernetesIdentity(scenario.identityDir, next, scenario.pki);
-      await eventually(`new connections to present rotation ${rotation}`, async () =>
+      await waitFor(`new connections to present rotation ${rotation}`, async () =>
         (await presentedSerial(options)) === next.cert.serialHex ? true : undefined,
       );
       assert.equal(await exchange(open, `during ${rotation}`), `during ${rotation}`, 'the connection opened before the swap still works');

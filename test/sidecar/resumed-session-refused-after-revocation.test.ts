@@ -6,20 +6,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  exchange,
-  makeScenario,
-  metricValue,
-  startSidecarProcess,
-  startTcpEchoApp,
-  tcpRoundTrip,
-  tlsOpen,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
-import type { TestLeaf } from '../helpers/pki-fixtures.js';
+import { FRONTEND_ID, clientTlsOptions, exchange, makeScenario, metricValue, startSidecarProcess, startTcpEchoApp, tcpRoundTrip, tlsOpen } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import type { TestLeaf } from '../support/pki-fixtures.js';
+import { waitFor } from '../support/poll.js';
 
 let app: TcpEchoApp;
 let scenario: Scenario;
@@ -76,7 +66,7 @@ async function revoke(leaf: TestLeaf): Promise<void> {
     scenario.pki.crlFor(scenario.pki.root, [], { crlNumber }) + scenario.pki.crlFor(scenario.pki.intermediate, [leaf], { crlNumber }),
   );
   crlNumber++;
-  await eventually('the new CRL to be loaded', async () =>
+  await waitFor('the new CRL to be loaded', async () =>
     metricValue(await sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' }) > before ? true : undefined,
   );
 }
@@ -93,7 +83,7 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
 
     const r = await tcpRoundTrip({ ...options, session }, 'after revocation');
     assert.equal(r.result, 'refused');
-    await eventually('the refusal to be counted as revoked', async () =>
+    await waitFor('the refusal to be counted as revoked', async () =>
       metricValue(await sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' }) > revokedBefore ? true : undefined,
     );
     // Someone else, not revoked, still gets in (the CRL swap did not break the listener).

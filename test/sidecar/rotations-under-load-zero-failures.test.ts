@@ -4,21 +4,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  eventually,
-  makeScenario,
-  metricValue,
-  presentedSerial,
-  serverLeaf,
-  sleep,
-  startEchoHttpApp,
-  startSidecarProcess,
-  writeKubernetesIdentity,
-} from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import type { TestLeaf } from '../helpers/pki-fixtures.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, presentedSerial, serverLeaf, startEchoHttpApp, startSidecarProcess, writeKubernetesIdentity } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import type { TestLeaf } from '../support/pki-fixtures.js';
+import { sleep, waitFor } from '../support/poll.js';
 
 const CLIENTS = 20;
 const ROTATIONS = 20;
@@ -88,7 +77,7 @@ test(`${CLIENTS} concurrent clients across ${ROTATIONS} certificate rotations: z
       writeKubernetesIdentity(scenario.identityDir, last, scenario.pki);
     }
     const expected = last!.cert.serialHex;
-    await eventually('new connections to present the last certificate', async () =>
+    await waitFor('new connections to present the last certificate', async () =>
       (await presentedSerial(clientTlsOptions(scenario.pki, client, port))) === expected ? true : undefined,
     );
     await sleep(300);

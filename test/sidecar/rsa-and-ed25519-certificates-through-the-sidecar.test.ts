@@ -3,10 +3,10 @@
 // identity, and a caller from a foreign CA of the same key type is refused at the handshake.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRONTEND_ID, makeScenario, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { FRONTEND_ID, makeScenario, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
 import type { KeyType } from '../../src/pki/keys.js';
-import { h2Get, h2SessionAs, http1Get, openAs } from '../helpers/connection-ends.js';
+import { h2Get, h2SessionAs, http1Get, openAs } from '../support/connection-ends.js';
 
 for (const keyType of ['rsa-2048', 'ed25519'] as KeyType[]) {
   describe(`${keyType} certificates`, () => {

@@ -5,17 +5,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { Agent } from 'node:https';
-import {
-  FRONTEND_ID,
-  clientTlsOptions,
-  exchange,
-  makeScenario,
-  startEchoHttpApp,
-  startSidecarProcess,
-  startTcpEchoApp,
-  tlsOpen,
-} from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, TcpEchoApp } from '../helpers/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, exchange, makeScenario, startEchoHttpApp, startSidecarProcess, startTcpEchoApp, tlsOpen } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, TcpEchoApp } from '../support/sidecar.js';
 
 let httpApp: EchoHttpApp;
 let tcpApp: TcpEchoApp;

@@ -4,8 +4,8 @@
 // (still ready: refusing every caller would be the outage), and the CRL's nextUpdate as a gauge.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRONTEND_ID } from '../helpers/sidecar.js';
-import { startCrlSidecar, type CrlSidecar } from '../helpers/crl-sidecar.js';
+import { FRONTEND_ID } from '../support/sidecar.js';
+import { startCrlSidecar, type CrlSidecar } from '../support/crl-sidecar.js';
 
 let s: CrlSidecar;
 const nextUpdate = new Date(Date.now() + 6_000);

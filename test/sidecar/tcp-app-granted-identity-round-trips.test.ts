@@ -3,18 +3,8 @@
 // sees a connection, and the refusal is counted.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  FRONTEND_ID,
-  STRANGER_ID,
-  clientTlsOptions,
-  makeScenario,
-  metricValue,
-  startSidecarProcess,
-  startTcpEchoApp,
-  tcpRoundTrip,
-  tlsOpen,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
+import { FRONTEND_ID, STRANGER_ID, clientTlsOptions, makeScenario, metricValue, startSidecarProcess, startTcpEchoApp, tcpRoundTrip, tlsOpen } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
 
 let app: TcpEchoApp;
 let scenario: Scenario;

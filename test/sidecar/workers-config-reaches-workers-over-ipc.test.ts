@@ -4,9 +4,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet, startedWorkers } from '../helpers/workers.js';
+import { startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet, startedWorkers } from '../support/workers.js';
 
 const MARKER = 'meshward-config-marker-5f1c';
 let app: EchoHttpApp;

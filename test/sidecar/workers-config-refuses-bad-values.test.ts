@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { isMeshwardError } from '../../src/errors.js';
 import { parseSidecarConfig } from '../../src/sidecar/config.js';
-import { runCli } from '../helpers/cli.js';
-import { runSidecarToExit, writeSidecarConfig } from '../helpers/sidecar.js';
+import { runCli } from '../support/cli.js';
+import { runSidecarToExit, writeSidecarConfig } from '../support/sidecar.js';
 
 let tmp: string;
 const base = {

@@ -5,10 +5,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, metricValue, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { writeIdentityDir } from '../helpers/pki-fixtures.js';
-import { makeWorkersScenario, startedWorkers } from '../helpers/workers.js';
+import { metricValue, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { writeIdentityDir } from '../support/pki-fixtures.js';
+import { makeWorkersScenario, startedWorkers } from '../support/workers.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;
@@ -29,7 +30,7 @@ after(async () => {
 
 test('no expiry value while waiting for credentials; the leaf notAfter once they are written', async () => {
   const s = sidecar!;
-  await eventually('two started workers', () => (startedWorkers(s).size === 2 ? true : undefined), 30_000);
+  await waitFor('two started workers', () => (startedWorkers(s).size === 2 ? true : undefined), { timeoutMs: 30_000 });
   const waiting = await s.metrics();
   assert.doesNotMatch(waiting, /^meshward_certificate_not_after_seconds /m, 'no value while no worker has credentials');
   assert.match(waiting, /^# TYPE meshward_certificate_not_after_seconds gauge$/m);
@@ -37,9 +38,9 @@ test('no expiry value while waiting for credentials; the leaf notAfter once they
   writeIdentityDir(scenario.identityDir, scenario.server, scenario.pki);
   await s.waitUntilReady(30_000);
   const notAfter = Math.floor(scenario.server.cert.notAfter.getTime() / 1000);
-  const value = await eventually('the expiry of the loaded leaf', async () => {
+  const value = await waitFor('the expiry of the loaded leaf', async () => {
     const v = metricValue(await s.metrics(), 'meshward_certificate_not_after_seconds');
     return v === notAfter ? v : undefined;
-  }, 30_000);
+  }, { timeoutMs: 30_000 });
   assert.equal(value, notAfter);
 });

@@ -5,9 +5,10 @@
 // Round-robin scheduling is forced so that worker 2 certainly served some of the first requests.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, metricValue, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet, parentPid, startedWorkers } from '../helpers/workers.js';
+import { metricValue, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet, parentPid, startedWorkers } from '../support/workers.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;
@@ -51,7 +52,7 @@ after(async () => {
 test('SIGKILL of worker 2: logged, re-forked, requests keep succeeding, /readyz back to 200', async () => {
   const s = sidecar!;
   const client = frontendLeaf(scenario.pki);
-  const before = await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
+  const before = await waitFor('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
   for (const pid of before.values()) pidsSeen.add(pid);
   const victim = before.get(2)!;
   for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/before/${i}`)).status, 200);
@@ -67,10 +68,10 @@ test('SIGKILL of worker 2: logged, re-forked, requests keep succeeding, /readyz 
   // The surviving worker serves alone until the replacement is up.
   for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/${i}`)).status, 200);
 
-  const replacement = await eventually('a new worker 2', () => {
+  const replacement = await waitFor('a new worker 2', () => {
     const pid = startedWorkers(s).get(2);
     return pid !== undefined && pid !== victim ? pid : undefined;
-  }, 30_000);
+  }, { timeoutMs: 30_000 });
   pidsSeen.add(replacement);
   assert.equal(parentPid(replacement), s.child.pid, 'the replacement is a child of the primary');
   assert.equal(startedWorkers(s).get(1), before.get(1), 'worker 1 was left alone');

@@ -7,9 +7,12 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { MESHWARD_BIN, eventually, httpGet, startEchoHttpApp } from '../helpers/sidecar.js';
-import type { EchoHttpApp, LogLine, Scenario } from '../helpers/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet } from '../helpers/workers.js';
+import { httpGet, startEchoHttpApp } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario } from '../support/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet } from '../support/workers.js';
+import { MESHWARD_BIN } from '../support/cli.js';
+import { type LogLine } from '../support/json-log.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 const scenarios: Scenario[] = [];
@@ -50,8 +53,8 @@ test('--workers 1 overrides workers: 2 and runs one process with no children', a
   const { scenario, port } = await makeWorkersScenario(app.url, 2);
   scenarios.push(scenario);
   const { child, logs, exited } = run(scenario.configPath, '1');
-  const admin = await eventually('the admin server', () => logs.find((l) => l.event === 'admin_listening'), 30_000);
-  await eventually('/readyz 200', async () => ((await httpGet(`http://${String(admin.address)}/readyz`)).status === 200 ? true : undefined), 30_000);
+  const admin = await waitFor('the admin server', () => logs.find((l) => l.event === 'admin_listening'), { timeoutMs: 30_000 });
+  await waitFor('/readyz 200', async () => ((await httpGet(`http://${String(admin.address)}/readyz`)).status === 200 ? true : undefined), { timeoutMs: 30_000 });
   assert.equal((await mtlsGet(scenario.pki, frontendLeaf(scenario.pki), port, '/orders/1')).status, 200);
   assert.deepEqual(childrenOf(child.pid!), [], 'no worker processes');
   assert.equal(logs.filter((l) => l.event === 'worker_forked' || l.worker !== undefined).length, 0, 'no worker log lines');
@@ -64,8 +67,8 @@ test('--workers auto forks one worker per core', async () => {
   const { scenario, port } = await makeWorkersScenario(app.url, 1);
   scenarios.push(scenario);
   const { child, logs, exited } = run(scenario.configPath, 'auto');
-  const admin = await eventually('the admin server', () => logs.find((l) => l.event === 'admin_listening'), 30_000);
-  await eventually('/readyz 200', async () => ((await httpGet(`http://${String(admin.address)}/readyz`)).status === 200 ? true : undefined), 30_000);
+  const admin = await waitFor('the admin server', () => logs.find((l) => l.event === 'admin_listening'), { timeoutMs: 30_000 });
+  await waitFor('/readyz 200', async () => ((await httpGet(`http://${String(admin.address)}/readyz`)).status === 200 ? true : undefined), { timeoutMs: 30_000 });
   assert.equal((await mtlsGet(scenario.pki, frontendLeaf(scenario.pki), port, '/orders/1')).status, 200);
   if (cores === 1) {
     assert.deepEqual(childrenOf(child.pid!), []);

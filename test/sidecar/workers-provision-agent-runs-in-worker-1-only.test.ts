@@ -7,10 +7,12 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { DEFAULT_POLICY, SERVER_ID, eventually, startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../helpers/sidecar.js';
-import type { EchoHttpApp, SidecarProcess } from '../helpers/sidecar.js';
-import { createToken, freePort, initCa, startCaProcess } from '../e2e/mesh.js';
+import { DEFAULT_POLICY, SERVER_ID, startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../support/sidecar.js';
+import type { EchoHttpApp, SidecarProcess } from '../support/sidecar.js';
+import { createToken, initCa, startCaProcess } from '../e2e/mesh.js';
+import { freePort } from '../support/ports.js';
 import type { CaProcess } from '../e2e/mesh.js';
+import { waitFor } from '../support/poll.js';
 
 let tmp: string;
 let ca: CaProcess | undefined;
@@ -51,7 +53,7 @@ test('worker 1 provisions the certificate, worker 2 loads the same one from iden
   const written = s.logs.filter((l) => l.msg === 'certificate written');
   assert.equal(written.length, 1, 'one certificate requested');
   assert.equal(written[0]!.worker, 1, 'by worker 1');
-  const loaded = await eventually('both workers to load it', () => {
+  const loaded = await waitFor('both workers to load it', () => {
     const lines = s.logs.filter((l) => l.event === 'credentials_loaded');
     return lines.length === 2 ? lines : undefined;
   });

@@ -3,9 +3,10 @@
 // /metrics still answers from the others; after SIGCONT /readyz is 200 again.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, httpGet, metricValue, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { makeWorkersScenario, startedWorkers } from '../helpers/workers.js';
+import { httpGet, metricValue, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { makeWorkersScenario, startedWorkers } from '../support/workers.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;
@@ -34,7 +35,7 @@ after(async () => {
 
 test('a worker that does not answer makes /readyz 503 and /metrics 500 naming it; both recover once it answers', async () => {
   const s = sidecar!;
-  const workers = await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
+  const workers = await waitFor('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
   stopped = workers.get(1)!;
   process.kill(stopped, 'SIGSTOP');
 

@@ -7,9 +7,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { DEFAULT_POLICY, eventually, serverLeaf, startEchoHttpApp, startSidecarProcess, writeKubernetesIdentity } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet } from '../helpers/workers.js';
+import { DEFAULT_POLICY, serverLeaf, startEchoHttpApp, startSidecarProcess, writeKubernetesIdentity } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet } from '../support/workers.js';
+import { waitFor } from '../support/poll.js';
 
 const CONNECTIONS = 20;
 let app: EchoHttpApp;
@@ -44,10 +45,9 @@ test('a ..data credentials swap reaches both workers: every new connection gets 
 
   const next = serverLeaf(scenario.pki);
   writeKubernetesIdentity(scenario.identityDir, next, scenario.pki);
-  await eventually(
+  await waitFor(
     'both workers to reload the new serial',
-    () => (workersThatLogged(s, 'credentials_reloaded', (l) => l.serial === next.cert.serialHex).length === 2 ? true : undefined),
-    30_000,
+    () => (workersThatLogged(s, 'credentials_reloaded', (l) => l.serial === next.cert.serialHex).length === 2 ? true : undefined), { timeoutMs: 30_000 },
   );
   const serials = [];
   for (let i = 0; i < CONNECTIONS; i++) {
@@ -67,7 +67,7 @@ test('a policy edit reaches both workers: a denied route becomes allowed on ever
   const tmp = `${scenario.policyPath}.tmp`;
   writeFileSync(tmp, stringify(widened));
   renameSync(tmp, scenario.policyPath);
-  await eventually('both workers to reload the policy', () => (workersThatLogged(s, 'policy_reloaded').length === 2 ? true : undefined), 30_000);
+  await waitFor('both workers to reload the policy', () => (workersThatLogged(s, 'policy_reloaded').length === 2 ? true : undefined), { timeoutMs: 30_000 });
   for (let i = 0; i < CONNECTIONS; i++) {
     const r = await mtlsGet(scenario.pki, client, port, '/reports/daily');
     assert.equal(r.status, 200, `connection ${i}: ${r.body}`);

@@ -2,9 +2,10 @@
 // completes), the primary exits 0, and no worker process is left behind.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet, processExists, startedWorkers } from '../helpers/workers.js';
+import { startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet, processExists, startedWorkers } from '../support/workers.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;
@@ -35,11 +36,11 @@ after(async () => {
 test('SIGTERM: in-flight requests finish, every worker exits, the primary exits 0', async () => {
   const s = sidecar!;
   const client = frontendLeaf(scenario.pki);
-  workerPids = [...(await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined))).values()];
+  workerPids = [...(await waitFor('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined))).values()];
 
   const seen = app.seen.length;
   const inFlight = Array.from({ length: 4 }, () => mtlsGet(scenario.pki, client, port, '/slow?ms=1500'));
-  await eventually('the slow requests to reach the app', () => (app.seen.length >= seen + 4 ? true : undefined));
+  await waitFor('the slow requests to reach the app', () => (app.seen.length >= seen + 4 ? true : undefined));
   s.child.kill('SIGTERM');
 
   for (const r of await Promise.all(inFlight)) assert.equal(r.status, 200, r.body);

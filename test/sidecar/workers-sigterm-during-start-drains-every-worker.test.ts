@@ -3,9 +3,9 @@
 // sent before a worker listens for messages would be lost; the primary signals those workers instead.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario } from '../helpers/sidecar.js';
-import { makeWorkersScenario, processExists } from '../helpers/workers.js';
+import { startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario } from '../support/sidecar.js';
+import { makeWorkersScenario, processExists } from '../support/workers.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
-import { runSidecarToExit, startEchoHttpApp } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario } from '../helpers/sidecar.js';
-import { makeWorkersScenario, processExists } from '../helpers/workers.js';
+import { runSidecarToExit, startEchoHttpApp } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario } from '../support/sidecar.js';
+import { makeWorkersScenario, processExists } from '../support/workers.js';
 
 /** Pids of the workers the primary forked, from its log on stdout. */
 function forkedPids(stdout: string): number[] {

@@ -4,9 +4,10 @@
 // (NODE_CLUSTER_SCHED_POLICY=rr, which the primary respects) so both workers certainly serve some.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventually, metricValue, startEchoHttpApp, startSidecarProcess } from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet, parentPid, startedWorkers } from '../helpers/workers.js';
+import { metricValue, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { frontendLeaf, makeWorkersScenario, mtlsGet, parentPid, startedWorkers } from '../support/workers.js';
+import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 let scenario: Scenario;
@@ -31,7 +32,7 @@ after(async () => {
 test('two workers, children of the primary, serve mTLS; /metrics sums their requests', async () => {
   const s = sidecar!;
   const primaryPid = s.child.pid!;
-  const workers = await eventually('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
+  const workers = await waitFor('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
   const pids = [...workers.values()];
   assert.equal(new Set(pids).size, 2, 'two distinct worker pids');
   for (const pid of pids) {
@@ -50,7 +51,7 @@ test('two workers, children of the primary, serve mTLS; /metrics sums their requ
     assert.equal((JSON.parse(r.body) as { url: string }).url, `/orders/${i}`);
   }
   // Which worker served each request, from the workers' own log lines (they carry `worker`).
-  const served = await eventually('a log line per request', () => {
+  const served = await waitFor('a log line per request', () => {
     const lines = s.logs.filter((l) => l.event === 'request');
     return lines.length >= requests ? lines : undefined;
   });

@@ -6,11 +6,11 @@
 // with a message saying what to install. Outage tests use stop(), start(), restart() and kill().
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import pg from 'pg';
+import { freePort } from './ports.js';
 
 const PG_ROOT = '/usr/lib/postgresql';
 
@@ -34,17 +34,6 @@ function serverAccount(): { uid: number; gid: number; name: string } | undefined
     if (row) return { name, uid: Number(row[2]), gid: Number(row[3]) };
   }
   throw new Error('running as root, and neither a postgres nor a nobody account exists to run PostgreSQL as (it refuses to run as root)');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface PostgresOptions {

@@ -9,12 +9,10 @@ import type { ConnectionOptions } from 'node:tls';
 import { stringify } from 'yaml';
 import { Authority } from '../../src/ca/authority.js';
 import { makeCa, removeDir, tempDir } from '../ca-service/harness.js';
-import { MESHWARD_BIN, runCli } from '../helpers/cli.js';
-import {
-  DEFAULT_POLICY, FRONTEND_ID, SERVER_ID, eventually, startSidecarProcess, startTcpEchoApp, writeSidecarConfig,
-  type SidecarProcess, type TcpEchoApp,
-} from '../helpers/sidecar.js';
+import { MESHWARD_BIN, runCli } from './cli.js';
+import { DEFAULT_POLICY, FRONTEND_ID, SERVER_ID, startSidecarProcess, startTcpEchoApp, writeSidecarConfig, type SidecarProcess, type TcpEchoApp } from './sidecar.js';
 import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
+import { waitFor } from './poll.js';
 
 export interface MeshOptions {
   /** A postgres:// DSN, or undefined for D/ca.db. */
@@ -86,10 +84,10 @@ export async function startRevocationMesh(opts: MeshOptions = {}): Promise<Revoc
       '--token', token, '--spiffe-id', SERVER_ID, '--out', identityDir, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', 'pipe'] });
     agent.stderr!.on('data', (b: Buffer) => { agentOut += b.toString(); });
     const started = agent;
-    await eventually('the agent to write tls.crt and crl.pem', () => {
+    await waitFor('the agent to write tls.crt and crl.pem', () => {
       if (started.exitCode !== null) throw new Error(`the agent exited ${started.exitCode}: ${agentOut}`);
       return existsSync(join(identityDir, 'tls.crt')) && existsSync(join(identityDir, 'crl.pem')) ? true : undefined;
-    }, 60_000);
+    }, { timeoutMs: 60_000 });
 
     app = await startTcpEchoApp();
     const configPath = writeSidecarConfig(root, {

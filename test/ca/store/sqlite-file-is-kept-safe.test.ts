@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database, { type SqliteDatabase } from '../../../src/ca/store/sqlite-binding.js';
 import { SCHEMA_VERSION } from '../../../src/ca/store/migrations.js';
 import { SqliteStore as CaStore } from '../../../src/ca/store/sqlite.js';
-import { snapshotDir } from '../../helpers/cli.js';
+import { snapshotDir } from '../../support/cli.js';
 import { T0, tempDir } from '../fixtures.js';
 
 describe('the SQLite store file', () => {

@@ -4,8 +4,9 @@
 // connection of a caller the CRL does not list keeps working. The ends are counted by reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRONTEND_ID, metricValue, sleep } from '../../helpers/sidecar.js';
-import { closed, http1Get, openAs, revokeAndWaitForReload, runningSidecar } from '../../helpers/connection-ends.js';
+import { FRONTEND_ID, metricValue } from '../../support/sidecar.js';
+import { closed, http1Get, openAs, revokeAndWaitForReload, runningSidecar } from '../../support/connection-ends.js';
+import { sleep } from '../../support/poll.js';
 
 const r = runningSidecar('http', { crl: true });
 

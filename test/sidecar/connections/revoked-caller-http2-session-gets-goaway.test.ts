@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { FRONTEND_ID, metricValue, sleep } from '../../helpers/sidecar.js';
-import { goawayOf, h2Get, h2SessionAs, revokeAndWaitForReload, runningSidecar } from '../../helpers/connection-ends.js';
+import { FRONTEND_ID, metricValue } from '../../support/sidecar.js';
+import { goawayOf, h2Get, h2SessionAs, revokeAndWaitForReload, runningSidecar } from '../../support/connection-ends.js';
+import { sleep } from '../../support/poll.js';
 
 const r = runningSidecar('http', { crl: true });
 

@@ -3,8 +3,8 @@
 // connection of a caller the CRL does not list keeps echoing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRONTEND_ID, exchange, metricValue } from '../../helpers/sidecar.js';
-import { closed, openAs, revokeAndWaitForReload, runningSidecar } from '../../helpers/connection-ends.js';
+import { FRONTEND_ID, exchange, metricValue } from '../../support/sidecar.js';
+import { closed, openAs, revokeAndWaitForReload, runningSidecar } from '../../support/connection-ends.js';
 
 const r = runningSidecar('tcp', { crl: true });
 

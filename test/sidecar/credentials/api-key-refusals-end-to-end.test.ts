@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatApiKey, generateApiKey } from '../../../src/auth/api-key.js';
-import { runCli } from '../../helpers/cli.js';
-import { metricValue, sleep } from '../../helpers/sidecar.js';
+import { runCli } from '../../support/cli.js';
+import { metricValue } from '../../support/sidecar.js';
 import { createKey, curl, makeIssuer, seen, startCredentialSidecar, type CreatedKey, type CredentialSidecar, type CurlResult } from './harness.js';
+import { sleep } from '../../support/poll.js';
 
 let t: CredentialSidecar;
 const k: Record<string, CreatedKey> = {};

@@ -6,8 +6,9 @@ import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { exportJWK, SignJWT, type JWTPayload } from 'jose';
-import { runCli } from '../../helpers/cli.js';
-import { FRONTEND_ID, makeScenario, REPO_ROOT, startEchoHttpApp, startSidecarProcess, STRANGER_ID, type ClientFiles, type EchoHttpApp, type Scenario, type SidecarProcess } from '../../helpers/sidecar.js';
+import { runCli } from '../../support/cli.js';
+import { FRONTEND_ID, makeScenario, startEchoHttpApp, startSidecarProcess, STRANGER_ID, type ClientFiles, type EchoHttpApp, type Scenario, type SidecarProcess } from '../../support/sidecar.js';
+import { REPO_ROOT } from '../../support/cli.js';
 
 export const ISSUER = 'https://auth.example.test';
 export const AUDIENCE = 'orders-api';

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import { after, before, it } from 'node:test';
-import { runCli } from '../../helpers/cli.js';
-import { eventually } from '../../helpers/sidecar.js';
+import { runCli } from '../../support/cli.js';
 import { createKey, curl, makeIssuer, startCredentialSidecar, writeJson, type CreatedKey, type CredentialSidecar, type Issuer } from './harness.js';
+import { waitFor } from '../../support/poll.js';
 
 let t: CredentialSidecar;
 let issuer: Issuer;
@@ -36,7 +36,7 @@ function swap(path: string, text: string): void {
 it('a revoked key is refused after the reload; a broken key file keeps the last good one', async () => {
   assert.equal(await status(a.key), 200);
   assert.equal((await runCli(['apikey', 'revoke', '--file', t.keyFile, '--id', a.id])).code, 0);
-  await eventually('the revoked key refused', async () => ((await status(a.key)) === 401 ? true : undefined));
+  await waitFor('the revoked key refused', async () => ((await status(a.key)) === 401 ? true : undefined));
   swap(t.keyFile, 'version: 1\nkeys:\n  nonsense: {}\n');
   const failed = await t.sidecar.waitForLog((l) => l.event === 'api_keys_reload_failed', 'the failed reload');
   assert.match(String(failed.reason), /apikeys\.yaml: keys\.nonsense: is not a key id/, 'the config-file loader\'s FILE: field: sentence');
@@ -50,7 +50,7 @@ it('a JWKS with a new key admits its tokens; a broken JWKS keeps the keys', asyn
   assert.equal(await tokenStatus(token), 401);
   writeJson(`${t.jwksFile}.tmp`, { keys: [...issuer.jwks.keys, ...next.jwks.keys] });
   renameSync(`${t.jwksFile}.tmp`, t.jwksFile);
-  await eventually('the k2 token accepted', async () => ((await tokenStatus(token)) === 200 ? true : undefined));
+  await waitFor('the k2 token accepted', async () => ((await tokenStatus(token)) === 200 ? true : undefined));
   swap(t.jwksFile, '{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}');
   const failed = await t.sidecar.waitForLog((l) => l.event === 'jwks_reload_failed', 'the failed JWKS reload');
   assert.match(String(failed.reason), /symmetric key/);

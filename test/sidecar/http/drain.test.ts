@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
-import { startHarness, startRecordingApp, waitUntil, type Harness, type RecordingApp } from './harness.js';
+import { startHarness, startRecordingApp, type Harness, type RecordingApp } from './harness.js';
+import { waitFor } from '../../support/poll.js';
 
 describe('drain', () => {
   let app: RecordingApp;
@@ -31,7 +32,7 @@ describe('drain', () => {
           })
           .on('error', reject);
       });
-      await waitUntil('the app to hold the request', () => app.held === 1);
+      await waitFor('the app to hold the request', () => app.held === 1);
       let drained = false;
       const draining = h.frontend.drain(60_000).then(() => {
         drained = true;
@@ -71,9 +72,9 @@ describe('drain', () => {
         s.on('end', () => resolve({ status, body }));
         s.on('error', reject);
       });
-      await waitUntil('the app to hold the request', () => app.held === 1);
+      await waitFor('the app to hold the request', () => app.held === 1);
       const draining = h.frontend.drain(60_000);
-      await waitUntil('GOAWAY', () => goaway);
+      await waitFor('GOAWAY', () => goaway);
       app.releaseHeld();
       const r = await response;
       assert.equal(r.status, 200);

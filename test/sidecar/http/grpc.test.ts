@@ -3,10 +3,10 @@
 // PERMISSION_DENIED with the reason; spoofed identity metadata is replaced; with the app down the
 // client gets UNAVAILABLE.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { BILLING_ID, startHarness, type Harness } from './harness.js';
+import { freePort } from '../../support/ports.js';
 
 const identity = (b: Buffer): Buffer => b;
 const ORDERS = {
@@ -36,14 +36,6 @@ function call(client: grpc.Client, method: 'Get' | 'Cancel', req: Buffer, md = n
       finish();
     });
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function clientFor(h: Harness, name: string): grpc.Client {

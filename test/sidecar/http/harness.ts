@@ -18,7 +18,7 @@ import { identityFromCertificate, xfccValue } from '../../../src/sidecar/tls/ide
 import { SidecarMetrics } from '../../../src/sidecar/observe/metrics.js';
 import { parsePolicy, type Policy } from '../../../src/sidecar/policy/policy.js';
 import { HttpFrontend, type HttpFrontendOptions } from '../../../src/sidecar/http/frontend.js';
-import { makeTestPki, writeIdentityDir, type LeafOptions, type TestLeaf, type TestPki } from '../../helpers/pki-fixtures.js';
+import { makeTestPki, writeIdentityDir, type LeafOptions, type TestLeaf, type TestPki } from '../../support/pki-fixtures.js';
 
 export const TD = 'example.org';
 export const FRONTEND_ID = `spiffe://${TD}/ns/shop/sa/frontend`;
@@ -360,13 +360,4 @@ export function rawBody(raw: string): string {
     rest = rest.slice(eol + 2 + size + 2);
   }
   return body;
-}
-
-/** Polls `check` every 20 ms until it is true (at most `tries` times); says what it waited for when it gives up. */
-export async function waitUntil(what: string, check: () => boolean, tries = 1500): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { RAPID_RESET_LIMIT } from '../../../src/sidecar/http/http2.js';
-import { curl, startHarness, startRecordingApp, waitUntil, type Harness, type RecordingApp } from './harness.js';
+import { curl, startHarness, startRecordingApp, type Harness, type RecordingApp } from './harness.js';
+import { waitFor } from '../../support/poll.js';
 
 describe('HTTP/2 abuse', () => {
   let app: RecordingApp;
@@ -47,7 +48,7 @@ describe('HTTP/2 abuse', () => {
         await Promise.race([Promise.all(ready), sessionClosed]);
       }
       assert.ok(250 > RAPID_RESET_LIMIT);
-      await waitUntil('the rapid-reset log line', () => h.logs.some((l) => String(l.reason).includes('rapid reset')));
+      await waitFor('the rapid-reset log line', () => h.logs.some((l) => String(l.reason).includes('rapid reset')));
       const line = h.logs.find((l) => String(l.reason).includes('rapid reset'))!;
       assert.equal(line.identity, h.clients.frontend!.leaf.spiffeId);
       assert.equal(app.held, 0, 'no cancelled request is left waiting at the app');

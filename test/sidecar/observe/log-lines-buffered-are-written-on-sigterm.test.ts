@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
-import { echoAppScenarios, statusOf } from '../../helpers/echo-app-scenarios.js';
-import { FRONTEND_ID, clientTlsOptions, startSidecarProcess } from '../../helpers/sidecar.js';
+import { echoAppScenarios, statusOf } from '../../support/echo-app-scenarios.js';
+import { FRONTEND_ID, clientTlsOptions, startSidecarProcess } from '../../support/sidecar.js';
 
 const apps = echoAppScenarios();
 

@@ -3,9 +3,9 @@
 // from the counts. A bad metrics.identities is refused at start with a one-line error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { echoAppScenarios } from '../../helpers/echo-app-scenarios.js';
-import { runSidecarToExit, startSidecarProcess } from '../../helpers/sidecar.js';
-import { mtlsGet } from '../../helpers/workers.js';
+import { echoAppScenarios } from '../../support/echo-app-scenarios.js';
+import { runSidecarToExit, startSidecarProcess } from '../../support/sidecar.js';
+import { mtlsGet } from '../../support/workers.js';
 
 const apps = echoAppScenarios();
 

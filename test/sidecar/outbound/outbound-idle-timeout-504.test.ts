@@ -3,9 +3,9 @@
 // answers within it is unaffected.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SERVER_ID, serverLeaf } from '../../helpers/sidecar.js';
-import { makeTestPki } from '../../helpers/pki-fixtures.js';
-import { appCall, httpsUpstream, startOutboundRig, type OutboundRig, type Upstream } from '../../helpers/outbound.js';
+import { SERVER_ID, serverLeaf } from '../../support/sidecar.js';
+import { makeTestPki } from '../../support/pki-fixtures.js';
+import { appCall, httpsUpstream, startOutboundRig, type OutboundRig, type Upstream } from '../../support/outbound.js';
 
 const pki = makeTestPki();
 let rig: OutboundRig;

@@ -5,10 +5,11 @@
 // meshward_outbound_failures_total by reason; a good upstream beside them still answers.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SERVER_ID, serverLeaf } from '../../helpers/sidecar.js';
-import { makeTestPki } from '../../helpers/pki-fixtures.js';
-import type { TestLeaf } from '../../helpers/pki-fixtures.js';
-import { appCall, closedPort, httpsUpstream, silentUpstream, startOutboundRig, type OutboundRig, type Upstream } from '../../helpers/outbound.js';
+import { SERVER_ID, serverLeaf } from '../../support/sidecar.js';
+import { makeTestPki } from '../../support/pki-fixtures.js';
+import type { TestLeaf } from '../../support/pki-fixtures.js';
+import { closedPort } from '../../support/ports.js';
+import { appCall, httpsUpstream, silentUpstream, startOutboundRig, type OutboundRig, type Upstream } from '../../support/outbound.js';
 
 const pki = makeTestPki();
 let rig: OutboundRig;

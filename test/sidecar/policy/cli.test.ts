@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeTestPki } from '../../helpers/pki-fixtures.js';
+import { makeTestPki } from '../../support/pki-fixtures.js';
 
 // dist/test/sidecar/policy -> repo root
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');

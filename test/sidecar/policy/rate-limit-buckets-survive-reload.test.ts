@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { stringify } from 'yaml';
-import { echoAppScenarios, statusOf } from '../../helpers/echo-app-scenarios.js';
-import { DEFAULT_POLICY, FRONTEND_ID, STRANGER_ID, clientTlsOptions, startSidecarProcess } from '../../helpers/sidecar.js';
+import { echoAppScenarios, statusOf } from '../../support/echo-app-scenarios.js';
+import { DEFAULT_POLICY, FRONTEND_ID, STRANGER_ID, clientTlsOptions, startSidecarProcess } from '../../support/sidecar.js';
 
 const apps = echoAppScenarios();
 

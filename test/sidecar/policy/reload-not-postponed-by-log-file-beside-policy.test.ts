@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { echoAppScenarios } from '../../helpers/echo-app-scenarios.js';
-import { DEFAULT_POLICY, startSidecarProcess } from '../../helpers/sidecar.js';
+import { echoAppScenarios } from '../../support/echo-app-scenarios.js';
+import { DEFAULT_POLICY, startSidecarProcess } from '../../support/sidecar.js';
 
 const apps = echoAppScenarios();
 

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { fallenCredential } from '../../../src/sidecar/tls/standing.js';
 import { connectionDeadline } from '../../../src/sidecar/inbound/lifetimes.js';
 import type { TrustView } from '../../../src/sidecar/tls/chain.js';
-import { makeTestPki } from '../../helpers/pki-fixtures.js';
+import { makeTestPki } from '../../support/pki-fixtures.js';
 
 const pki = makeTestPki();
 const leaf = pki.leaf();

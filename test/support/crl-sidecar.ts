@@ -1,10 +1,8 @@
 // A sidecar process in front of a TCP echo app whose identity.dir (Kubernetes ..data layout) holds a
 // crl.pem chosen by the test, and callers to probe it: the set-up of the stale/broken CRL scenarios.
 import type { TestLeaf } from './pki-fixtures.js';
-import {
-  FRONTEND_ID, clientTlsOptions, eventually, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp,
-  tcpRoundTrip, writeKubernetesIdentity, type Scenario, type SidecarProcess, type TcpEchoApp,
-} from './sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp, tcpRoundTrip, writeKubernetesIdentity, type Scenario, type SidecarProcess, type TcpEchoApp } from './sidecar.js';
+import { waitFor } from './poll.js';
 
 export interface CrlSidecar {
   scenario: Scenario;
@@ -37,8 +35,8 @@ export async function startCrlSidecar(crlPem: (s: Scenario, revoked: TestLeaf) =
     async rotate(pem) {
       const leaf = serverLeaf(scenario.pki);
       writeKubernetesIdentity(scenario.identityDir, leaf, scenario.pki, pem);
-      await eventually('the sidecar to present the new certificate', async () =>
-        ((await presentedSerial(clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port))) === leaf.cert.serialHex ? true : undefined), 30_000);
+      await waitFor('the sidecar to present the new certificate', async () =>
+        ((await presentedSerial(clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port))) === leaf.cert.serialHex ? true : undefined), { timeoutMs: 30_000 });
       return leaf;
     },
     readyz: () => sidecar.readyz() as ReturnType<CrlSidecar['readyz']>,

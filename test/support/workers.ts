@@ -3,7 +3,7 @@
 // on a fresh connection that reports the served certificate's serial.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { freePort } from '../e2e/mesh.js';
+import { freePort } from './ports.js';
 import { FRONTEND_ID, makeScenario } from './sidecar.js';
 import type { Scenario, SidecarProcess } from './sidecar.js';
 import type { TestLeaf, TestPki } from './pki-fixtures.js';

@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-/** The repository root: this file runs as dist/test/helpers/cli.js. */
+/** The repository root: this file runs as dist/test/support/cli.js. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const MESHWARD_BIN = join(REPO_ROOT, 'bin', 'meshward.js');
 

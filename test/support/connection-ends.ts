@@ -7,9 +7,10 @@ import type { ClientHttp2Session } from 'node:http2';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import { clientTlsOptions, eventually, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, startTcpEchoApp, tlsOpen } from './sidecar.js';
+import { clientTlsOptions, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, startTcpEchoApp, tlsOpen } from './sidecar.js';
 import type { Scenario, SidecarProcess } from './sidecar.js';
 import type { TestLeaf } from './pki-fixtures.js';
+import { waitFor } from './poll.js';
 
 export interface RunningSidecar {
   scenario: Scenario;
@@ -107,7 +108,7 @@ export function crlRevoking(scenario: Scenario, revoked: TestLeaf[]): string {
 export async function revokeAndWaitForReload(scenario: Scenario, sidecar: SidecarProcess, revoked: TestLeaf[]): Promise<void> {
   const before = metricValue(await sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' });
   writeFileSync(join(scenario.identityDir, 'crl.pem'), crlRevoking(scenario, revoked));
-  await eventually('the new crl.pem to be loaded', async () =>
+  await waitFor('the new crl.pem to be loaded', async () =>
     metricValue(await sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' }) > before ? true : undefined,
   );
 }

@@ -2,24 +2,23 @@
 // process, find its admin and inbound ports from its JSON log, poll /readyz and /metrics, stop it with
 // a signal; plus tiny apps to put behind it (an HTTP echo of the headers it received, a TCP echo).
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { MESHWARD_BIN } from './cli.js';
+import type { LogLine } from './json-log.js';
+import { waitFor } from './poll.js';
+import { spawnMeshward, type LoggedProcess } from './process.js';
+import { tempDir } from './temp-dir.js';
 import { makeTestPki, writeIdentityDir } from './pki-fixtures.js';
 import type { TestLeaf, TestPki } from './pki-fixtures.js';
 import type { KeyType } from '../../src/pki/keys.js';
-
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const MESHWARD_BIN = join(REPO_ROOT, 'bin', 'meshward.js');
 
 /** Writes `config` as YAML to dir/sidecar.yaml and returns the path. */
 export function writeSidecarConfig(dir: string, config: object, name = 'sidecar.yaml'): string {
@@ -28,30 +27,15 @@ export function writeSidecarConfig(dir: string, config: object, name = 'sidecar.
   return path;
 }
 
-export interface LogLine {
-  level: number;
-  msg: string;
-  event?: string;
-  [key: string]: unknown;
-}
-
-export interface SidecarProcess {
-  child: ChildProcess;
+export interface SidecarProcess extends LoggedProcess {
   /** http://127.0.0.1:PORT of the admin server. */
   adminUrl: string;
   /** The inbound listener's port, once it is up (see waitForInbound). */
   inboundPort?: number;
-  logs: LogLine[];
-  stderr(): string;
-  /** Resolves with the exit code (or the signal name) once the process ended. */
-  exited: Promise<number | string>;
-  waitForLog(pred: (l: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
   waitForInbound(timeoutMs?: number): Promise<number>;
   waitUntilReady(timeoutMs?: number): Promise<void>;
   readyz(): Promise<{ status: number; body: { ready: boolean; reason?: string } }>;
   metrics(): Promise<string>;
-  /** Sends SIGTERM (or `signal`) and waits for the exit; kills after timeoutMs. */
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | string>;
 }
 
 export function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
@@ -68,106 +52,26 @@ export function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number
   });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `check` every intervalMs until it returns a value other than undefined; fails after timeoutMs. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await sleep(intervalMs);
-  }
-}
-
 /** Starts `node bin/meshward.js sidecar --config path` and waits until its admin server listens. */
 export async function startSidecarProcess(configPath: string, opts: { timeoutMs?: number; /** ulimit -n for the child (bash sets it, then execs node). */ maxOpenFiles?: number } = {}): Promise<SidecarProcess> {
-  const args = [MESHWARD_BIN, 'sidecar', '--config', configPath];
-  const child =
-    opts.maxOpenFiles === undefined
-      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('bash', ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: LogLine[] = [];
-  let stderr = '';
-  let buffered = '';
-  const listeners = new Set<() => void>();
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    let nl;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        logs.push({ level: 0, msg: line });
-      }
-      for (const l of listeners) l();
-    }
-  });
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => {
-      for (const l of listeners) l();
-      resolve(code ?? signal ?? -1);
-    });
-  });
-  let exitedValue: number | string | undefined;
-  void exited.then((v) => (exitedValue = v));
-
-  const waitForLog = (pred: (l: LogLine) => boolean, what: string, timeoutMs = opts.timeoutMs ?? 60_000): Promise<LogLine> =>
-    new Promise((resolve, reject) => {
-      const check = () => {
-        const found = logs.find(pred);
-        if (found) {
-          done();
-          resolve(found);
-        } else if (exitedValue !== undefined || child.exitCode !== null) {
-          done();
-          reject(new Error(`sidecar exited (${child.exitCode}) before ${what}; stderr: ${stderr.trim()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out waiting for ${what}; stderr: ${stderr.trim()}; last logs: ${JSON.stringify(logs.slice(-5))}`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        listeners.delete(check);
-      };
-      listeners.add(check);
-      check();
-    });
-
+  const base = spawnMeshward(['sidecar', '--config', configPath], opts);
   let admin: LogLine;
   try {
-    admin = await waitForLog((l) => l.event === 'admin_listening', 'the admin server');
+    admin = await base.waitForLog((l) => l.event === 'admin_listening', 'the admin server');
   } catch (err) {
-    child.kill('SIGKILL');
+    base.child.kill('SIGKILL');
     throw err;
   }
   const proc: SidecarProcess = {
-    child,
+    ...base,
     adminUrl: `http://${String(admin.address)}`,
-    logs,
-    stderr: () => stderr,
-    exited,
-    waitForLog,
     async waitForInbound(timeoutMs) {
-      const l = await waitForLog((x) => x.event === 'inbound_listening', 'the inbound listener', timeoutMs);
+      const l = await base.waitForLog((x) => x.event === 'inbound_listening', 'the inbound listener', timeoutMs);
       proc.inboundPort = Number(String(l.address).split(':').pop());
       return proc.inboundPort;
     },
     async waitUntilReady(timeoutMs = 20_000) {
-      await eventually('/readyz 200', async () => ((await proc.readyz()).status === 200 ? true : undefined), timeoutMs);
+      await waitFor('/readyz 200', async () => (await proc.readyz()).status === 200, { timeoutMs });
     },
     async readyz() {
       const r = await httpGet(`${proc.adminUrl}/readyz`);
@@ -175,14 +79,6 @@ export async function startSidecarProcess(configPath: string, opts: { timeoutMs?
     },
     async metrics() {
       return (await httpGet(`${proc.adminUrl}/metrics`)).body;
-    },
-    async stop(signal = 'SIGTERM', timeoutMs = 30_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return exited;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      const v = await exited;
-      clearTimeout(timer);
-      return v;
     },
   };
   return proc;
@@ -357,7 +253,7 @@ export function makeScenario(opts: {
   /** Key type of every certificate of the scenario's PKI (default ec-p256). */
   keyType?: KeyType;
 }): Scenario {
-  const tmp = mkdtempSync(join(tmpdir(), 'meshward-'));
+  const { dir: tmp, cleanup } = tempDir();
   const pki = makeTestPki(opts.keyType ? { keyType: opts.keyType } : {});
   const identityDir = join(tmp, 'identity');
   const server = serverLeaf(pki);
@@ -390,7 +286,7 @@ export function makeScenario(opts: {
       writeFileSync(files.ca, pki.bundlePem);
       return files;
     },
-    cleanup: () => rmSync(tmp, { recursive: true, force: true }),
+    cleanup,
   };
 }
 

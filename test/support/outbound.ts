@@ -11,10 +11,11 @@ import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FRONTEND_ID, eventually, metricValue, startSidecarProcess, writeSidecarConfig } from './sidecar.js';
+import { FRONTEND_ID, metricValue, startSidecarProcess, writeSidecarConfig } from './sidecar.js';
 import type { SidecarProcess } from './sidecar.js';
 import { makeTestPki, writeIdentityDir } from './pki-fixtures.js';
 import type { TestLeaf, TestPki } from './pki-fixtures.js';
+import { waitFor } from './poll.js';
 
 export interface OutboundRig {
   tmp: string;
@@ -40,7 +41,7 @@ export async function startOutboundRig(outbound: (pki: TestPki) => Record<string
     await sidecar.waitUntilReady();
     // Log lines are written at the end of their event-loop turn: readiness can be seen before the
     // outbound_listening lines arrive.
-    await eventually('every outbound listener logged', () => (sidecar.logs.filter((l) => l.event === 'outbound_listening').length >= listeners ? true : undefined));
+    await waitFor('every outbound listener logged', () => (sidecar.logs.filter((l) => l.event === 'outbound_listening').length >= listeners ? true : undefined));
   } catch (err) {
     await sidecar.stop('SIGKILL');
     rmSync(tmp, { recursive: true, force: true });
@@ -115,11 +116,3 @@ export async function silentUpstream(): Promise<Upstream> {
   };
 }
 
-/** A port nothing listens on (bound once, then released). */
-export async function closedPort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}

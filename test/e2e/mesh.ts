@@ -10,12 +10,11 @@ import type { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { runCli } from '../support/cli.js';
+import { TD } from '../support/pki-fixtures.js';
 import { spawnMeshward, type LoggedProcess } from '../support/process.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { waitFor } from '../support/poll.js';
-
-export const TD = 'example.org';
 
 /** `meshward ca init`, then a config.yaml that lets the CA issue `defaultTtl` certificates (up to maxTtl). */
 export async function initCa(dir: string, ttl: { defaultTtl: string; maxTtl: string }): Promise<void> {

@@ -17,7 +17,8 @@ import { runCli } from '../support/cli.js';
 import { startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../support/sidecar.js';
 import type { EchoHttpApp, SidecarProcess } from '../support/sidecar.js';
 import { freePort } from '../support/ports.js';
-import { TD, certificatesIn, createToken, httpGetVia, httpsGet, initCa, readWorkloadFiles, startCaProcess } from './mesh.js';
+import { TD } from '../support/pki-fixtures.js';
+import { certificatesIn, createToken, httpGetVia, httpsGet, initCa, readWorkloadFiles, startCaProcess } from './mesh.js';
 import type { CaProcess, WorkloadFiles } from './mesh.js';
 import { sleep, waitFor } from '../support/poll.js';
 

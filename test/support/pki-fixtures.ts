@@ -40,6 +40,9 @@ import { buildCrl } from '../../src/pki/crl.js';
 import { exportPrivateKeyPem, generateKeyPair, type KeyPair, type KeyType } from '../../src/pki/keys.js';
 import { encodePem } from '../../src/pki/pem.js';
 
+/** The trust domain of the test PKIs (and of every test SPIFFE ID). */
+export const TD = 'example.org';
+
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -185,7 +188,7 @@ export function crlFor(
 }
 
 export function makeTestPki(opts: { trustDomain?: string; keyType?: KeyType; now?: Date } = {}): TestPki {
-  const trustDomain = opts.trustDomain ?? 'example.org';
+  const trustDomain = opts.trustDomain ?? TD;
   const keyType = opts.keyType ?? 'ec-p256';
   const now = opts.now ?? new Date();
   const root = makeRoot('meshward test root', keyType, now);

@@ -4,13 +4,13 @@
 // and an upgrade echo) and real-client helpers (curl, raw TLS bytes).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { after, before } from 'node:test';
 import { pino } from 'pino';
 import { parseCertificate } from '../../../src/pki/certificate.js';
 import type { Connection } from '../../../src/sidecar/inbound/connection.js';
@@ -18,9 +18,9 @@ import { identityFromCertificate, xfccValue } from '../../../src/sidecar/tls/ide
 import { SidecarMetrics } from '../../../src/sidecar/observe/metrics.js';
 import { parsePolicy, type Policy } from '../../../src/sidecar/policy/policy.js';
 import { HttpFrontend, type HttpFrontendOptions } from '../../../src/sidecar/http/frontend.js';
-import { makeTestPki, writeIdentityDir, type LeafOptions, type TestLeaf, type TestPki } from '../../support/pki-fixtures.js';
+import { tempDir } from '../../support/temp-dir.js';
+import { makeTestPki, TD, writeIdentityDir, type LeafOptions, type TestLeaf, type TestPki } from '../../support/pki-fixtures.js';
 
-export const TD = 'example.org';
 export const FRONTEND_ID = `spiffe://${TD}/ns/shop/sa/frontend`;
 export const BILLING_ID = `spiffe://${TD}/ns/billing/sa/invoices`;
 export const BATCH_ID = `spiffe://${TD}/ns/batch/sa/nightly`;
@@ -99,7 +99,7 @@ const DEFAULT_CLIENTS: Record<string, LeafOptions> = {
 };
 
 export async function startHarness(opts: HarnessOptions): Promise<Harness> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshward-'));
+  const { dir, cleanup } = tempDir();
   const pki = makeTestPki({ trustDomain: TD });
   const serverLeaf = pki.leaf({ spiffeId: `spiffe://${TD}/ns/shop/sa/orders`, dns: ['localhost'], ips: ['127.0.0.1'] });
   const clients: Record<string, ClientFiles> = {};
@@ -181,7 +181,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     async close() {
       frontend.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      rmSync(dir, { recursive: true, force: true });
+      cleanup();
     },
   };
 }
@@ -280,19 +280,18 @@ export interface CurlResult {
 /** Runs curl with the client's certificate; returns the final status, body and response headers. */
 export function curl(h: Harness, client: string, args: string[]): Promise<CurlResult> {
   const c = h.clients[client]!;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshward-'));
-  const headerFile = path.join(dir, 'headers');
+  const tmp = tempDir();
+  const headerFile = tmp.path('headers');
   const full = ['-sS', '--max-time', '30', '--cert', c.cert, '--key', c.key, '--cacert', c.ca, '-D', headerFile, '-w', '\n%{http_code}', ...args];
   return new Promise((resolve, reject) => {
-    execFile('curl', full, { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, async (err, stdout, stderr) => {
-      const { readFileSync } = await import('node:fs');
+    execFile('curl', full, { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
       let headers = '';
       try {
         headers = readFileSync(headerFile, 'utf8');
       } catch {
         // curl failed before any response
       }
-      rmSync(dir, { recursive: true, force: true });
+      tmp.cleanup();
       if (err) {
         reject(new Error(`curl ${args.join(' ')} failed: ${stderr || err.message}`));
         return;
@@ -360,4 +359,23 @@ export function rawBody(raw: string): string {
     rest = rest.slice(eol + 2 + size + 2);
   }
   return body;
+}
+
+/**
+ * The setup most frontend tests share: in `before`, a recording app and the harness in front of it; in
+ * `after`, held requests released and both closed. Call it inside a describe; read rig.app and rig.h in
+ * the tests (they are set once `before` ran).
+ */
+export function useRecordingHarness(opts: Omit<HarnessOptions, 'app'> = {}): { readonly app: RecordingApp; readonly h: Harness } {
+  const rig = {} as { app: RecordingApp; h: Harness };
+  before(async () => {
+    rig.app = await startRecordingApp();
+    rig.h = await startHarness({ ...opts, app: rig.app.url });
+  });
+  after(async () => {
+    rig.app?.releaseHeld();
+    await rig.h?.close();
+    await rig.app?.close();
+  });
+  return rig;
 }

@@ -3,26 +3,16 @@
 // stream limit is advertised.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { RAPID_RESET_LIMIT } from '../../../src/sidecar/http/http2.js';
-import { curl, startHarness, startRecordingApp, type Harness, type RecordingApp } from './harness.js';
+import { curl, useRecordingHarness } from './harness.js';
 import { waitFor } from '../../support/poll.js';
 
 describe('HTTP/2 abuse', () => {
-  let app: RecordingApp;
-  let h: Harness;
-  before(async () => {
-    app = await startRecordingApp();
-    h = await startHarness({ app: app.url });
-  });
-  after(async () => {
-    app?.releaseHeld();
-    await h?.close();
-    await app?.close();
-  });
+  const rig = useRecordingHarness();
 
   it('rapid reset is detected, the session is shut down, and others are still served', async () => {
-    const session = http2.connect(h.url, { ...h.clients.frontend!.tls, servername: 'localhost' });
+    const session = http2.connect(rig.h.url, { ...rig.h.clients.frontend!.tls, servername: 'localhost' });
     session.on('error', () => {});
     const sessionClosed = new Promise<void>((resolve) => session.once('close', () => resolve()));
     try {
@@ -48,19 +38,19 @@ describe('HTTP/2 abuse', () => {
         await Promise.race([Promise.all(ready), sessionClosed]);
       }
       assert.ok(250 > RAPID_RESET_LIMIT);
-      await waitFor('the rapid-reset log line', () => h.logs.some((l) => String(l.reason).includes('rapid reset')));
-      const line = h.logs.find((l) => String(l.reason).includes('rapid reset'))!;
-      assert.equal(line.identity, h.clients.frontend!.leaf.spiffeId);
-      assert.equal(app.held, 0, 'no cancelled request is left waiting at the app');
+      await waitFor('the rapid-reset log line', () => rig.h.logs.some((l) => String(l.reason).includes('rapid reset')));
+      const line = rig.h.logs.find((l) => String(l.reason).includes('rapid reset'))!;
+      assert.equal(line.identity, rig.h.clients.frontend!.leaf.spiffeId);
+      assert.equal(rig.app.held, 0, 'no cancelled request is left waiting at the app');
     } finally {
       session.destroy();
     }
-    const r = await curl(h, 'billing', ['--http2', `${h.url}/orders`]);
+    const r = await curl(rig.h, 'billing', ['--http2', `${rig.h.url}/orders`]);
     assert.equal(r.status, 200);
   });
 
   it('the session advertises at most 100 concurrent streams', async () => {
-    const session = http2.connect(h.url, { ...h.clients.billing!.tls, servername: 'localhost' });
+    const session = http2.connect(rig.h.url, { ...rig.h.clients.billing!.tls, servername: 'localhost' });
     session.on('error', () => {});
     try {
       await new Promise<void>((resolve) => session.once('remoteSettings', () => resolve()));

@@ -1,8 +1,8 @@
 // HTTP/1.1 request smuggling shapes: each is refused with 400 (431 for oversized headers), logged, and
 // never forwarded: the app sees nothing, and nothing pipelined behind it is answered either.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { counterValue, firstStatus, rawBody, rawExchange, startHarness, startRecordingApp, type Harness, type RecordingApp } from './harness.js';
+import { describe, it } from 'node:test';
+import { counterValue, firstStatus, rawBody, rawExchange, useRecordingHarness } from './harness.js';
 
 const SMUGGLED = 'GET /orders/smuggled HTTP/1.1\r\nHost: a\r\n\r\n';
 
@@ -38,41 +38,32 @@ const CASES: [string, string, number][] = [
 ];
 
 describe('HTTP/1.1 request smuggling shapes are refused and never forwarded', () => {
-  let app: RecordingApp;
-  let h: Harness;
-  before(async () => {
-    app = await startRecordingApp();
-    h = await startHarness({ app: app.url });
-  });
-  after(async () => {
-    await h?.close();
-    await app?.close();
-  });
+  const rig = useRecordingHarness();
 
   for (const [name, bytes, status] of CASES) {
     it(`${name}: ${status}, logged, the app sees nothing`, async () => {
-      const seenBefore = app.seen.length;
-      const logsBefore = h.logs.filter((l) => l.event === 'bad_request').length;
-      const raw = await rawExchange(h, 'frontend', bytes);
+      const seenBefore = rig.app.seen.length;
+      const logsBefore = rig.h.logs.filter((l) => l.event === 'bad_request').length;
+      const raw = await rawExchange(rig.h, 'frontend', bytes);
       assert.equal(firstStatus(raw), status, JSON.stringify(raw.slice(0, 300)));
       assert.equal(raw.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, 'exactly one response, the connection is closed after it');
       assert.match(raw, /\r\nConnection: close\r\n/i);
       const body = JSON.parse(rawBody(raw)) as Record<string, string>;
       assert.ok(body.error === 'bad_request' || body.error === 'headers_too_large', body.error);
       assert.ok(body.reason!.length > 0);
-      assert.equal(app.seen.length, seenBefore, `the app saw ${JSON.stringify(app.seen.at(-1)?.url)}`);
-      assert.equal(h.logs.filter((l) => l.event === 'bad_request').length, logsBefore + 1, 'one log line');
+      assert.equal(rig.app.seen.length, seenBefore, `the app saw ${JSON.stringify(rig.app.seen.at(-1)?.url)}`);
+      assert.equal(rig.h.logs.filter((l) => l.event === 'bad_request').length, logsBefore + 1, 'one log line');
     });
   }
 
   it('refusals are counted as bad_request', async () => {
-    assert.ok((await counterValue(h.metrics, 'meshward_requests_total', { decision: 'bad_request', route: 'protocol' })) >= CASES.length);
+    assert.ok((await counterValue(rig.h.metrics, 'meshward_requests_total', { decision: 'bad_request', route: 'protocol' })) >= CASES.length);
   });
 
   it('a well-formed chunked request with a chunk extension still goes through', async () => {
-    const raw = await rawExchange(h, 'frontend', 'POST /orders HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n');
+    const raw = await rawExchange(rig.h, 'frontend', 'POST /orders HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n');
     assert.equal(firstStatus(raw), 200, raw.slice(0, 200));
-    assert.equal(app.seen.at(-1)!.bytes, 3);
-    assert.equal(app.seen.at(-1)!.headers['transfer-encoding'], 'chunked');
+    assert.equal(rig.app.seen.at(-1)!.bytes, 3);
+    assert.equal(rig.app.seen.at(-1)!.headers['transfer-encoding'], 'chunked');
   });
 });

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import http2 from 'node:http2';
 import { Readable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
-import { startHarness, startRecordingApp, type Harness, type RecordingApp, type Seen } from './harness.js';
+import { describe, it } from 'node:test';
+import { useRecordingHarness, type Seen } from './harness.js';
 
 const SIZE = 20 * 1024 * 1024;
 
@@ -28,18 +28,9 @@ function generated(size: number): Readable {
 }
 
 describe('streamed bodies both ways', () => {
-  let app: RecordingApp;
-  let h: Harness;
-  before(async () => {
-    app = await startRecordingApp();
-    h = await startHarness({ app: app.url });
-  });
-  after(async () => {
-    await h?.close();
-    await app?.close();
-  });
+  const rig = useRecordingHarness();
 
-  const agentOpts = (): https.RequestOptions => ({ ...h.clients.frontend!.tls, servername: 'localhost', host: '127.0.0.1', port: h.port });
+  const agentOpts = (): https.RequestOptions => ({ ...rig.h.clients.frontend!.tls, servername: 'localhost', host: '127.0.0.1', port: rig.h.port });
 
   it('HTTP/1.1: 20 MB chunked upload reaches the app', async () => {
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -70,7 +61,7 @@ describe('streamed bodies both ways', () => {
   });
 
   it('HTTP/2: 20 MB upload (no content-length) and 20 MB download', async () => {
-    const session = http2.connect(h.url, { ...h.clients.frontend!.tls, servername: 'localhost' });
+    const session = http2.connect(rig.h.url, { ...rig.h.clients.frontend!.tls, servername: 'localhost' });
     try {
       const upload = await new Promise<string>((resolve, reject) => {
         const s = session.request({ ':method': 'PUT', ':path': '/orders/upload' });
@@ -108,7 +99,7 @@ describe('streamed bodies both ways', () => {
       req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
     });
     // Bounded wait for the frontend to notice the abort and finish the request.
-    for (let i = 0; i < 200 && h.frontend.inflight > 0; i++) await new Promise((r) => setTimeout(r, 25));
-    assert.equal(h.frontend.inflight, 0);
+    for (let i = 0; i < 200 && rig.h.frontend.inflight > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(rig.h.frontend.inflight, 0);
   });
 });

@@ -3,26 +3,17 @@
 // A caller without the scope gets a 403 and the app never sees the upgrade.
 import assert from 'node:assert/strict';
 import tls from 'node:tls';
-import { after, before, describe, it } from 'node:test';
-import { BILLING_ID, firstStatus, rawExchange, startHarness, startRecordingApp, type Harness, type RecordingApp } from './harness.js';
+import { describe, it } from 'node:test';
+import { BILLING_ID, firstStatus, rawExchange, useRecordingHarness } from './harness.js';
 
 const UPGRADE = (path: string): string =>
   `GET ${path} HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Mesh-Client-Id: spoofed\r\n\r\n`;
 
 describe('WebSocket upgrade passes through to http:// apps', () => {
-  let app: RecordingApp;
-  let h: Harness;
-  before(async () => {
-    app = await startRecordingApp();
-    h = await startHarness({ app: app.url });
-  });
-  after(async () => {
-    await h?.close();
-    await app?.close();
-  });
+  const rig = useRecordingHarness();
 
   it('an allowed upgrade round-trips bytes, and the app saw the identity headers', async () => {
-    const socket = tls.connect({ host: '127.0.0.1', port: h.port, ...h.clients.billing!.tls, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    const socket = tls.connect({ host: '127.0.0.1', port: rig.h.port, ...rig.h.clients.billing!.tls, servername: 'localhost', ALPNProtocols: ['http/1.1'] });
     try {
       let received = '';
       const waitFor = (text: string): Promise<void> =>
@@ -49,7 +40,7 @@ describe('WebSocket upgrade passes through to http:// apps', () => {
       await waitFor('ping-1');
       socket.write('ping-2');
       await waitFor('ping-2');
-      const seen = app.seen.at(-1)!;
+      const seen = rig.app.seen.at(-1)!;
       assert.equal(seen.url, '/ws');
       assert.equal(seen.headers['x-mesh-client-id'], BILLING_ID);
       assert.equal(seen.headers.upgrade, 'websocket');
@@ -60,10 +51,10 @@ describe('WebSocket upgrade passes through to http:// apps', () => {
   });
 
   it('an upgrade to a route the caller lacks gets 403 and never reaches the app', async () => {
-    const before = app.seen.length;
-    const raw = await rawExchange(h, 'billing', UPGRADE('/admin'));
+    const before = rig.app.seen.length;
+    const raw = await rawExchange(rig.h, 'billing', UPGRADE('/admin'));
     assert.equal(firstStatus(raw), 403);
     assert.match(raw, /"rule":"routes\[4\]"/);
-    assert.equal(app.seen.length, before);
+    assert.equal(rig.app.seen.length, before);
   });
 });

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { FRONTEND_ID, metricValue } from '../support/sidecar.js';
-import { h2Get, h2SessionAs, http1Get, openAs, runningSidecar } from '../support/connection-ends.js';
+import { h2Get, h2SessionAs, http1Get, openAs } from '../support/connection-ends.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 import { waitFor } from '../support/poll.js';
 
 const r = runningSidecar('http');

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { FRONTEND_ID, clientTlsOptions, metricValue, tlsOpen } from '../support/sidecar.js';
-import { http1Get, runningSidecar } from '../support/connection-ends.js';
+import { http1Get } from '../support/connection-ends.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 import { waitFor } from '../support/poll.js';
 
 const r = runningSidecar('http', { config: { limits: { maxConnections: 5 } } });

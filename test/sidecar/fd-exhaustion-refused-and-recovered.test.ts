@@ -1,36 +1,19 @@
 // File descriptors run out (the sidecar started under `ulimit -n 160`, then more callers hold connections
 // than that allows): accept() fails with EMFILE. The callers beyond the limit are refused, the process
 // survives, and once the held connections close the same process serves again.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TLSSocket } from 'node:tls';
-import { FRONTEND_ID, clientTlsOptions, makeScenario, startEchoHttpApp, startSidecarProcess, tlsOpen } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, tlsOpen } from '../support/sidecar.js';
 import { http1Get } from '../support/connection-ends.js';
 import { waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
-let app: EchoHttpApp;
-let scenario: Scenario;
-let sidecar: SidecarProcess;
-let port: number;
-
-before(async () => {
-  app = await startEchoHttpApp();
-  scenario = makeScenario({ app: app.url });
-  sidecar = await startSidecarProcess(scenario.configPath, { maxOpenFiles: 160 });
-  port = await sidecar.waitForInbound();
-  await sidecar.waitUntilReady();
-});
-
-after(async () => {
-  await sidecar?.stop();
-  await app?.close();
-  scenario?.cleanup();
-});
+const rig = runningSidecar('http', { maxOpenFiles: 160 });
 
 test('callers beyond the descriptor limit are refused, the process survives, and it serves again once they leave', async () => {
-  const leaf = scenario.pki.leaf({ spiffeId: FRONTEND_ID });
-  const options = clientTlsOptions(scenario.pki, leaf, port, { ALPNProtocols: ['http/1.1'] });
+  const leaf = rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID });
+  const options = clientTlsOptions(rig.scenario.pki, leaf, rig.port, { ALPNProtocols: ['http/1.1'] });
   const held: TLSSocket[] = [];
   let refused = 0;
   try {
@@ -49,7 +32,7 @@ test('callers beyond the descriptor limit are refused, the process survives, and
     // No accept_failed line is expected for EMFILE: libuv keeps one spare descriptor and uses it to accept
     // and close the waiting connections itself, so the error does not reach the server. Other accept
     // errors (ENFILE, ENOMEM) do, and are logged by the listener instead of ending the process.
-    assert.equal(sidecar.child.exitCode, null, 'the sidecar is still running');
+    assert.equal(rig.sidecar.child.exitCode, null, 'the sidecar is still running');
   } finally {
     for (const s of held) s.destroy();
   }
@@ -63,5 +46,5 @@ test('callers beyond the descriptor limit are refused, the process survives, and
     }
   }, { timeoutMs: 30_000, intervalMs: 500 });
   assert.equal(fresh, 200);
-  assert.equal(sidecar.child.exitCode, null);
+  assert.equal(rig.sidecar.child.exitCode, null);
 });

@@ -2,30 +2,13 @@
 // HTTP/1.1 app, which receives the caller's identity in x-forwarded-client-cert (Envoy format),
 // x-mesh-client-id and x-mesh-scopes, never the spoofed values the caller sent; a caller without the
 // scope gets 403 naming the rule and the missing scope.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { FRONTEND_ID, SERVER_ID, STRANGER_ID, makeScenario, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { FRONTEND_ID, SERVER_ID, STRANGER_ID } from '../support/sidecar.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
-let app: EchoHttpApp;
-let scenario: Scenario;
-let sidecar: SidecarProcess;
-let port: number;
-
-before(async () => {
-  app = await startEchoHttpApp();
-  scenario = makeScenario({ app: app.url });
-  sidecar = await startSidecarProcess(scenario.configPath);
-  port = await sidecar.waitForInbound();
-  await sidecar.waitUntilReady();
-});
-
-after(async () => {
-  await sidecar?.stop();
-  await app?.close();
-  scenario?.cleanup();
-});
+const rig = runningSidecar('http');
 
 function curl(args: string[]): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -39,15 +22,15 @@ function curl(args: string[]): Promise<{ status: number; body: string }> {
 
 for (const version of ['--http1.1', '--http2']) {
   test(`curl ${version}: the app sees the caller's identity, not the spoofed headers`, async () => {
-    const leaf = scenario.pki.leaf({ spiffeId: FRONTEND_ID, dns: ['frontend.shop.svc'] });
-    const files = scenario.clientFiles(leaf, 'frontend');
+    const leaf = rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID, dns: ['frontend.shop.svc'] });
+    const files = rig.scenario.clientFiles(leaf, 'frontend');
     const r = await curl([
       version,
       '--cacert', files.ca, '--cert', files.cert, '--key', files.key,
       '-H', 'x-forwarded-client-cert: By=spiffe://evil;URI=spiffe://example.org/ns/ops/sa/admin',
       '-H', 'x-mesh-client-id: spiffe://example.org/ns/ops/sa/admin',
       '-H', 'x-mesh-scopes: admin:all',
-      `https://localhost:${port}/orders/42`,
+      `https://localhost:${rig.port}/orders/42`,
     ]);
     assert.equal(r.status, 200, r.body);
     const seen = JSON.parse(r.body) as { url: string; headers: Record<string, string> };
@@ -62,14 +45,14 @@ for (const version of ['--http1.1', '--http2']) {
 }
 
 test('a caller without the scope gets 403 naming the rule and the missing scope', async () => {
-  const files = scenario.clientFiles(scenario.pki.leaf({ spiffeId: STRANGER_ID }), 'stranger');
-  const seenBefore = app.seen.length;
-  const r = await curl(['--cacert', files.ca, '--cert', files.cert, '--key', files.key, `https://localhost:${port}/orders/42`]);
+  const files = rig.scenario.clientFiles(rig.scenario.pki.leaf({ spiffeId: STRANGER_ID }), 'stranger');
+  const seenBefore = rig.app.seen.length;
+  const r = await curl(['--cacert', files.ca, '--cert', files.cert, '--key', files.key, `https://localhost:${rig.port}/orders/42`]);
   assert.equal(r.status, 403);
   const body = JSON.parse(r.body) as { error: string; reason: string; rule: string; identity: string };
   assert.equal(body.error, 'forbidden');
   assert.equal(body.identity, STRANGER_ID);
   assert.equal(body.rule, 'routes[0]');
   assert.match(body.reason, /orders:read/);
-  assert.equal(app.seen.length, seenBefore, 'a denied request never reaches the app');
+  assert.equal(rig.app.seen.length, seenBefore, 'a denied request never reaches the app');
 });

@@ -1,34 +1,18 @@
 // A resumed TLS session skips chain and CRL checks. So when crl.pem changes (the caller's certificate
 // is revoked), the sidecar re-keys its session tickets: the caller's saved session no longer resumes,
 // the full handshake runs, and the revoked certificate is refused. Checked for TLS 1.3 and TLS 1.2.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import { FRONTEND_ID, clientTlsOptions, exchange, makeScenario, metricValue, startSidecarProcess, startTcpEchoApp, tcpRoundTrip, tlsOpen } from '../support/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, exchange, metricValue, tcpRoundTrip, tlsOpen } from '../support/sidecar.js';
 import type { TestLeaf } from '../support/pki-fixtures.js';
 import { waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
-let app: TcpEchoApp;
-let scenario: Scenario;
-let sidecar: SidecarProcess;
-let port: number;
-
-before(async () => {
-  app = await startTcpEchoApp();
-  scenario = makeScenario({ app: `tcp://127.0.0.1:${app.port}` });
-  writeFileSync(join(scenario.identityDir, 'crl.pem'), scenario.pki.crlFor(scenario.pki.root, []) + scenario.pki.crlFor(scenario.pki.intermediate, []));
-  sidecar = await startSidecarProcess(scenario.configPath);
-  port = await sidecar.waitForInbound();
-  await sidecar.waitUntilReady();
-});
-
-after(async () => {
-  await sidecar?.stop();
-  await app?.close();
-  scenario?.cleanup();
+const rig = runningSidecar('tcp', {
+  prepare: (scenario) => writeFileSync(join(scenario.identityDir, 'crl.pem'), scenario.pki.crlFor(scenario.pki.root, []) + scenario.pki.crlFor(scenario.pki.intermediate, [])),
 });
 
 /**
@@ -60,34 +44,34 @@ async function resumes(options: ConnectionOptions, session: Buffer): Promise<boo
 let crlNumber = 2n;
 
 async function revoke(leaf: TestLeaf): Promise<void> {
-  const before = metricValue(await sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' });
+  const before = metricValue(await rig.sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' });
   writeFileSync(
-    join(scenario.identityDir, 'crl.pem'),
-    scenario.pki.crlFor(scenario.pki.root, [], { crlNumber }) + scenario.pki.crlFor(scenario.pki.intermediate, [leaf], { crlNumber }),
+    join(rig.scenario.identityDir, 'crl.pem'),
+    rig.scenario.pki.crlFor(rig.scenario.pki.root, [], { crlNumber }) + rig.scenario.pki.crlFor(rig.scenario.pki.intermediate, [leaf], { crlNumber }),
   );
   crlNumber++;
   await waitFor('the new CRL to be loaded', async () =>
-    metricValue(await sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' }) > before ? true : undefined,
+    metricValue(await rig.sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'success' }) > before ? true : undefined,
   );
 }
 
 for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   test(`${version}: a session that resumed before the revocation does not resume after it`, async () => {
-    const leaf = scenario.pki.leaf({ spiffeId: FRONTEND_ID });
-    const options = clientTlsOptions(scenario.pki, leaf, port, { minVersion: version, maxVersion: version });
+    const leaf = rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID });
+    const options = clientTlsOptions(rig.scenario.pki, leaf, rig.port, { minVersion: version, maxVersion: version });
     const session = await sessionFor(options);
     assert.equal(await resumes(options, session), true, 'resumption works before the revocation (otherwise this test proves nothing)');
 
-    const revokedBefore = metricValue(await sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' });
+    const revokedBefore = metricValue(await rig.sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' });
     await revoke(leaf);
 
     const r = await tcpRoundTrip({ ...options, session }, 'after revocation');
     assert.equal(r.result, 'refused');
     await waitFor('the refusal to be counted as revoked', async () =>
-      metricValue(await sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' }) > revokedBefore ? true : undefined,
+      metricValue(await rig.sidecar.metrics(), 'meshward_handshake_failures_total', { reason: 'revoked' }) > revokedBefore ? true : undefined,
     );
     // Someone else, not revoked, still gets in (the CRL swap did not break the listener).
-    const other = scenario.pki.leaf({ spiffeId: FRONTEND_ID });
-    assert.equal((await tcpRoundTrip(clientTlsOptions(scenario.pki, other, port, { maxVersion: version }), 'ok')).result, 'echoed');
+    const other = rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID });
+    assert.equal((await tcpRoundTrip(clientTlsOptions(rig.scenario.pki, other, rig.port, { maxVersion: version }), 'ok')).result, 'echoed');
   });
 }

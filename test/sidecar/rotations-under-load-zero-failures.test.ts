@@ -1,39 +1,22 @@
 // Under a bounded load loop (20 concurrent clients: half on keep-alive connections, half opening a new
 // connection, so a full handshake, for every request) across 20 certificate rotations written the
 // Kubernetes way, not one request fails and the last certificate is the one new connections get.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
-import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, presentedSerial, serverLeaf, startEchoHttpApp, startSidecarProcess, writeKubernetesIdentity } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, metricValue, presentedSerial, serverLeaf, writeKubernetesIdentity } from '../support/sidecar.js';
 import type { TestLeaf } from '../support/pki-fixtures.js';
 import { sleep, waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
 const CLIENTS = 20;
 const ROTATIONS = 20;
 
-let app: EchoHttpApp;
-let scenario: Scenario;
-let sidecar: SidecarProcess;
-let port: number;
-
-before(async () => {
-  app = await startEchoHttpApp();
-  scenario = makeScenario({ app: app.url, layout: 'kubernetes', config: { log: { level: 'info', allowed: 'silent' } } });
-  sidecar = await startSidecarProcess(scenario.configPath);
-  port = await sidecar.waitForInbound();
-  await sidecar.waitUntilReady();
-});
-
-after(async () => {
-  await sidecar?.stop();
-  await app?.close();
-  scenario?.cleanup();
-});
+const rig = runningSidecar('http', { layout: 'kubernetes', config: { log: { level: 'info', allowed: 'silent' } } });
 
 function get(agent: Agent): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/orders/1', agent, servername: 'localhost', timeout: 15_000 }, (res) => {
+    const req = request({ host: '127.0.0.1', port: rig.port, path: '/orders/1', agent, servername: 'localhost', timeout: 15_000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', reject);
@@ -45,8 +28,8 @@ function get(agent: Agent): Promise<number> {
 }
 
 test(`${CLIENTS} concurrent clients across ${ROTATIONS} certificate rotations: zero failed requests`, async () => {
-  const client = scenario.pki.leaf({ spiffeId: FRONTEND_ID });
-  const options = clientTlsOptions(scenario.pki, client, port);
+  const client = rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID });
+  const options = clientTlsOptions(rig.scenario.pki, client, rig.port);
   let ok = 0;
   const failures: string[] = [];
   let running = true;
@@ -73,12 +56,12 @@ test(`${CLIENTS} concurrent clients across ${ROTATIONS} certificate rotations: z
   try {
     for (let r = 0; r < ROTATIONS; r++) {
       await sleep(300);
-      last = serverLeaf(scenario.pki);
-      writeKubernetesIdentity(scenario.identityDir, last, scenario.pki);
+      last = serverLeaf(rig.scenario.pki);
+      writeKubernetesIdentity(rig.scenario.identityDir, last, rig.scenario.pki);
     }
     const expected = last!.cert.serialHex;
     await waitFor('new connections to present the last certificate', async () =>
-      (await presentedSerial(clientTlsOptions(scenario.pki, client, port))) === expected ? true : undefined,
+      (await presentedSerial(clientTlsOptions(rig.scenario.pki, client, rig.port))) === expected ? true : undefined,
     );
     await sleep(300);
   } finally {
@@ -87,7 +70,7 @@ test(`${CLIENTS} concurrent clients across ${ROTATIONS} certificate rotations: z
   }
   assert.deepEqual(failures.slice(0, 5), [], `${failures.length} failed requests`);
   assert.ok(ok > ROTATIONS, `requests were served throughout (${ok})`);
-  const metrics = await sidecar.metrics();
+  const metrics = await rig.sidecar.metrics();
   // Swaps closer together than the watcher's debounce may be taken as one; most are seen one by one.
   const reloads = metricValue(metrics, 'meshward_reloads_total', { kind: 'credentials', result: 'success' });
   assert.ok(reloads >= ROTATIONS / 2, `credential reloads counted: ${reloads}`);

@@ -1,41 +1,24 @@
 // A tcp:// app behind the sidecar: the caller holding the policy's tcp scope round-trips bytes (and its
 // half-close reaches the app and comes back); a caller without the scope is refused before the app
 // sees a connection, and the refusal is counted.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FRONTEND_ID, STRANGER_ID, clientTlsOptions, makeScenario, metricValue, startSidecarProcess, startTcpEchoApp, tcpRoundTrip, tlsOpen } from '../support/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { FRONTEND_ID, STRANGER_ID, clientTlsOptions, metricValue, tcpRoundTrip, tlsOpen } from '../support/sidecar.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
-let app: TcpEchoApp;
-let scenario: Scenario;
-let sidecar: SidecarProcess;
-let port: number;
-
-before(async () => {
-  app = await startTcpEchoApp();
-  scenario = makeScenario({ app: `tcp://127.0.0.1:${app.port}` });
-  sidecar = await startSidecarProcess(scenario.configPath);
-  port = await sidecar.waitForInbound();
-  await sidecar.waitUntilReady();
-});
-
-after(async () => {
-  await sidecar?.stop();
-  await app?.close();
-  scenario?.cleanup();
-});
+const rig = runningSidecar('tcp');
 
 test('the granted identity round-trips bytes, including a half-close', async () => {
-  const frontend = scenario.pki.leaf({ spiffeId: FRONTEND_ID });
+  const frontend = rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID });
   const payload = 'x'.repeat(100_000) + 'END';
-  const r = await tcpRoundTrip(clientTlsOptions(scenario.pki, frontend, port), payload);
+  const r = await tcpRoundTrip(clientTlsOptions(rig.scenario.pki, frontend, rig.port), payload);
   assert.equal(r.result, 'echoed');
   assert.equal(r.received.length, payload.length);
 });
 
 test('the connection stays usable for several exchanges before the half-close', async () => {
-  const frontend = scenario.pki.leaf({ spiffeId: FRONTEND_ID });
-  const socket = await tlsOpen(clientTlsOptions(scenario.pki, frontend, port));
+  const frontend = rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID });
+  const socket = await tlsOpen(clientTlsOptions(rig.scenario.pki, frontend, rig.port));
   try {
     for (const word of ['one', 'two', 'three']) {
       const echoed = await new Promise<string>((resolve, reject) => {
@@ -54,15 +37,15 @@ test('the connection stays usable for several exchanges before the half-close', 
 });
 
 test('an identity without the tcp scope is refused before reaching the app, and counted', async () => {
-  const acceptedBefore = app.accepted;
-  const stranger = scenario.pki.leaf({ spiffeId: STRANGER_ID });
-  const r = await tcpRoundTrip(clientTlsOptions(scenario.pki, stranger, port), 'hello');
+  const acceptedBefore = rig.app.accepted;
+  const stranger = rig.scenario.pki.leaf({ spiffeId: STRANGER_ID });
+  const r = await tcpRoundTrip(clientTlsOptions(rig.scenario.pki, stranger, rig.port), 'hello');
   assert.equal(r.result, 'refused');
   assert.equal(r.received, '');
-  assert.equal(app.accepted, acceptedBefore);
-  const metrics = await sidecar.metrics();
+  assert.equal(rig.app.accepted, acceptedBefore);
+  const metrics = await rig.sidecar.metrics();
   assert.equal(metricValue(metrics, 'meshward_requests_total', { decision: 'deny', identity: STRANGER_ID }), 1);
-  const denial = await sidecar.waitForLog((l) => l.event === 'tcp_connect' && l.identity === STRANGER_ID, 'the audit line');
+  const denial = await rig.sidecar.waitForLog((l) => l.event === 'tcp_connect' && l.identity === STRANGER_ID, 'the audit line');
   assert.equal(denial.decision, 'deny');
   assert.equal(denial.rule, 'tcp');
 });

@@ -5,59 +5,12 @@ import { writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import { clientTlsOptions, makeScenario, metricValue, startEchoHttpApp, startSidecarProcess, startTcpEchoApp, tlsOpen } from './sidecar.js';
+import { clientTlsOptions, metricValue, tlsOpen } from './sidecar.js';
+import { crlRevoking, type RunningSidecar } from './running-sidecar.js';
 import type { Scenario, SidecarProcess } from './sidecar.js';
 import type { TestLeaf } from './pki-fixtures.js';
 import { waitFor } from './poll.js';
-
-export interface RunningSidecar {
-  scenario: Scenario;
-  sidecar: SidecarProcess;
-  port: number;
-  /** Closes the app (its port then refuses connections). */
-  stopApp(): Promise<void>;
-}
-
-/**
- * Registers before/after hooks running a sidecar child process in front of the echo app (`http`) or the
- * TCP echo app (`tcp`), with an empty crl.pem when `crl` is set and `config` merged into sidecar.yaml.
- * The returned object is filled in by the time the tests run.
- */
-export function runningSidecar(kind: 'http' | 'tcp', opts: { crl?: boolean; config?: Record<string, unknown> } = {}): RunningSidecar {
-  let closeApp: (() => Promise<void>) | undefined;
-  const running = {
-    stopApp: async () => {
-      const close = closeApp;
-      closeApp = undefined;
-      await close?.();
-    },
-  } as RunningSidecar;
-  before(async () => {
-    let url: string;
-    if (kind === 'http') {
-      const app = await startEchoHttpApp();
-      closeApp = app.close;
-      url = app.url;
-    } else {
-      const app = await startTcpEchoApp();
-      closeApp = app.close;
-      url = `tcp://127.0.0.1:${app.port}`;
-    }
-    running.scenario = makeScenario({ app: url, ...(opts.config ? { config: opts.config } : {}) });
-    if (opts.crl) writeFileSync(join(running.scenario.identityDir, 'crl.pem'), crlRevoking(running.scenario, []));
-    running.sidecar = await startSidecarProcess(running.scenario.configPath);
-    running.port = await running.sidecar.waitForInbound();
-    await running.sidecar.waitUntilReady();
-  });
-  after(async () => {
-    await running.sidecar?.stop();
-    await closeApp?.();
-    running.scenario?.cleanup();
-  });
-  return running;
-}
 
 /** A TLS connection of `leaf` to the sidecar (ALPN as given); errors after the handshake are ignored. */
 export async function openAs(r: Pick<RunningSidecar, 'scenario' | 'port'>, leaf: TestLeaf, alpn?: string[]): Promise<TLSSocket> {
@@ -94,14 +47,6 @@ export function h2Get(session: ClientHttp2Session, path: string): Promise<number
 /** Resolves with the error code of the first GOAWAY the session receives. */
 export function goawayOf(session: ClientHttp2Session): Promise<number> {
   return new Promise((resolve) => session.once('goaway', (code: number) => resolve(code)));
-}
-
-let crlNumber = 10n;
-
-/** crl.pem for both CAs of the scenario, the intermediate's listing `revoked`. */
-export function crlRevoking(scenario: Scenario, revoked: TestLeaf[]): string {
-  crlNumber++;
-  return scenario.pki.crlFor(scenario.pki.root, [], { crlNumber }) + scenario.pki.crlFor(scenario.pki.intermediate, revoked, { crlNumber });
 }
 
 /** Writes a crl.pem listing `revoked` and resolves once the sidecar counted the credentials reload. */

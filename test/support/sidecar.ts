@@ -242,7 +242,7 @@ export interface Scenario {
   cleanup(): void;
 }
 
-export function makeScenario(opts: {
+export interface ScenarioOptions {
   app: string;
   policy?: object;
   /** false: leave identity.dir empty (an agent writes it later). */
@@ -252,7 +252,9 @@ export function makeScenario(opts: {
   layout?: 'plain' | 'kubernetes';
   /** Key type of every certificate of the scenario's PKI (default ec-p256). */
   keyType?: KeyType;
-}): Scenario {
+}
+
+export function makeScenario(opts: ScenarioOptions): Scenario {
   const { dir: tmp, cleanup } = tempDir();
   const pki = makeTestPki(opts.keyType ? { keyType: opts.keyType } : {});
   const identityDir = join(tmp, 'identity');

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { FRONTEND_ID, metricValue } from '../../support/sidecar.js';
-import { closed, goawayOf, h2Get, h2SessionAs, http1Get, openAs, runningSidecar } from '../../support/connection-ends.js';
+import { closed, goawayOf, h2Get, h2SessionAs, http1Get, openAs } from '../../support/connection-ends.js';
+import { runningSidecar } from '../../support/running-sidecar.js';
 
 const r = runningSidecar('http');
 

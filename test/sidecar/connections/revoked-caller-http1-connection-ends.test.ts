@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FRONTEND_ID, metricValue } from '../../support/sidecar.js';
-import { closed, http1Get, openAs, revokeAndWaitForReload, runningSidecar } from '../../support/connection-ends.js';
+import { closed, http1Get, openAs, revokeAndWaitForReload } from '../../support/connection-ends.js';
+import { runningSidecar } from '../../support/running-sidecar.js';
 import { sleep } from '../../support/poll.js';
 
 const r = runningSidecar('http', { crl: true });

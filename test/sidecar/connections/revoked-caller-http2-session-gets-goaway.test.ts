@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { FRONTEND_ID, metricValue } from '../../support/sidecar.js';
-import { goawayOf, h2Get, h2SessionAs, revokeAndWaitForReload, runningSidecar } from '../../support/connection-ends.js';
+import { goawayOf, h2Get, h2SessionAs, revokeAndWaitForReload } from '../../support/connection-ends.js';
+import { runningSidecar } from '../../support/running-sidecar.js';
 import { sleep } from '../../support/poll.js';
 
 const r = runningSidecar('http', { crl: true });

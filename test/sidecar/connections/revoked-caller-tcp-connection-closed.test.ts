@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FRONTEND_ID, exchange, metricValue } from '../../support/sidecar.js';
-import { closed, openAs, revokeAndWaitForReload, runningSidecar } from '../../support/connection-ends.js';
+import { closed, openAs, revokeAndWaitForReload } from '../../support/connection-ends.js';
+import { runningSidecar } from '../../support/running-sidecar.js';
 
 const r = runningSidecar('tcp', { crl: true });
 

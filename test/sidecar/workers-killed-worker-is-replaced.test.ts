@@ -3,40 +3,17 @@
 // keep succeeding throughout, and /readyz returns to 200. The summed request counter does not go down
 // when the killed worker's own count goes with it (Prometheus would read a drop as a counter reset).
 // Round-robin scheduling is forced so that worker 2 certainly served some of the first requests.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { metricValue, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet, parentPid, startedWorkers } from '../support/workers.js';
+import { metricValue } from '../support/sidecar.js';
+import { frontendLeaf, mtlsGet, parentPid, startedWorkers } from '../support/workers.js';
 import { waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
-let app: EchoHttpApp;
-let scenario: Scenario;
-let port: number;
-let sidecar: SidecarProcess | undefined;
 const pidsSeen = new Set<number>();
+const rig = runningSidecar('http', { workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } });
 
-/** Sum of meshward_requests_total over all its series. */
-function requestsTotal(metrics: string): number {
-  let sum = 0;
-  for (const m of metrics.matchAll(/^meshward_requests_total\{[^}]*\} (\d+)$/gm)) sum += Number(m[1]);
-  return sum;
-}
-
-before(async () => {
-  app = await startEchoHttpApp();
-  ({ scenario, port } = await makeWorkersScenario(app.url, 2));
-  process.env.NODE_CLUSTER_SCHED_POLICY = 'rr';
-  try {
-    sidecar = await startSidecarProcess(scenario.configPath);
-  } finally {
-    delete process.env.NODE_CLUSTER_SCHED_POLICY;
-  }
-  await sidecar.waitUntilReady(30_000);
-});
-
-after(async () => {
-  await sidecar?.stop();
+after(() => {
   // Belt and braces: no worker outlives the test even if the primary misbehaved.
   for (const pid of pidsSeen) {
     try {
@@ -45,17 +22,22 @@ after(async () => {
       // already gone
     }
   }
-  await app?.close();
-  scenario?.cleanup();
 });
 
+/** Sum of meshward_requests_total over all its series. */
+function requestsTotal(metrics: string): number {
+  let sum = 0;
+  for (const m of metrics.matchAll(/^meshward_requests_total\{[^}]*\} (\d+)$/gm)) sum += Number(m[1]);
+  return sum;
+}
+
 test('SIGKILL of worker 2: logged, re-forked, requests keep succeeding, /readyz back to 200', async () => {
-  const s = sidecar!;
-  const client = frontendLeaf(scenario.pki);
+  const s = rig.sidecar!;
+  const client = frontendLeaf(rig.scenario.pki);
   const before = await waitFor('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
   for (const pid of before.values()) pidsSeen.add(pid);
   const victim = before.get(2)!;
-  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/before/${i}`)).status, 200);
+  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(rig.scenario.pki, client, rig.port, `/orders/before/${i}`)).status, 200);
   const servedBefore = requestsTotal(await s.metrics());
   assert.equal(servedBefore, 10);
 
@@ -66,7 +48,7 @@ test('SIGKILL of worker 2: logged, re-forked, requests keep succeeding, /readyz 
   assert.equal(exit.level, 40, 'logged as a warning');
 
   // The surviving worker serves alone until the replacement is up.
-  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/${i}`)).status, 200);
+  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(rig.scenario.pki, client, rig.port, `/orders/${i}`)).status, 200);
 
   const replacement = await waitFor('a new worker 2', () => {
     const pid = startedWorkers(s).get(2);
@@ -76,7 +58,7 @@ test('SIGKILL of worker 2: logged, re-forked, requests keep succeeding, /readyz 
   assert.equal(parentPid(replacement), s.child.pid, 'the replacement is a child of the primary');
   assert.equal(startedWorkers(s).get(1), before.get(1), 'worker 1 was left alone');
   await s.waitUntilReady(30_000);
-  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(scenario.pki, client, port, `/orders/after/${i}`)).status, 200);
+  for (let i = 0; i < 10; i++) assert.equal((await mtlsGet(rig.scenario.pki, client, rig.port, `/orders/after/${i}`)).status, 200);
 
   const metrics = await s.metrics();
   assert.equal(requestsTotal(metrics), servedBefore + 20, 'the killed worker\'s requests are still in the sum');

@@ -1,26 +1,16 @@
 // workers: 2 — /readyz asks every worker over IPC with a bounded wait: a worker that cannot answer (here
 // stopped with SIGSTOP) makes /readyz 503 with a reason naming that worker, /healthz stays 200 and
 // /metrics still answers from the others; after SIGCONT /readyz is 200 again.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { httpGet, metricValue, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
-import { makeWorkersScenario, startedWorkers } from '../support/workers.js';
+import { httpGet, metricValue } from '../support/sidecar.js';
+import { startedWorkers } from '../support/workers.js';
 import { waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
-let app: EchoHttpApp;
-let scenario: Scenario;
-let sidecar: SidecarProcess | undefined;
 let stopped: number | undefined;
-
-before(async () => {
-  app = await startEchoHttpApp();
-  ({ scenario } = await makeWorkersScenario(app.url, 2));
-  sidecar = await startSidecarProcess(scenario.configPath);
-  await sidecar.waitUntilReady(30_000);
-});
-
-after(async () => {
+// Registered before the rig's hooks, so a stopped worker is continued before the sidecar is stopped.
+after(() => {
   if (stopped !== undefined) {
     try {
       process.kill(stopped, 'SIGCONT');
@@ -28,13 +18,11 @@ after(async () => {
       // gone
     }
   }
-  await sidecar?.stop();
-  await app?.close();
-  scenario?.cleanup();
 });
+const rig = runningSidecar('http', { workers: 2 });
 
 test('a worker that does not answer makes /readyz 503 and /metrics 500 naming it; both recover once it answers', async () => {
-  const s = sidecar!;
+  const s = rig.sidecar!;
   const workers = await waitFor('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
   stopped = workers.get(1)!;
   process.kill(stopped, 'SIGSTOP');

@@ -3,35 +3,19 @@
 // the new certificate; after a policy edit that allows a denied route, 20 new connections are all
 // allowed. Round-robin scheduling is forced (NODE_CLUSTER_SCHED_POLICY=rr) so the new connections
 // alternate between the two workers instead of possibly all landing on one.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { DEFAULT_POLICY, serverLeaf, startEchoHttpApp, startSidecarProcess, writeKubernetesIdentity } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet } from '../support/workers.js';
+import { DEFAULT_POLICY, serverLeaf, writeKubernetesIdentity } from '../support/sidecar.js';
+import type { SidecarProcess } from '../support/sidecar.js';
+import { frontendLeaf, mtlsGet } from '../support/workers.js';
 import { waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
 const CONNECTIONS = 20;
-let app: EchoHttpApp;
-let scenario: Scenario;
-let port: number;
-let sidecar: SidecarProcess | undefined;
 
-before(async () => {
-  process.env.NODE_CLUSTER_SCHED_POLICY = 'rr';
-  app = await startEchoHttpApp();
-  ({ scenario, port } = await makeWorkersScenario(app.url, 2, { layout: 'kubernetes' }));
-  sidecar = await startSidecarProcess(scenario.configPath);
-  await sidecar.waitUntilReady(30_000);
-});
-
-after(async () => {
-  await sidecar?.stop();
-  await app?.close();
-  scenario?.cleanup();
-  delete process.env.NODE_CLUSTER_SCHED_POLICY;
-});
+const rig = runningSidecar('http', { workers: 2, layout: 'kubernetes', env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } });
 
 /** Worker numbers that logged `event` matching `pred`. */
 function workersThatLogged(s: SidecarProcess, event: string, pred: (l: Record<string, unknown>) => boolean = () => true): number[] {
@@ -39,19 +23,19 @@ function workersThatLogged(s: SidecarProcess, event: string, pred: (l: Record<st
 }
 
 test('a ..data credentials swap reaches both workers: every new connection gets the new certificate', async () => {
-  const s = sidecar!;
-  const client = frontendLeaf(scenario.pki);
-  assert.equal((await mtlsGet(scenario.pki, client, port, '/orders/1')).serverSerial, scenario.server.cert.serialHex);
+  const s = rig.sidecar!;
+  const client = frontendLeaf(rig.scenario.pki);
+  assert.equal((await mtlsGet(rig.scenario.pki, client, rig.port, '/orders/1')).serverSerial, rig.scenario.server.cert.serialHex);
 
-  const next = serverLeaf(scenario.pki);
-  writeKubernetesIdentity(scenario.identityDir, next, scenario.pki);
+  const next = serverLeaf(rig.scenario.pki);
+  writeKubernetesIdentity(rig.scenario.identityDir, next, rig.scenario.pki);
   await waitFor(
     'both workers to reload the new serial',
     () => (workersThatLogged(s, 'credentials_reloaded', (l) => l.serial === next.cert.serialHex).length === 2 ? true : undefined), { timeoutMs: 30_000 },
   );
   const serials = [];
   for (let i = 0; i < CONNECTIONS; i++) {
-    const r = await mtlsGet(scenario.pki, client, port, `/orders/${i}`);
+    const r = await mtlsGet(rig.scenario.pki, client, rig.port, `/orders/${i}`);
     assert.equal(r.status, 200, r.body);
     serials.push(r.serverSerial);
   }
@@ -59,17 +43,17 @@ test('a ..data credentials swap reaches both workers: every new connection gets 
 });
 
 test('a policy edit reaches both workers: a denied route becomes allowed on every new connection', async () => {
-  const s = sidecar!;
-  const client = frontendLeaf(scenario.pki);
-  assert.equal((await mtlsGet(scenario.pki, client, port, '/reports/daily')).status, 403, 'no route: denied');
+  const s = rig.sidecar!;
+  const client = frontendLeaf(rig.scenario.pki);
+  assert.equal((await mtlsGet(rig.scenario.pki, client, rig.port, '/reports/daily')).status, 403, 'no route: denied');
 
   const widened = { ...DEFAULT_POLICY, routes: [...DEFAULT_POLICY.routes, { match: { methods: ['GET'], path: '/reports/*' }, scope: 'orders:read' }] };
-  const tmp = `${scenario.policyPath}.tmp`;
+  const tmp = `${rig.scenario.policyPath}.tmp`;
   writeFileSync(tmp, stringify(widened));
-  renameSync(tmp, scenario.policyPath);
+  renameSync(tmp, rig.scenario.policyPath);
   await waitFor('both workers to reload the policy', () => (workersThatLogged(s, 'policy_reloaded').length === 2 ? true : undefined), { timeoutMs: 30_000 });
   for (let i = 0; i < CONNECTIONS; i++) {
-    const r = await mtlsGet(scenario.pki, client, port, '/reports/daily');
+    const r = await mtlsGet(rig.scenario.pki, client, rig.port, '/reports/daily');
     assert.equal(r.status, 200, `connection ${i}: ${r.body}`);
   }
 });

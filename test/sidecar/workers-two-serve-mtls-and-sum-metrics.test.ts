@@ -2,35 +2,17 @@
 // port; mTLS requests over many connections succeed; /readyz is 200; /metrics adds both workers'
 // meshward_requests_total up to exactly the requests made. Round-robin scheduling is forced here
 // (NODE_CLUSTER_SCHED_POLICY=rr, which the primary respects) so both workers certainly serve some.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { metricValue, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
-import { frontendLeaf, makeWorkersScenario, mtlsGet, parentPid, startedWorkers } from '../support/workers.js';
+import { metricValue } from '../support/sidecar.js';
+import { frontendLeaf, mtlsGet, parentPid, startedWorkers } from '../support/workers.js';
 import { waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
-let app: EchoHttpApp;
-let scenario: Scenario;
-let port: number;
-let sidecar: SidecarProcess | undefined;
-
-before(async () => {
-  process.env.NODE_CLUSTER_SCHED_POLICY = 'rr'; // inherited by the spawned sidecar
-  app = await startEchoHttpApp();
-  ({ scenario, port } = await makeWorkersScenario(app.url, 2));
-  sidecar = await startSidecarProcess(scenario.configPath);
-  await sidecar.waitUntilReady(30_000);
-});
-
-after(async () => {
-  await sidecar?.stop();
-  await app?.close();
-  scenario?.cleanup();
-  delete process.env.NODE_CLUSTER_SCHED_POLICY;
-});
+const rig = runningSidecar('http', { workers: 2, env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } });
 
 test('two workers, children of the primary, serve mTLS; /metrics sums their requests', async () => {
-  const s = sidecar!;
+  const s = rig.sidecar!;
   const primaryPid = s.child.pid!;
   const workers = await waitFor('two started workers', () => (startedWorkers(s).size === 2 ? startedWorkers(s) : undefined));
   const pids = [...workers.values()];
@@ -42,12 +24,12 @@ test('two workers, children of the primary, serve mTLS; /metrics sums their requ
   assert.ok(s.logs.some((l) => l.event === 'workers_starting' && l.scheduling === 'rr'), 'the user-set scheduling policy is kept');
   assert.equal((await s.readyz()).status, 200);
 
-  const client = frontendLeaf(scenario.pki);
+  const client = frontendLeaf(rig.scenario.pki);
   const requests = 30;
   for (let i = 0; i < requests; i++) {
-    const r = await mtlsGet(scenario.pki, client, port, `/orders/${i}`);
+    const r = await mtlsGet(rig.scenario.pki, client, rig.port, `/orders/${i}`);
     assert.equal(r.status, 200, r.body);
-    assert.equal(r.serverSerial, scenario.server.cert.serialHex);
+    assert.equal(r.serverSerial, rig.scenario.server.cert.serialHex);
     assert.equal((JSON.parse(r.body) as { url: string }).url, `/orders/${i}`);
   }
   // Which worker served each request, from the workers' own log lines (they carry `worker`).

@@ -27,15 +27,18 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** ulimit -n for the child (bash sets it, then execs node). */
   maxOpenFiles?: number;
+  /** Variables added to the child's environment (NODE_CLUSTER_SCHED_POLICY, say). */
+  env?: Record<string, string>;
 }
 
 /** Starts `node bin/meshward.js ...args`. */
 export function spawnMeshward(args: readonly string[], opts: SpawnOptions = {}): LoggedProcess {
   const argv = [MESHWARD_BIN, ...args];
+  const how = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } };
   const child =
     opts.maxOpenFiles === undefined
-      ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('bash', ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ? spawn(process.execPath, argv, how)
+      : spawn('bash', ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...argv], how);
   const log = new JsonLog(opts.logStream === 'stderr' ? child.stderr! : child.stdout!);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

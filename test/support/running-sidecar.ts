@@ -27,6 +27,10 @@ export interface RunningSidecarOptions extends Omit<ScenarioOptions, 'app'> {
   prepare?(scenario: Scenario): void;
   /** ulimit -n for the sidecar process. */
   maxOpenFiles?: number;
+  /** Variables added to the sidecar's environment. */
+  env?: Record<string, string>;
+  /** The signal `after` stops the sidecar with (default SIGTERM). */
+  stopSignal?: NodeJS.Signals;
   /** `workers: N` on an inbound port chosen up front (a re-forked worker must get the same one). */
   workers?: number | string;
   /** false: only start the process; the test waits for the listener and /readyz itself. */
@@ -40,7 +44,7 @@ export interface RunningSidecarOptions extends Omit<ScenarioOptions, 'app'> {
 export function runningSidecar(kind: 'http', opts?: RunningSidecarOptions): RunningSidecar<EchoHttpApp>;
 export function runningSidecar(kind: 'tcp', opts?: RunningSidecarOptions): RunningSidecar<TcpEchoApp>;
 export function runningSidecar(kind: 'http' | 'tcp', opts: RunningSidecarOptions = {}): RunningSidecar {
-  const { crl, prepare, maxOpenFiles, workers, ready, ...scenarioOpts } = opts;
+  const { crl, prepare, maxOpenFiles, env, stopSignal, workers, ready, ...scenarioOpts } = opts;
   let closeApp: (() => Promise<void>) | undefined;
   const running = {
     stopApp: async () => {
@@ -62,7 +66,7 @@ export function runningSidecar(kind: 'http' | 'tcp', opts: RunningSidecarOptions
     running.scenario = makeScenario({ ...scenarioOpts, app: url, ...(config ? { config } : {}) });
     if (crl) writeFileSync(join(running.scenario.identityDir, 'crl.pem'), crlRevoking(running.scenario, []));
     prepare?.(running.scenario);
-    running.sidecar = await startSidecarProcess(running.scenario.configPath, maxOpenFiles === undefined ? {} : { maxOpenFiles });
+    running.sidecar = await startSidecarProcess(running.scenario.configPath, { ...(maxOpenFiles === undefined ? {} : { maxOpenFiles }), ...(env ? { env } : {}) });
     if (ready === false) return;
     if (workers !== undefined) {
       await running.sidecar.waitUntilReady(30_000);
@@ -72,7 +76,7 @@ export function runningSidecar(kind: 'http' | 'tcp', opts: RunningSidecarOptions
     }
   });
   after(async () => {
-    await running.sidecar?.stop();
+    await running.sidecar?.stop(stopSignal);
     await closeApp?.();
     running.scenario?.cleanup();
   });

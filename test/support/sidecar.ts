@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { MESHWARD_BIN } from './cli.js';
 import type { LogLine } from './json-log.js';
 import { waitFor } from './poll.js';
-import { spawnMeshward, type LoggedProcess } from './process.js';
+import { spawnMeshward, type LoggedProcess, type SpawnOptions } from './process.js';
 import { tempDir } from './temp-dir.js';
 import { makeTestPki, writeIdentityDir } from './pki-fixtures.js';
 import type { TestLeaf, TestPki } from './pki-fixtures.js';
@@ -53,7 +53,7 @@ export function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number
 }
 
 /** Starts `node bin/meshward.js sidecar --config path` and waits until its admin server listens. */
-export async function startSidecarProcess(configPath: string, opts: { timeoutMs?: number; /** ulimit -n for the child (bash sets it, then execs node). */ maxOpenFiles?: number } = {}): Promise<SidecarProcess> {
+export async function startSidecarProcess(configPath: string, opts: SpawnOptions = {}): Promise<SidecarProcess> {
   const base = spawnMeshward(['sidecar', '--config', configPath], opts);
   let admin: LogLine;
   try {

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { metricValue } from '../support/sidecar.js';
-import { closesWithin, httpsGet, startRig, tlsConnect, vmRssKb, type Rig } from './harness.js';
+import { closesWithin, httpsGet, useRig, tlsConnect, vmRssKb } from './harness.js';
 import { waitFor } from '../support/poll.js';
 
 const IDLE_SOCKETS = 300;
@@ -56,13 +56,7 @@ function truncatedClientHello(length: number, sent: number): Buffer {
 }
 
 describe('connection-level abuse of the inbound port', () => {
-  let rig: Rig;
-  before(async () => {
-    rig = await startRig({ handshakeTimeout: '2s', maxConnections: 1000 });
-  });
-  after(async () => {
-    await rig?.close();
-  });
+  const rig = useRig({ handshakeTimeout: '2s', maxConnections: 1000 });
 
   it(`${IDLE_SOCKETS} idle TCP sockets that never send a byte: a real mTLS client is served meanwhile, the idle ones are closed by the handshake timeout`, async () => {
     const idle: Socket[] = [];
@@ -157,14 +151,8 @@ describe('connection-level abuse of the inbound port', () => {
 });
 
 describe('connections beyond limits.maxConnections', () => {
-  let rig: Rig;
   const MAX = 5;
-  before(async () => {
-    rig = await startRig({ handshakeTimeout: '10s', maxConnections: MAX });
-  });
-  after(async () => {
-    await rig?.close();
-  });
+  const rig = useRig({ handshakeTimeout: '10s', maxConnections: MAX });
 
   it('are refused while the limit is reached, and served again once below it', async () => {
     const held: Socket[] = [];

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_POLICY, FRONTEND_ID, makeScenario, startSidecarProcess, type Scenario, type SidecarProcess } from '../support/sidecar.js';
 import type { TestLeaf } from '../support/pki-fixtures.js';
+import { after, before } from 'node:test';
 
 export { FRONTEND_ID };
 
@@ -112,6 +113,21 @@ export async function startRig(limits: Record<string, unknown>, extra: { policy?
     scenario.cleanup();
     throw err;
   }
+}
+
+/**
+ * startRig as before/after hooks of the current file or describe: the returned Rig is filled in once
+ * `before` ran, and closed in `after`.
+ */
+export function useRig(limits: Record<string, unknown>, extra: { policy?: object } = {}): Rig {
+  const rig = {} as Rig;
+  before(async () => {
+    Object.assign(rig, await startRig(limits, extra));
+  });
+  after(async () => {
+    await rig.close?.();
+  });
+  return rig;
 }
 
 /** One HTTPS GET with the given client certificate over a fresh connection: status and body. */

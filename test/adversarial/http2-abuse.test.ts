@@ -5,21 +5,15 @@
 // itself and the advertised stream limit.)
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { RAPID_RESET_LIMIT } from '../../src/sidecar/http/http2.js';
-import { FRONTEND_ID, assertBounded, cpuTicks, h2Get, httpsGet, startRig, vmRssKb, type Rig } from './harness.js';
+import { FRONTEND_ID, assertBounded, cpuTicks, h2Get, httpsGet, useRig, vmRssKb } from './harness.js';
 import { FLAG, FRAME, establishedFrom, flood, frame, frameTypes, hpackInt, literal, rawH2, requestBlock } from '../support/h2-frames.js';
 import { waitFor } from '../support/poll.js';
 
 const BOMBS = 300;
 describe('HTTP/2 abuse against the sidecar process', () => {
-  let rig: Rig;
-  before(async () => {
-    rig = await startRig({ handshakeTimeout: '5s' });
-  });
-  after(async () => {
-    await rig?.close();
-  });
+  const rig = useRig({ handshakeTimeout: '5s' });
 
   async function stillServed(): Promise<void> {
     assert.equal(await h2Get(rig.port, rig.client, '/orders/ok'), 200);

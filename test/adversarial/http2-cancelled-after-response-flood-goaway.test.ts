@@ -3,19 +3,13 @@
 // dominate the session it is ended with GOAWAY ENHANCE_YOUR_CALM, like the rapid reset of streams
 // cancelled before any answer (http2-abuse.test.ts). Raw frames, a bounded number of streams.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import http2 from 'node:http2';
 import { RAPID_RESET_LIMIT } from '../../src/sidecar/http/http2.js';
-import { h2Get, httpsGet, startRig, type Rig } from './harness.js';
+import { h2Get, httpsGet, useRig } from './harness.js';
 import { FLAG, FRAME, ackSettings, frame, goawayCode, parseFrames, rawH2, requestBlock } from '../support/h2-frames.js';
 
-let rig: Rig;
-before(async () => {
-  rig = await startRig({});
-});
-after(async () => {
-  await rig?.close();
-});
+const rig = useRig({});
 
 test('a flood of streams cancelled after their response headers ends the session with ENHANCE_YOUR_CALM', async () => {
   const c = await rawH2(rig);

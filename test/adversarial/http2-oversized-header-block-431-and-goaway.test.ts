@@ -3,20 +3,14 @@
 // reaches JavaScript: node resets the stream with ENHANCE_YOUR_CALM while decoding it. Raw frames, so the
 // exact sizes are sent.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import http2 from 'node:http2';
 import { metricValue } from '../support/sidecar.js';
-import { FRONTEND_ID, h2Get, startRig, type Rig } from './harness.js';
+import { FRONTEND_ID, h2Get, useRig } from './harness.js';
 import { FLAG, FRAME, ackSettings, dataText, frame, framesUntil, goawayCode, header, rawH2, requestBlock, resetCode } from '../support/h2-frames.js';
 
 const LIMIT = 4096;
-let rig: Rig;
-before(async () => {
-  rig = await startRig({ maxHeaderSize: LIMIT });
-});
-after(async () => {
-  await rig?.close();
-});
+const rig = useRig({ maxHeaderSize: LIMIT });
 
 test('a header block just over maxHeaderSize gets 431 and GOAWAY', async () => {
   const counted = () => rig.sidecar.metrics().then((m) => metricValue(m, 'meshward_requests_total', { decision: 'bad_request', route: 'protocol', identity: FRONTEND_ID }));

@@ -2,17 +2,11 @@
 // so without a bound the queue grows with the flood. The session's memory cap (maxSessionMemory) ends
 // the connection; the sidecar's CPU and memory stay bounded and other clients are served. Raw frames.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { assertBounded, h2Get, httpsGet, startRig, usage, type Rig } from './harness.js';
+import { test } from 'node:test';
+import { assertBounded, h2Get, httpsGet, useRig, usage } from './harness.js';
 import { FRAME, flood, frame, rawH2 } from '../support/h2-frames.js';
 
-let rig: Rig;
-before(async () => {
-  rig = await startRig({});
-});
-after(async () => {
-  await rig?.close();
-});
+const rig = useRig({});
 
 test('PING frames flooded without reading the ACKs: the connection is closed, CPU and memory bounded, others served', async () => {
   const used = usage(rig.sidecar.child.pid!);

@@ -3,18 +3,12 @@
 // "stop sending") once the timeout passes, the refusal is counted, and the session stays usable for
 // other streams. Sent as raw frames, so the stall is exactly that.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { metricValue } from '../support/sidecar.js';
-import { FRONTEND_ID, startRig, type Rig } from './harness.js';
+import { FRONTEND_ID, useRig } from './harness.js';
 import { FLAG, FRAME, dataText, frame, framesUntil, rawH2, requestHeaders, requestBlock } from '../support/h2-frames.js';
 
-let rig: Rig;
-before(async () => {
-  rig = await startRig({ requestTimeout: '2s' });
-});
-after(async () => {
-  await rig?.close();
-});
+const rig = useRig({ requestTimeout: '2s' });
 
 test('a stream whose body stalls gets 408 and RST_STREAM after limits.requestTimeout; the session keeps serving', async () => {
   const counted = () => rig.sidecar.metrics().then((m) => metricValue(m, 'meshward_requests_total', { decision: 'bad_request', route: 'protocol', identity: FRONTEND_ID }));

@@ -7,17 +7,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, snapshotDir } from '../support/cli.js';
 import { makeScenario, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const TEN_MB = 10 * 1024 * 1024;
 
 describe('CA: hostile input and conditions', () => {
   let tmp: string;
+let removeTmp = (): void => {};
   let ca: string;
   const f = (name: string) => join(tmp, name);
 
@@ -28,13 +29,13 @@ describe('CA: hostile input and conditions', () => {
   }
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'meshward-'));
+    ({ dir: tmp, cleanup: removeTmp } = tempDir());
     ca = f('ca');
     const r = await runCli(['ca', 'init', '--dir', ca, '--trust-domain', 'example.org'], { timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
   });
   after(() => {
-    rmSync(tmp, { recursive: true, force: true });
+    removeTmp();
   });
 
   it('a 10 MB CSR file (PEM-armoured random bytes): one clear line, exit 1, the CA directory unchanged', async () => {

@@ -8,11 +8,12 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import http2 from 'node:http2';
 import { request as httpsRequest } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { DEFAULT_POLICY, FRONTEND_ID, makeScenario, startSidecarProcess, type Scenario, type SidecarProcess } from '../support/sidecar.js';
 import type { TestLeaf } from '../support/pki-fixtures.js';
 import { after, before } from 'node:test';
+import { closeHttpServer, listenOnLoopback } from '../support/ports.js';
 
 export { FRONTEND_ID };
 
@@ -59,17 +60,8 @@ export async function startBigApp(): Promise<BigApp> {
     req.resume();
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ url: req.url, id: req.headers['x-mesh-client-id'] })));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    bigBytesWritten: () => written,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  const port = await listenOnLoopback(server);
+  return { url: `http://127.0.0.1:${port}`, bigBytesWritten: () => written, close: () => closeHttpServer(server) };
 }
 
 export interface Rig {

@@ -2,16 +2,16 @@
 // issuing short-lived certificates, tokens and client certificates from the CLI, and HTTPS calls that
 // record which certificate the sidecar presented. Everything runs on 127.0.0.1; every process started
 // here has a stop() that the tests call in `after`.
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import type { Agent as HttpAgent } from 'node:http';
+import { copyFileSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import type { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { stringify } from 'yaml';
 import { runCli } from '../support/cli.js';
 import { TD } from '../support/pki-fixtures.js';
 import { spawnMeshward, type LoggedProcess } from '../support/process.js';
+import { DEFAULT_POLICY, writeSidecarConfig } from '../support/sidecar.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { waitFor } from '../support/poll.js';
@@ -51,6 +51,29 @@ export async function startCaProcess(dir: string): Promise<CaProcess> {
     await ca.stop();
     throw err;
   }
+}
+
+/**
+ * A pod directory whose sidecar provisions its own certificate from `ca` (identity.provision): the pod's
+ * copy of the CA bundle (a ConfigMap in Kubernetes: it only has to verify the CA server), the default
+ * policy, an empty identity/ and a one-time token for `spiffeId`. Returns the path of its sidecar.yaml.
+ */
+export async function writeProvisionedPod(
+  dir: string,
+  o: { caDir: string; ca: CaProcess; app: string; spiffeId: string; ttl?: string; listen?: string; config?: Record<string, unknown> },
+): Promise<string> {
+  copyFileSync(join(o.caDir, 'bundle.crt'), join(dir, 'ca-bundle.crt'));
+  writeFileSync(join(dir, 'policy.yaml'), stringify(DEFAULT_POLICY));
+  mkdirSync(join(dir, 'identity'));
+  const token = await createToken(o.caDir, o.spiffeId);
+  return writeSidecarConfig(dir, {
+    identity: { dir: './identity', provision: { ca: o.ca.address, bundle: './ca-bundle.crt', token, spiffeId: o.spiffeId, ...(o.ttl ? { ttl: o.ttl } : {}) } },
+    inbound: { listen: o.listen ?? '127.0.0.1:0', app: o.app },
+    policy: './policy.yaml',
+    admin: { listen: '127.0.0.1:0' },
+    log: { level: 'info' },
+    ...o.config,
+  });
 }
 
 /** A TLS server-identity check for mesh peers: the certificate must carry exactly this SPIFFE ID. */
@@ -93,21 +116,6 @@ export function httpsGet(
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Plain-HTTP GET (an app calling its sidecar's outbound listener). */
-export function httpGetVia(url: string, agent: HttpAgent | false, timeoutMs = 10_000): Promise<CallResult> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { agent, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), reusedSocket: req.reusedSocket }));
-      res.on('error', reject);
-    });
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
     req.on('error', reject);
     req.end();

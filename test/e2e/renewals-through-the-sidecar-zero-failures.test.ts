@@ -5,16 +5,15 @@
 // see each new serial) and no request fails.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, copyFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { DEFAULT_POLICY, FRONTEND_ID, SERVER_ID, metricValue, startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../support/sidecar.js';
+import { FRONTEND_ID, SERVER_ID, metricValue, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
 import type { EchoHttpApp, SidecarProcess } from '../support/sidecar.js';
-import { createToken, httpsGet, initCa, issueCert, startCaProcess } from './mesh.js';
+import { httpsGet, initCa, issueCert, startCaProcess, writeProvisionedPod } from './mesh.js';
 import type { CaProcess } from './mesh.js';
-import { type LogLine } from '../support/json-log.js';
+import type { LogLine } from '../support/json-log.js';
+import { tempDir, type TempDir } from '../support/temp-dir.js';
 import { sleep } from '../support/poll.js';
 
 const RENEWALS = 3;
@@ -23,6 +22,7 @@ const LOOP_DEADLINE_MS = 170_000;
 const INTERVAL_MS = 75;
 
 describe('renewals through the sidecar (1-minute certificates, in-process agent)', { timeout: 240_000 }, () => {
+  let t: TempDir;
   let tmp: string;
   let caDir: string;
   let ca: CaProcess | undefined;
@@ -31,23 +31,13 @@ describe('renewals through the sidecar (1-minute certificates, in-process agent)
   const keepAlive = new HttpsAgent({ keepAlive: true, maxSockets: 2 });
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'meshward-'));
+    t = tempDir();
+    tmp = t.dir;
     caDir = join(tmp, 'ca');
     await initCa(caDir, { defaultTtl: '1m', maxTtl: '1h' });
     ca = await startCaProcess(caDir);
     app = await startEchoHttpApp();
-    // The pod's copy of the CA bundle (a ConfigMap in Kubernetes): it only has to verify the CA server.
-    copyFileSync(join(caDir, 'bundle.crt'), join(tmp, 'ca-bundle.crt'));
-    writeFileSync(join(tmp, 'policy.yaml'), stringify(DEFAULT_POLICY));
-    mkdirSync(join(tmp, 'identity'));
-    const token = await createToken(caDir, SERVER_ID);
-    const config = writeSidecarConfig(tmp, {
-      identity: { dir: './identity', provision: { ca: ca.address, bundle: './ca-bundle.crt', token, spiffeId: SERVER_ID, ttl: '1m' } },
-      inbound: { listen: '127.0.0.1:0', app: app.url },
-      policy: './policy.yaml',
-      admin: { listen: '127.0.0.1:0' },
-      log: { level: 'info' },
-    });
+    const config = await writeProvisionedPod(tmp, { caDir, ca, app: app.url, spiffeId: SERVER_ID, ttl: '1m' });
     await issueCert(caDir, FRONTEND_ID, join(tmp, 'client'));
     sidecar = await startSidecarProcess(config, { timeoutMs: 60_000 });
   });
@@ -57,7 +47,7 @@ describe('renewals through the sidecar (1-minute certificates, in-process agent)
     await sidecar?.stop();
     await app?.close();
     await ca?.stop();
-    rmSync(tmp, { recursive: true, force: true });
+    t?.cleanup();
   });
 
   it(`reloads ${RENEWALS} renewals while a client calling the whole time sees zero failures`, async (t) => {

@@ -9,18 +9,18 @@
 // at that time it succeeds, the agents push the one-root bundle, and the workloads keep talking.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli.js';
-import { startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../support/sidecar.js';
+import { httpGet, startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../support/sidecar.js';
 import type { EchoHttpApp, SidecarProcess } from '../support/sidecar.js';
 import { freePort } from '../support/ports.js';
 import { TD } from '../support/pki-fixtures.js';
-import { certificatesIn, createToken, httpGetVia, httpsGet, initCa, readWorkloadFiles, startCaProcess } from './mesh.js';
+import { certificatesIn, createToken, httpsGet, initCa, readWorkloadFiles, startCaProcess } from './mesh.js';
 import type { CaProcess, WorkloadFiles } from './mesh.js';
 import { sleep, waitFor } from '../support/poll.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const ALPHA = `spiffe://${TD}/ns/mesh/sa/alpha`;
 const BETA = `spiffe://${TD}/ns/mesh/sa/beta`;
@@ -53,6 +53,7 @@ function currentFiles(w: Workload): WorkloadFiles {
 
 describe('root rotation under load', { timeout: 240_000 }, () => {
   let tmp: string;
+let removeTmp = (): void => {};
   let caDir: string;
   let ca: CaProcess | undefined;
   let oldIntermediate: Buffer;
@@ -60,7 +61,7 @@ describe('root rotation under load', { timeout: 240_000 }, () => {
   const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 2 });
 
   before(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'meshward-'));
+    ({ dir: tmp, cleanup: removeTmp } = tempDir());
     caDir = join(tmp, 'ca');
     await initCa(caDir, { defaultTtl: '1m', maxTtl: '1h' });
     oldIntermediate = certificatesIn(readFileSync(join(caDir, 'intermediate.crt')))[0]!;
@@ -97,7 +98,7 @@ describe('root rotation under load', { timeout: 240_000 }, () => {
       await w.app?.close();
     }
     await ca?.stop();
-    rmSync(tmp, { recursive: true, force: true });
+    removeTmp();
   });
 
   async function start(w: Workload): Promise<void> {
@@ -149,8 +150,8 @@ describe('root rotation under load', { timeout: 240_000 }, () => {
       for (let i = 0; !stopLoad && Date.now() < deadline; i++) {
         const phase = `${chainOf(alpha)}/${chainOf(beta)}`;
         const agent = i % 2 === 0 ? false : keepAlive;
-        await call(i, 'alpha→beta outbound', phase, () => httpGetVia(`http://127.0.0.1:${alpha.outboundPort}/to-beta/${i}`, agent), ALPHA);
-        await call(i, 'beta→alpha outbound', phase, () => httpGetVia(`http://127.0.0.1:${beta.outboundPort}/to-alpha/${i}`, agent), BETA);
+        await call(i, 'alpha→beta outbound', phase, () => httpGet(`http://127.0.0.1:${alpha.outboundPort}/to-beta/${i}`, 10_000, agent), ALPHA);
+        await call(i, 'beta→alpha outbound', phase, () => httpGet(`http://127.0.0.1:${beta.outboundPort}/to-alpha/${i}`, 10_000, agent), BETA);
         await call(i, 'alpha→beta direct', phase, () => direct(alpha, beta, `/direct/${i}`), ALPHA);
         await call(i, 'beta→alpha direct', phase, () => direct(beta, alpha, `/direct/${i}`), BETA);
         await sleep(INTERVAL_MS);
@@ -212,8 +213,8 @@ describe('root rotation under load', { timeout: 240_000 }, () => {
     assert.equal(certificatesIn(readFileSync(join(caDir, 'bundle.crt'))).length, 1, 'only the new root is trusted');
     await waitFor('both workloads to drop the old root', () => (rootsIn(alpha) === 1 && rootsIn(beta) === 1 ? true : undefined), { timeoutMs: 20_000 });
     for (let i = 0; i < 10; i++) {
-      await call(i, 'alpha→beta outbound', 'finished', () => httpGetVia(`http://127.0.0.1:${alpha.outboundPort}/after/${i}`, i % 2 === 0 ? false : keepAlive), ALPHA);
-      await call(i, 'beta→alpha outbound', 'finished', () => httpGetVia(`http://127.0.0.1:${beta.outboundPort}/after/${i}`, i % 2 === 0 ? false : keepAlive), BETA);
+      await call(i, 'alpha→beta outbound', 'finished', () => httpGet(`http://127.0.0.1:${alpha.outboundPort}/after/${i}`, 10_000, i % 2 === 0 ? false : keepAlive), ALPHA);
+      await call(i, 'beta→alpha outbound', 'finished', () => httpGet(`http://127.0.0.1:${beta.outboundPort}/after/${i}`, 10_000, i % 2 === 0 ? false : keepAlive), BETA);
       await call(i, 'alpha→beta direct', 'finished', () => direct(alpha, beta, `/after/${i}`), ALPHA);
       await call(i, 'beta→alpha direct', 'finished', () => direct(beta, alpha, `/after/${i}`), BETA);
       await sleep(INTERVAL_MS);

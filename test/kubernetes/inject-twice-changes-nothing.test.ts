@@ -3,15 +3,15 @@
 // carries the sidecar (applied earlier with the same options) comes back unchanged.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../support/cli.js';
 import { OTHERS, WORKLOADS, inject, parseAll } from './workloads.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const ALL = [OTHERS, ...Object.values(WORKLOADS)].join('---\n');
-const dir = mkdtempSync(join(tmpdir(), 'meshward-inject-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const { dir, cleanup: removeDir } = tempDir('meshward-inject-');
+after(() => removeDir());
 
 for (const [name, args] of [
   ['a generated config', ['--trust-domain', 'example.org']],

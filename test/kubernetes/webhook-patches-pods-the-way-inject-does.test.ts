@@ -4,8 +4,7 @@
 // or are already injected get no patch; a pod that cannot take the sidecar is refused with why.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { makeTestPki } from '../support/pki-fixtures.js';
@@ -13,9 +12,10 @@ import { runCommand } from '../support/cli.js';
 import { applyJsonPatch } from '../support/json-patch.js';
 import { admissionReview, post, replicaSetPod, startWebhook, writeTlsDir, type WebhookProcess } from './webhook.js';
 import { inject, parseAll, type K8s } from './workloads.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const pki = makeTestPki();
-const dir = mkdtempSync(join(tmpdir(), 'meshward-webhook-'));
+const { dir, cleanup: removeDir } = tempDir('meshward-webhook-');
 let webhook: WebhookProcess;
 
 before(async () => {
@@ -24,7 +24,7 @@ before(async () => {
 });
 after(async () => {
   await webhook?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir();
 });
 
 /** POSTs a review and returns the response part, checking what every answer must hold. */

@@ -3,14 +3,12 @@
 // answering good reviews after each.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { makeTestPki } from '../support/pki-fixtures.js';
 import { admissionReview, post, replicaSetPod, startWebhook, writeTlsDir, type WebhookProcess } from './webhook.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const pki = makeTestPki();
-const dir = mkdtempSync(join(tmpdir(), 'meshward-webhook-'));
+const { dir, cleanup: removeDir } = tempDir('meshward-webhook-');
 let webhook: WebhookProcess;
 
 before(async () => {
@@ -19,7 +17,7 @@ before(async () => {
 });
 after(async () => {
   await webhook?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir();
 });
 
 const good = () => admissionReview(replicaSetPod({ 'meshward.io/inject': 'enabled' }));

@@ -4,8 +4,6 @@
 // It also refuses to start without a usable pair.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -14,13 +12,14 @@ import { makeTestPki } from '../support/pki-fixtures.js';
 import { runCli } from '../support/cli.js';
 import { startWebhook, writeTlsDir, type WebhookProcess } from './webhook.js';
 import { waitFor } from '../support/poll.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const pki = makeTestPki();
-const dir = mkdtempSync(join(tmpdir(), 'meshward-webhook-reload-'));
+const { dir, cleanup: removeDir } = tempDir('meshward-webhook-reload-');
 let webhook: WebhookProcess | undefined;
 after(async () => {
   await webhook?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  removeDir();
 });
 
 /** The serial of the certificate a new TLS connection is served (verified against the bundle). */

@@ -2,19 +2,20 @@
 // names the file and the field, before anything listens.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSidecarToExit, writeSidecarConfig } from '../support/sidecar.js';
+import { tempDir } from '../support/temp-dir.js';
 
 let tmp: string;
+let removeTmp = (): void => {};
 
 before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'meshward-'));
+  ({ dir: tmp, cleanup: removeTmp } = tempDir());
   writeFileSync(join(tmp, 'policy.yaml'), 'grants: []\nroutes: []\n');
 });
 
-after(() => rmSync(tmp, { recursive: true, force: true }));
+after(() => removeTmp());
 
 const good = {
   identity: { dir: './identity' },

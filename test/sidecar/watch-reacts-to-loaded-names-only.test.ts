@@ -3,10 +3,10 @@
 // cut at the maximum wait instead of postponing the call for as long as it lasts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { watchDirectory } from '../../src/sidecar/watch.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -19,7 +19,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 20_000): Pr
 }
 
 test('other names are ignored; a loaded name and a ..data swap are seen', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'meshward-watch-'));
+  const { dir, cleanup: removeDir } = tempDir('meshward-watch-');
   writeFileSync(join(dir, 'policy.yaml'), 'a');
   let calls = 0;
   const w = watchDirectory(dir, ['policy.yaml'], () => calls++, { debounceMs: 50, maxWaitMs: 200, recheckIntervalMs: 600_000 });
@@ -41,12 +41,12 @@ test('other names are ignored; a loaded name and a ..data swap are seen', async 
     await until('the call for the ..data swap', () => calls === 2);
   } finally {
     await w.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
   }
 });
 
 test('a loaded name written every 20 ms still calls back within the maximum wait, repeatedly', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'meshward-watch-'));
+  const { dir, cleanup: removeDir } = tempDir('meshward-watch-');
   let calls = 0;
   const w = watchDirectory(dir, ['policy.yaml'], () => calls++, { debounceMs: 200, maxWaitMs: 300, recheckIntervalMs: 600_000 });
   let n = 0;
@@ -57,6 +57,6 @@ test('a loaded name written every 20 ms still calls back within the maximum wait
   } finally {
     clearInterval(writer);
     await w.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
   }
 });

@@ -3,16 +3,18 @@
 // for the --workers override alike); a positive integer and "auto" (one per core) are accepted.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { isMeshwardError } from '../../src/errors.js';
 import { parseSidecarConfig } from '../../src/sidecar/config.js';
 import { runCli } from '../support/cli.js';
 import { runSidecarToExit, writeSidecarConfig } from '../support/sidecar.js';
+import { tempDir } from '../support/temp-dir.js';
 
 let tmp: string;
+let removeTmp = (): void => {};
 const base = {
   identity: { dir: './identity' },
   inbound: { listen: '127.0.0.1:0', app: 'http://127.0.0.1:8080' },
@@ -21,11 +23,11 @@ const base = {
 };
 
 before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'meshward-'));
+  ({ dir: tmp, cleanup: removeTmp } = tempDir());
   writeFileSync(join(tmp, 'policy.yaml'), 'grants: []\nroutes: []\n');
 });
 
-after(() => rmSync(tmp, { recursive: true, force: true }));
+after(() => removeTmp());
 
 // [YAML text of the value, why it is refused]
 const refused: [string, string][] = [

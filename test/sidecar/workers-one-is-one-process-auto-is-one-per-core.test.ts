@@ -3,45 +3,32 @@
 // worker per core (os.availableParallelism(); on a one-core machine that is again a single process).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { httpGet, startEchoHttpApp } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario } from '../support/sidecar.js';
+import { startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
 import { frontendLeaf, makeWorkersScenario, mtlsGet } from '../support/workers.js';
-import { MESHWARD_BIN } from '../support/cli.js';
-import { type LogLine } from '../support/json-log.js';
-import { waitFor } from '../support/poll.js';
 
 let app: EchoHttpApp;
 const scenarios: Scenario[] = [];
-const children: ChildProcess[] = [];
+const sidecars: SidecarProcess[] = [];
 
 before(async () => {
   app = await startEchoHttpApp();
 });
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const s of sidecars) await s.stop('SIGKILL');
   await app?.close();
   for (const s of scenarios) s.cleanup();
 });
 
-/** `meshward sidecar --config F --workers W`, with its JSON log lines collected and its exit awaited. */
-function run(configPath: string, workers: string): { child: ChildProcess; logs: LogLine[]; exited: Promise<number | string> } {
-  const child = spawn(process.execPath, [MESHWARD_BIN, 'sidecar', '--config', configPath, '--workers', workers], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const logs: LogLine[] = [];
-  let buffered = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop()!;
-    for (const line of lines) logs.push(JSON.parse(line) as LogLine);
-  });
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  return { child, logs, exited };
+/** `meshward sidecar --config F --workers W`, ready (its admin server answers /readyz 200). */
+async function run(configPath: string, workers: string): Promise<SidecarProcess> {
+  const sidecar = await startSidecarProcess(configPath, { args: ['--workers', workers], timeoutMs: 30_000 });
+  sidecars.push(sidecar);
+  await sidecar.waitUntilReady(30_000);
+  return sidecar;
 }
 
 /** Direct children of `pid` (Linux /proc). */
@@ -52,9 +39,7 @@ function childrenOf(pid: number): number[] {
 test('--workers 1 overrides workers: 2 and runs one process with no children', async () => {
   const { scenario, port } = await makeWorkersScenario(app.url, 2);
   scenarios.push(scenario);
-  const { child, logs, exited } = run(scenario.configPath, '1');
-  const admin = await waitFor('the admin server', () => logs.find((l) => l.event === 'admin_listening'), { timeoutMs: 30_000 });
-  await waitFor('/readyz 200', async () => ((await httpGet(`http://${String(admin.address)}/readyz`)).status === 200 ? true : undefined), { timeoutMs: 30_000 });
+  const { child, logs, exited } = await run(scenario.configPath, '1');
   assert.equal((await mtlsGet(scenario.pki, frontendLeaf(scenario.pki), port, '/orders/1')).status, 200);
   assert.deepEqual(childrenOf(child.pid!), [], 'no worker processes');
   assert.equal(logs.filter((l) => l.event === 'worker_forked' || l.worker !== undefined).length, 0, 'no worker log lines');
@@ -66,9 +51,7 @@ test('--workers auto forks one worker per core', async () => {
   const cores = availableParallelism();
   const { scenario, port } = await makeWorkersScenario(app.url, 1);
   scenarios.push(scenario);
-  const { child, logs, exited } = run(scenario.configPath, 'auto');
-  const admin = await waitFor('the admin server', () => logs.find((l) => l.event === 'admin_listening'), { timeoutMs: 30_000 });
-  await waitFor('/readyz 200', async () => ((await httpGet(`http://${String(admin.address)}/readyz`)).status === 200 ? true : undefined), { timeoutMs: 30_000 });
+  const { child, logs, exited } = await run(scenario.configPath, 'auto');
   assert.equal((await mtlsGet(scenario.pki, frontendLeaf(scenario.pki), port, '/orders/1')).status, 200);
   if (cores === 1) {
     assert.deepEqual(childrenOf(child.pid!), []);

@@ -3,40 +3,26 @@
 // the agent writes to identity.dir through its own watcher. Both then serve it and /readyz is 200.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { DEFAULT_POLICY, SERVER_ID, startEchoHttpApp, startSidecarProcess, writeSidecarConfig } from '../support/sidecar.js';
+import { SERVER_ID, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
 import type { EchoHttpApp, SidecarProcess } from '../support/sidecar.js';
-import { createToken, initCa, startCaProcess } from '../e2e/mesh.js';
+import { initCa, startCaProcess, writeProvisionedPod } from '../e2e/mesh.js';
 import { freePort } from '../support/ports.js';
 import type { CaProcess } from '../e2e/mesh.js';
 import { waitFor } from '../support/poll.js';
+import { tempDir, type TempDir } from '../support/temp-dir.js';
 
-let tmp: string;
+let t: TempDir;
 let ca: CaProcess | undefined;
 let app: EchoHttpApp | undefined;
 let sidecar: SidecarProcess | undefined;
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), 'meshward-'));
-  const caDir = join(tmp, 'ca');
+  t = tempDir();
+  const caDir = t.path('ca');
   await initCa(caDir, { defaultTtl: '1h', maxTtl: '24h' });
   ca = await startCaProcess(caDir);
   app = await startEchoHttpApp();
-  copyFileSync(join(caDir, 'bundle.crt'), join(tmp, 'ca-bundle.crt'));
-  writeFileSync(join(tmp, 'policy.yaml'), stringify(DEFAULT_POLICY));
-  mkdirSync(join(tmp, 'identity'));
-  const token = await createToken(caDir, SERVER_ID);
-  const config = writeSidecarConfig(tmp, {
-    identity: { dir: './identity', provision: { ca: ca.address, bundle: './ca-bundle.crt', token, spiffeId: SERVER_ID } },
-    inbound: { listen: `127.0.0.1:${await freePort()}`, app: app.url },
-    policy: './policy.yaml',
-    admin: { listen: '127.0.0.1:0' },
-    log: { level: 'info' },
-    workers: 2,
-  });
+  const config = await writeProvisionedPod(t.dir, { caDir, ca, app: app.url, spiffeId: SERVER_ID, listen: `127.0.0.1:${await freePort()}`, config: { workers: 2 } });
   sidecar = await startSidecarProcess(config, { timeoutMs: 60_000 });
 });
 
@@ -44,7 +30,7 @@ after(async () => {
   await sidecar?.stop();
   await app?.close();
   await ca?.stop();
-  rmSync(tmp, { recursive: true, force: true });
+  t?.cleanup();
 });
 
 test('worker 1 provisions the certificate, worker 2 loads the same one from identity.dir', async () => {

@@ -2,11 +2,11 @@
 // directory snapshot so a test can prove that a refused command left a CA directory byte-for-byte unchanged.
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './temp-dir.js';
 
 /** The repository root: this file runs as dist/test/support/cli.js. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -109,14 +109,13 @@ export function snapshotDir(dir: string, ignore?: RegExp): Record<string, string
  */
 export function cliCaForTests(name = 'ca'): { readonly dir: string; readonly ca: string } {
   const state = { dir: '', ca: '' };
+  let cleanup = (): void => {};
   before(async () => {
-    state.dir = mkdtempSync(join(tmpdir(), 'meshward-'));
+    ({ dir: state.dir, cleanup } = tempDir());
     state.ca = join(state.dir, name);
     const r = await runCli(['ca', 'init', '--dir', state.ca, '--trust-domain', 'example.org']);
     if (r.code !== 0) throw new Error(`ca init failed: ${r.stderr}`);
   });
-  after(() => {
-    if (state.dir !== '') rmSync(state.dir, { recursive: true, force: true });
-  });
+  after(() => cleanup());
   return state;
 }

@@ -2,20 +2,19 @@
 // identity in its identity.dir), their ports from its log, plain HTTP calls from "the app" to them, and
 // upstreams made to misbehave in one precise way: an HTTPS server with a chosen certificate (trusted,
 // foreign CA, revoked) and a chosen handler, or a TCP port that accepts and never speaks.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FRONTEND_ID, metricValue, startSidecarProcess, writeSidecarConfig } from './sidecar.js';
 import type { SidecarProcess } from './sidecar.js';
 import { makeTestPki, writeIdentityDir } from './pki-fixtures.js';
 import type { TestLeaf, TestPki } from './pki-fixtures.js';
 import { waitFor } from './poll.js';
+import { tempDir } from './temp-dir.js';
 
 export interface OutboundRig {
   tmp: string;
@@ -30,7 +29,7 @@ export interface OutboundRig {
 
 /** Starts a sidecar whose outbound list is built by `outbound(pki)`; `crl` (made from the pki) goes into crl.pem. */
 export async function startOutboundRig(outbound: (pki: TestPki) => Record<string, unknown>[], opts: { pki?: TestPki; crl?: (pki: TestPki) => string } = {}): Promise<OutboundRig> {
-  const tmp = mkdtempSync(join(tmpdir(), 'meshward-outbound-'));
+  const { dir: tmp, cleanup: removeTmp } = tempDir('meshward-outbound-');
   const pki = opts.pki ?? makeTestPki();
   writeIdentityDir(join(tmp, 'identity'), pki.leaf({ spiffeId: FRONTEND_ID }), pki, opts.crl?.(pki));
   const listenerConfigs = outbound(pki);
@@ -44,7 +43,7 @@ export async function startOutboundRig(outbound: (pki: TestPki) => Record<string
     await waitFor('every outbound listener logged', () => (sidecar.logs.filter((l) => l.event === 'outbound_listening').length >= listeners ? true : undefined));
   } catch (err) {
     await sidecar.stop('SIGKILL');
-    rmSync(tmp, { recursive: true, force: true });
+    removeTmp();
     throw err;
   }
   const ports = sidecar.logs.filter((l) => l.event === 'outbound_listening').map((l) => Number(String(l.address).split(':').pop()));
@@ -56,7 +55,7 @@ export async function startOutboundRig(outbound: (pki: TestPki) => Record<string
     metric: async (name, labels) => metricValue(await sidecar.metrics(), name, labels),
     async close() {
       await sidecar.stop();
-      rmSync(tmp, { recursive: true, force: true });
+      removeTmp();
     },
   };
 }

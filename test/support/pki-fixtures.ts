@@ -130,37 +130,28 @@ function caFrom(der: Buffer, keys: KeyPair, chainPem: string): TestCa {
   };
 }
 
-function makeRoot(name: string, type: KeyType, now: Date): TestCa {
-  const keys = generateKeyPair(type);
-  const der = selfSign(
-    {
-      serial: serialBytes(),
-      subject: { cn: name, o: 'meshward test' },
-      publicKey: keys.publicKey,
-      notBefore: new Date(now.getTime() - MINUTE),
-      notAfter: new Date(now.getTime() + 3650 * DAY),
-      isCA: true,
-      pathLen: 1,
-      keyUsage: ['keyCertSign', 'cRLSign'],
-    },
-    keys.privateKey,
-  );
-  return caFrom(der, keys, '');
-}
-
-function makeIntermediate(root: TestCa, name: string, type: KeyType, trustDomain: string, now: Date): TestCa {
-  const keys = generateKeyPair(type);
-  const der = root.signer.sign({
+/** A test CA certificate's template: valid from a minute before `now` for `days`, signing certificates and CRLs. */
+function caTemplate(name: string, keys: KeyPair, now: Date, days: number, pathLen: number): CertificateTemplate {
+  return {
     serial: serialBytes(),
     subject: { cn: name, o: 'meshward test' },
     publicKey: keys.publicKey,
     notBefore: new Date(now.getTime() - MINUTE),
-    notAfter: new Date(now.getTime() + 365 * DAY),
+    notAfter: new Date(now.getTime() + days * DAY),
     isCA: true,
-    pathLen: 0,
+    pathLen,
     keyUsage: ['keyCertSign', 'cRLSign'],
-    permittedUriDomains: [trustDomain],
-  });
+  };
+}
+
+function makeRoot(name: string, type: KeyType, now: Date): TestCa {
+  const keys = generateKeyPair(type);
+  return caFrom(selfSign(caTemplate(name, keys, now, 3650, 1), keys.privateKey), keys, '');
+}
+
+function makeIntermediate(root: TestCa, name: string, type: KeyType, trustDomain: string, now: Date): TestCa {
+  const keys = generateKeyPair(type);
+  const der = root.signer.sign({ ...caTemplate(name, keys, now, 365, 0), permittedUriDomains: [trustDomain] });
   const ca = caFrom(der, keys, '');
   ca.chainPem = ca.pem;
   return ca;

@@ -6,12 +6,13 @@ import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:
 import { connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
-import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
+import type { Agent as HttpAgent, IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
+import type { Server as TcpServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { MESHWARD_BIN } from './cli.js';
+import { closeHttpServer, listenOnLoopback } from './ports.js';
 import type { LogLine } from './json-log.js';
 import { waitFor } from './poll.js';
 import { spawnMeshward, type LoggedProcess, type SpawnOptions } from './process.js';
@@ -38,12 +39,13 @@ export interface SidecarProcess extends LoggedProcess {
   metrics(): Promise<string>;
 }
 
-export function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
+/** Plain-HTTP GET (the admin server; an app calling its sidecar's outbound listener, through `agent`). */
+export function httpGet(url: string, timeoutMs = 5000, agent: HttpAgent | false = false): Promise<{ status: number; body: string; headers: IncomingHttpHeaders; reusedSocket: boolean }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { timeout: timeoutMs, agent: false }, (res) => {
+    const req = httpRequest(url, { timeout: timeoutMs, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers, reusedSocket: req.reusedSocket }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
@@ -53,8 +55,8 @@ export function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number
 }
 
 /** Starts `node bin/meshward.js sidecar --config path` and waits until its admin server listens. */
-export async function startSidecarProcess(configPath: string, opts: SpawnOptions = {}): Promise<SidecarProcess> {
-  const base = spawnMeshward(['sidecar', '--config', configPath], opts);
+export async function startSidecarProcess(configPath: string, opts: SpawnOptions & { /** More command-line flags. */ args?: string[] } = {}): Promise<SidecarProcess> {
+  const base = spawnMeshward(['sidecar', '--config', configPath, ...(opts.args ?? [])], opts);
   let admin: LogLine;
   try {
     admin = await base.waitForLog((l) => l.event === 'admin_listening', 'the admin server');
@@ -149,19 +151,8 @@ export async function startEchoHttpApp(): Promise<EchoHttpApp> {
       else answer();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    server,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    seen,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  const port = await listenOnLoopback(server);
+  return { server, port, url: `http://127.0.0.1:${port}`, seen, close: () => closeHttpServer(server) };
 }
 
 export interface TcpEchoApp {
@@ -191,8 +182,7 @@ export async function startTcpEchoApp(): Promise<TcpEchoApp> {
         app.server.close(() => r());
       }),
   };
-  await new Promise<void>((r) => app.server.listen(0, '127.0.0.1', r));
-  app.port = (app.server.address() as AddressInfo).port;
+  app.port = await listenOnLoopback(app.server);
   return app;
 }
 

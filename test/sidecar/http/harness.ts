@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before } from 'node:test';
@@ -18,6 +17,7 @@ import { identityFromCertificate, xfccValue } from '../../../src/sidecar/tls/ide
 import { SidecarMetrics } from '../../../src/sidecar/observe/metrics.js';
 import { parsePolicy, type Policy } from '../../../src/sidecar/policy/policy.js';
 import { HttpFrontend, type HttpFrontendOptions } from '../../../src/sidecar/http/frontend.js';
+import { closeHttpServer, listenOnLoopback } from '../../support/ports.js';
 import { tempDir } from '../../support/temp-dir.js';
 import { makeTestPki, TD, writeIdentityDir, type LeafOptions, type TestLeaf, type TestPki } from '../../support/pki-fixtures.js';
 
@@ -165,8 +165,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     frontend.accept(socket, conn);
   });
   server.on('tlsClientError', () => {});
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   return {
     port,
     url: `https://127.0.0.1:${port}`,
@@ -251,8 +250,7 @@ export async function startRecordingApp(): Promise<RecordingApp> {
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade}\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     socket.pipe(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
@@ -264,10 +262,7 @@ export async function startRecordingApp(): Promise<RecordingApp> {
       waiting = [];
       for (const f of w) f();
     },
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => closeHttpServer(server),
   };
 }
 

@@ -4,10 +4,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTestPki } from '../../support/pki-fixtures.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 // dist/test/sidecar/policy -> repo root
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -29,16 +29,17 @@ routes:
 const FRONTEND = 'spiffe://example.org/ns/shop/sa/frontend';
 
 let dir = '';
+let removeDir = (): void => {};
 let policyFile = '';
 
 before(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshward-'));
+  ({ dir: dir, cleanup: removeDir } = tempDir());
   policyFile = path.join(dir, 'policy.yaml');
   fs.writeFileSync(policyFile, POLICY);
 });
 
 after(() => {
-  fs.rmSync(dir, { recursive: true, force: true });
+  removeDir();
 });
 
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadPolicyFile, parsePolicy, type Subject } from '../../../src/sidecar/policy/policy.js';
 import { isMeshwardError } from '../../../src/errors.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const DOC = `
 grants:
@@ -202,7 +202,7 @@ test('a principal from an earlier policy is re-derived from its scopes and id', 
 });
 
 test('loadPolicyFile reads YAML from disk and names the file in errors', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshward-'));
+  const { dir, cleanup: removeDir } = tempDir();
   try {
     const good = path.join(dir, 'policy.yaml');
     fs.writeFileSync(good, DOC);
@@ -212,6 +212,6 @@ test('loadPolicyFile reads YAML from disk and names the file in errors', () => {
     assert.throws(() => loadPolicyFile(bad), (err: Error) => err.message.startsWith(`${bad}: routes[0].scope: "nope" is not granted`));
     assert.throws(() => loadPolicyFile(path.join(dir, 'missing.yaml')), (err: unknown) => isMeshwardError(err) && err.code === 'not_found');
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeDir();
   }
 });

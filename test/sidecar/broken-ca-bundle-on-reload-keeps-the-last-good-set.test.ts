@@ -7,11 +7,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePem } from '../../src/pki/pem.js';
-import {
-  FRONTEND_ID, clientTlsOptions, eventually, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp,
-  tcpRoundTrip, writeKubernetesIdentity,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp, tcpRoundTrip, writeKubernetesIdentity } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { waitFor } from '../support/poll.js';
 
 /** The root's PEM with its base64 body cut to a length that is not a multiple of 4 (END line kept). */
 function truncatedBody(pem: string): string {
@@ -55,8 +53,8 @@ describe('a broken ca.crt on reload keeps the last good credential set', () => {
       const seen = sidecar.logs.length;
       // A new, good server certificate in the same swap: were the set taken, the sidecar would present it.
       writeKubernetesIdentity(scenario.identityDir, serverLeaf(scenario.pki), bundle());
-      await eventually('the failed reload to be counted', async () => ((await failures()) > before ? true : undefined), 30_000);
-      const line = await eventually('a credentials_reload_failed line', () => sidecar.logs.slice(seen).find((l) => l.event === 'credentials_reload_failed'));
+      await waitFor('the failed reload to be counted', async () => ((await failures()) > before ? true : undefined), { timeoutMs: 30_000 });
+      const line = await waitFor('a credentials_reload_failed line', () => sidecar.logs.slice(seen).find((l) => l.event === 'credentials_reload_failed'));
       assert.match(String(line.reason), reason);
       assert.equal(await presentedSerial(caller()), scenario.server.cert.serialHex, 'the old certificate is still presented');
       assert.equal((await tcpRoundTrip(caller(), 'still here')).result, 'echoed');
@@ -68,7 +66,7 @@ describe('a broken ca.crt on reload keeps the last good credential set', () => {
   it('a good swap after the broken ones is picked up', async () => {
     const next = serverLeaf(scenario.pki);
     writeKubernetesIdentity(scenario.identityDir, next, scenario.pki);
-    await eventually('the new certificate to be served', async () => ((await presentedSerial(caller())) === next.cert.serialHex ? true : undefined), 30_000);
+    await waitFor('the new certificate to be served', async () => ((await presentedSerial(caller())) === next.cert.serialHex ? true : undefined), { timeoutMs: 30_000 });
     assert.equal((await tcpRoundTrip(caller(), 'after')).result, 'echoed');
     assert.equal((await sidecar.readyz()).status, 200);
   });

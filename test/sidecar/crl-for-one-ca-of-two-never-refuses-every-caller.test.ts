@@ -4,12 +4,10 @@
 // refused (counted as reason="revoked"). Both directions, the second arriving by a ..data swap.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeTestPki, type TestLeaf, type TestPki } from '../helpers/pki-fixtures.js';
-import {
-  FRONTEND_ID, clientTlsOptions, eventually, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp,
-  tcpRoundTrip, writeKubernetesIdentity,
-} from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
+import { makeTestPki, type TestLeaf, type TestPki } from '../support/pki-fixtures.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp, tcpRoundTrip, writeKubernetesIdentity } from '../support/sidecar.js';
+import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { waitFor } from '../support/poll.js';
 
 describe('a crl.pem covering one CA of a two-root bundle', () => {
   let app: TcpEchoApp;
@@ -52,14 +50,14 @@ describe('a crl.pem covering one CA of a two-root bundle', () => {
         port = await sidecar.waitForInbound();
         await sidecar.waitUntilReady();
       } else {
-        await eventually('the swapped set to be served', async () =>
-          ((await presentedSerial(clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port))) === leaf.cert.serialHex ? true : undefined), 30_000);
+        await waitFor('the swapped set to be served', async () =>
+          ((await presentedSerial(clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port))) === leaf.cert.serialHex ? true : undefined), { timeoutMs: 30_000 });
       }
       assert.equal(await call(withCrl.leaf({ spiffeId: FRONTEND_ID })), 'echoed', 'a caller of the CA with a CRL');
       assert.equal(await call(unlisted().leaf({ spiffeId: FRONTEND_ID })), 'echoed', 'a caller of the CA without a CRL');
       const before = await revokedCount();
       assert.equal(await call(revoked), 'refused', 'the revoked caller');
-      await eventually('the refusal counted as revoked', async () => ((await revokedCount()) > before ? true : undefined));
+      await waitFor('the refusal counted as revoked', async () => ((await revokedCount()) > before ? true : undefined));
       const metrics = await sidecar.metrics();
       assert.equal(metricValue(metrics, 'meshward_handshake_failures_total', { reason: 'crl_problem' }), 0, 'no caller refused for a missing CRL');
       assert.equal(metricValue(metrics, 'meshward_reloads_total', { kind: 'crl', result: 'failure' }), 0);

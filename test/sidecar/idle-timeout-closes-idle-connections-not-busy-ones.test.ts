@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { Agent, request } from 'node:https';
 import type { Socket } from 'node:net';
-import {
-  FRONTEND_ID, clientTlsOptions, eventually, makeScenario, sleep, startEchoHttpApp, startSidecarProcess,
-} from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { sleep, waitFor } from '../support/poll.js';
 
 const IDLE_TIMEOUT_MS = 2000;
 /** How long the busy connections are kept busy: well past the idle timeout. */
@@ -84,7 +83,7 @@ describe('limits.idleTimeout', () => {
       assert.equal(status, 200);
       let closed = socket.destroyed;
       socket.once('close', () => (closed = true));
-      await eventually('the sidecar to close the idle connection', () => (closed ? true : undefined), 20_000);
+      await waitFor('the sidecar to close the idle connection', () => (closed ? true : undefined), { timeoutMs: 20_000 });
     } finally {
       agent.destroy();
     }
@@ -108,7 +107,7 @@ describe('limits.idleTimeout', () => {
       assert.equal(slow.status, 200, 'a response slower than idleTimeout is not cut');
       assert.ok(slow.socket === first.socket, 'the slow request went over the same connection');
       assert.equal(closed, false, 'the busy connection was never closed');
-      await eventually('the connection to be closed once idle', () => (closed ? true : undefined), 20_000);
+      await waitFor('the connection to be closed once idle', () => (closed ? true : undefined), { timeoutMs: 20_000 });
     } finally {
       agent.destroy();
     }
@@ -118,7 +117,7 @@ describe('limits.idleTimeout', () => {
     const { session, seen } = h2Open();
     try {
       assert.equal(await h2Get(session, '/orders/1'), 200);
-      await eventually('the sidecar to close the idle session', () => (seen.closed ? true : undefined), 20_000);
+      await waitFor('the sidecar to close the idle session', () => (seen.closed ? true : undefined), { timeoutMs: 20_000 });
       assert.equal(seen.goaway, true, 'GOAWAY before the close');
     } finally {
       session.destroy();
@@ -137,7 +136,7 @@ describe('limits.idleTimeout', () => {
       assert.equal(await h2Get(session, `/slow?ms=${SLOW_MS}`), 200, 'a stream slower than idleTimeout is not cut');
       assert.equal(seen.goaway, false, 'no GOAWAY while busy (an open stream is not idle)');
       assert.equal(seen.closed, false);
-      await eventually('the session to be closed once idle', () => (seen.closed ? true : undefined), 20_000);
+      await waitFor('the session to be closed once idle', () => (seen.closed ? true : undefined), { timeoutMs: 20_000 });
       assert.equal(seen.goaway, true);
     } finally {
       session.destroy();

@@ -7,10 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
-import {
-  FRONTEND_ID, clientTlsOptions, eventually, exchange, makeScenario, startEchoHttpApp, startSidecarProcess, startTcpEchoApp, tlsOpen,
-} from '../helpers/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess, TcpEchoApp } from '../helpers/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, exchange, makeScenario, startEchoHttpApp, startSidecarProcess, startTcpEchoApp, tlsOpen } from '../support/sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { waitFor } from '../support/poll.js';
 
 const DRAIN_TIMEOUT_MS = 3000;
 /** How long the app takes for the requests that outlast the drain: far beyond it. */
@@ -101,7 +100,7 @@ describe('limits.drainTimeout on SIGTERM', () => {
       stream.on('close', () => resolve(`closed (rstCode ${stream.rstCode}, status ${status})`));
     });
     // Signal only once all three have reached the app: they are truly in flight.
-    await eventually('the three requests to reach the app', () => (httpApp.seen.length >= seenBefore + 3 ? true : undefined));
+    await waitFor('the three requests to reach the app', () => (httpApp.seen.length >= seenBefore + 3 ? true : undefined));
 
     const { exit, ms } = await terminate(sidecar);
     t.diagnostic(`exit ${exit} ${ms} ms after SIGTERM (drainTimeout ${DRAIN_TIMEOUT_MS} ms)`);
@@ -134,7 +133,7 @@ describe('limits.drainTimeout on SIGTERM', () => {
     const socket = await tlsOpen(clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port));
     cleanups.push(() => socket.destroy());
     assert.equal(await exchange(socket, 'before'), 'before');
-    await eventually('both connections to reach the app', () => (tcpApp.accepted >= 2 ? true : undefined));
+    await waitFor('both connections to reach the app', () => (tcpApp.accepted >= 2 ? true : undefined));
     let socketClosed = false;
     socket.on('close', () => (socketClosed = true));
     socket.on('error', () => {});
@@ -147,7 +146,7 @@ describe('limits.drainTimeout on SIGTERM', () => {
     assert.equal(exit, 0);
     assert.ok(ms >= DRAIN_TIMEOUT_MS - 100, `exited after ${ms} ms: the open connections were given drainTimeout`);
     assert.ok(ms < EXIT_WITHIN_MS, `exited ${ms} ms after SIGTERM`);
-    await eventually('the node:tls connection to be closed', () => (socketClosed ? true : undefined));
+    await waitFor('the node:tls connection to be closed', () => (socketClosed ? true : undefined));
     const s = await sClient.done;
     assert.match(s.stdout, /held open/, 'openssl s_client got its bytes echoed before the cut');
   });

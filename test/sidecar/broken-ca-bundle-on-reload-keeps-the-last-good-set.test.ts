@@ -4,12 +4,12 @@
 // names ca.crt and the problem, and meshward_reloads_total{kind="credentials",result="failure"}.
 // (reload-broken-credentials-keeps-old covers a half-written tls.crt and a mismatched key.)
 // A good swap afterwards is picked up: the watcher did not give up.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePem } from '../../src/pki/pem.js';
-import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, presentedSerial, serverLeaf, startSidecarProcess, startTcpEchoApp, tcpRoundTrip, writeKubernetesIdentity } from '../support/sidecar.js';
-import type { Scenario, SidecarProcess, TcpEchoApp } from '../support/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, metricValue, presentedSerial, serverLeaf, tcpRoundTrip, writeKubernetesIdentity } from '../support/sidecar.js';
 import { waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
 /** The root's PEM with its base64 body cut to a length that is not a multiple of 4 (END line kept). */
 function truncatedBody(pem: string): string {
@@ -19,55 +19,39 @@ function truncatedBody(pem: string): string {
 }
 
 describe('a broken ca.crt on reload keeps the last good credential set', () => {
-  let app: TcpEchoApp;
-  let scenario: Scenario;
-  let sidecar: SidecarProcess;
-  let port: number;
+  const rig = runningSidecar('tcp', { layout: 'kubernetes' });
 
-  before(async () => {
-    app = await startTcpEchoApp();
-    scenario = makeScenario({ app: `tcp://127.0.0.1:${app.port}`, layout: 'kubernetes' });
-    sidecar = await startSidecarProcess(scenario.configPath);
-    port = await sidecar.waitForInbound();
-    await sidecar.waitUntilReady();
-  });
-  after(async () => {
-    await sidecar?.stop();
-    await app?.close();
-    scenario?.cleanup();
-  });
-
-  const failures = async () => metricValue(await sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'failure' });
-  const caller = () => clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port);
+  const failures = async () => metricValue(await rig.sidecar.metrics(), 'meshward_reloads_total', { kind: 'credentials', result: 'failure' });
+  const caller = () => clientTlsOptions(rig.scenario.pki, rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID }), rig.port);
 
   const cases: [string, () => string, RegExp][] = [
     ['garbage between PEM markers', () => '-----BEGIN CERTIFICATE-----\nthis is not base64 at all!\n-----END CERTIFICATE-----\n', /^ca\.crt: .*invalid base64/],
-    ['a PEM with no CERTIFICATE block (a CRL)', () => scenario.pki.crlFor(scenario.pki.root, []), /^ca\.crt: no CERTIFICATE block/],
-    ['a certificate whose base64 body is truncated', () => truncatedBody(scenario.pki.root.pem), /^ca\.crt: .*truncated base64/],
-    ['a leaf (non-CA) certificate as the bundle', () => scenario.pki.leaf({ spiffeId: FRONTEND_ID }).pem, /^ca\.crt: its certificate \(spiffe:\/\/example\.org\/ns\/shop\/sa\/frontend\) is not a CA certificate/],
+    ['a PEM with no CERTIFICATE block (a CRL)', () => rig.scenario.pki.crlFor(rig.scenario.pki.root, []), /^ca\.crt: no CERTIFICATE block/],
+    ['a certificate whose base64 body is truncated', () => truncatedBody(rig.scenario.pki.root.pem), /^ca\.crt: .*truncated base64/],
+    ['a leaf (non-CA) certificate as the bundle', () => rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID }).pem, /^ca\.crt: its certificate \(spiffe:\/\/example\.org\/ns\/shop\/sa\/frontend\) is not a CA certificate/],
     ['an empty file', () => '', /^ca\.crt: the file is empty/],
   ];
   for (const [what, bundle, reason] of cases) {
     it(`${what}: refused with its reason, the old certificate still served, callers still get through`, async () => {
       const before = await failures();
-      const seen = sidecar.logs.length;
+      const seen = rig.sidecar.logs.length;
       // A new, good server certificate in the same swap: were the set taken, the sidecar would present it.
-      writeKubernetesIdentity(scenario.identityDir, serverLeaf(scenario.pki), bundle());
+      writeKubernetesIdentity(rig.scenario.identityDir, serverLeaf(rig.scenario.pki), bundle());
       await waitFor('the failed reload to be counted', async () => ((await failures()) > before ? true : undefined), { timeoutMs: 30_000 });
-      const line = await waitFor('a credentials_reload_failed line', () => sidecar.logs.slice(seen).find((l) => l.event === 'credentials_reload_failed'));
+      const line = await waitFor('a credentials_reload_failed line', () => rig.sidecar.logs.slice(seen).find((l) => l.event === 'credentials_reload_failed'));
       assert.match(String(line.reason), reason);
-      assert.equal(await presentedSerial(caller()), scenario.server.cert.serialHex, 'the old certificate is still presented');
+      assert.equal(await presentedSerial(caller()), rig.scenario.server.cert.serialHex, 'the old certificate is still presented');
       assert.equal((await tcpRoundTrip(caller(), 'still here')).result, 'echoed');
-      const ready = await sidecar.readyz();
+      const ready = await rig.sidecar.readyz();
       assert.equal(ready.status, 200);
     });
   }
 
   it('a good swap after the broken ones is picked up', async () => {
-    const next = serverLeaf(scenario.pki);
-    writeKubernetesIdentity(scenario.identityDir, next, scenario.pki);
+    const next = serverLeaf(rig.scenario.pki);
+    writeKubernetesIdentity(rig.scenario.identityDir, next, rig.scenario.pki);
     await waitFor('the new certificate to be served', async () => ((await presentedSerial(caller())) === next.cert.serialHex ? true : undefined), { timeoutMs: 30_000 });
     assert.equal((await tcpRoundTrip(caller(), 'after')).result, 'echoed');
-    assert.equal((await sidecar.readyz()).status, 200);
+    assert.equal((await rig.sidecar.readyz()).status, 200);
   });
 });

@@ -3,14 +3,14 @@
 // timeout (a request every 250 ms for 5 s, then a request the app answers after 5 s) stays open on the
 // same connection the whole time, and is closed once it falls idle. No timing is asserted: only that the
 // busy connection survives and the idle one ends (polled with generous bounds).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { Agent, request } from 'node:https';
 import type { Socket } from 'node:net';
-import { FRONTEND_ID, clientTlsOptions, makeScenario, startEchoHttpApp, startSidecarProcess } from '../support/sidecar.js';
-import type { EchoHttpApp, Scenario, SidecarProcess } from '../support/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions } from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/poll.js';
+import { runningSidecar } from '../support/running-sidecar.js';
 
 const IDLE_TIMEOUT_MS = 2000;
 /** How long the busy connections are kept busy: well past the idle timeout. */
@@ -18,27 +18,11 @@ const BUSY_FOR_MS = 5000;
 const SLOW_MS = 5000;
 
 describe('limits.idleTimeout', () => {
-  let app: EchoHttpApp;
-  let scenario: Scenario;
-  let sidecar: SidecarProcess;
-  let port: number;
-
-  before(async () => {
-    app = await startEchoHttpApp();
-    scenario = makeScenario({ app: app.url, config: { limits: { idleTimeout: `${IDLE_TIMEOUT_MS / 1000}s` } } });
-    sidecar = await startSidecarProcess(scenario.configPath);
-    port = await sidecar.waitForInbound();
-    await sidecar.waitUntilReady();
-  });
-  after(async () => {
-    await sidecar?.stop();
-    await app?.close();
-    scenario?.cleanup();
-  });
+  const rig = runningSidecar('http', { config: { limits: { idleTimeout: `${IDLE_TIMEOUT_MS / 1000}s` } } });
 
   /** One caller for the whole file: a keep-alive agent pools by TLS options, a new key would mean a new socket. */
   let callerTls: ReturnType<typeof clientTlsOptions> | undefined;
-  const tls = () => (callerTls ??= clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port));
+  const tls = () => (callerTls ??= clientTlsOptions(rig.scenario.pki, rig.scenario.pki.leaf({ spiffeId: FRONTEND_ID }), rig.port));
 
   /** GET over a keep-alive agent; resolves with the status and the socket it went over. */
   function h1Get(agent: Agent, path: string): Promise<{ status: number; socket: Socket }> {
@@ -68,7 +52,7 @@ describe('limits.idleTimeout', () => {
 
   /** An HTTP/2 session to the sidecar, and whether it has seen GOAWAY and its close so far. */
   function h2Open(): { session: http2.ClientHttp2Session; seen: { goaway: boolean; closed: boolean } } {
-    const session = http2.connect(`https://127.0.0.1:${port}`, tls());
+    const session = http2.connect(`https://127.0.0.1:${rig.port}`, tls());
     const seen = { goaway: false, closed: false };
     session.on('error', () => {});
     session.on('goaway', () => (seen.goaway = true));

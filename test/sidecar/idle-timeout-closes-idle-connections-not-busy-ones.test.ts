@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { FRONTEND_ID, clientTlsOptions } from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/poll.js';
 import { runningSidecar } from '../support/running-sidecar.js';
+import { h2Get } from '../support/connection-ends.js';
 
 const IDLE_TIMEOUT_MS = 2000;
 /** How long the busy connections are kept busy: well past the idle timeout. */
@@ -36,17 +37,6 @@ describe('limits.idleTimeout', () => {
       req.on('timeout', () => req.destroy(new Error('request timed out')));
       req.on('error', reject);
       req.end();
-    });
-  }
-
-  function h2Get(session: http2.ClientHttp2Session, path: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const stream = session.request({ ':path': path });
-      let status = 0;
-      stream.on('response', (h) => (status = Number(h[':status'])));
-      stream.resume();
-      stream.on('end', () => resolve(status));
-      stream.on('error', reject);
     });
   }
 

@@ -86,7 +86,8 @@ before(async () => {
   );
   frontend = await startSidecarProcess(frontendConfig);
   await frontend.waitUntilReady();
-  ports = outboundPorts(frontend);
+  // /readyz can answer before the outbound_listening lines reach us on a loaded machine: poll for them.
+  ports = await waitFor('three outbound listeners logged', () => (outboundPorts(frontend).length >= 3 ? outboundPorts(frontend) : undefined));
   assert.equal(ports.length, 3);
 });
 

@@ -3,7 +3,7 @@
 // any other: exit 2, one line with the flag and where to look, nothing run, no "--debug" hint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 
 const CASES: [string[], RegExp][] = [
   [['policy', 'check', '--policy', '--spiffe-id', 'spiffe://example.org/a', '--method', 'GET', '--path', '/'], /^meshward: error: Not enough arguments following: policy \(see meshward --help\)\n$/],

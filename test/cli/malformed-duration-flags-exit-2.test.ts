@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliCaForTests, runCli, snapshotDir } from '../helpers/cli.js';
+import { cliCaForTests, runCli, snapshotDir } from '../support/cli.js';
 
 describe('malformed duration flags', () => {
   const t = cliCaForTests();

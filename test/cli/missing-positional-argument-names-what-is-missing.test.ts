@@ -3,7 +3,7 @@
 // Flags given without the positional change nothing: the command still refuses before it runs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 
 const CASES: Array<[string[], RegExp]> = [
   [['inspect'], /^meshward: error: name the certificate, chain, CSR or CRL file to describe: meshward inspect FILE \(see meshward inspect --help\)\n$/],

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { plainSidecarArguments } from '../../src/cli/sidecar-arguments.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli } from '../support/cli.js';
 
 let tmp: string;
 before(() => {

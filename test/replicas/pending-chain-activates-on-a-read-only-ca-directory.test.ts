@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Authority } from '../../src/ca/authority.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { MESHWARD_BIN, runCli, snapshotDir } from '../helpers/cli.js';
+import { MESHWARD_BIN, runCli, snapshotDir } from '../support/cli.js';
 import { TD, makeCa, removeDir, tempDir } from '../ca-service/harness.js';
 import { usePostgres } from '../support/postgres.js';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSidecarConfigText } from '../../src/sidecar/config.js';
-import { runSidecarToExit, writeSidecarConfig } from '../helpers/sidecar.js';
+import { runSidecarToExit, writeSidecarConfig } from '../support/sidecar.js';
 
 let tmp: string;
 before(() => {

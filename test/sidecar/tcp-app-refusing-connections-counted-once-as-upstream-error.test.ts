@@ -5,8 +5,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { FRONTEND_ID, clientTlsOptions, eventually, makeScenario, metricValue, startSidecarProcess, tcpRoundTrip } from '../helpers/sidecar.js';
-import type { Scenario, SidecarProcess } from '../helpers/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, makeScenario, metricValue, startSidecarProcess, tcpRoundTrip } from '../support/sidecar.js';
+import { waitFor } from '../support/poll.js';
+import type { Scenario, SidecarProcess } from '../support/sidecar.js';
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -53,7 +54,7 @@ test('a connection the app refuses counts once, as upstream_error, and never as 
   assert.equal(r.received, '');
   const logged = await sidecar.waitForLog((l) => l.event === 'tcp_error' && l.side === 'app', 'the unreachable-app line');
   assert.match(String(logged.msg), /unreachable/);
-  const metrics = await eventually('the upstream_error count', async () => {
+  const metrics = await waitFor('the upstream_error count', async () => {
     const text = await sidecar.metrics();
     return count(text, 'upstream_error') === 1 ? text : undefined;
   });
@@ -66,7 +67,7 @@ test('once an app listens on the port, a connection counts as allow, and the ref
   const frontend = scenario.pki.leaf({ spiffeId: FRONTEND_ID });
   const r = await tcpRoundTrip(clientTlsOptions(scenario.pki, frontend, port), 'hello again');
   assert.equal(r.result, 'echoed');
-  const metrics = await eventually('the allow count', async () => {
+  const metrics = await waitFor('the allow count', async () => {
     const text = await sidecar.metrics();
     return count(text, 'allow') === 1 ? text : undefined;
   });

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { REPO_ROOT, runCommand } from '../helpers/cli.js';
+import { REPO_ROOT, runCommand } from '../support/cli.js';
 import { YOUNG_GENERATION_CAP } from '../../src/sidecar/memory.js';
 
 let tmp: string;

@@ -2,7 +2,7 @@
 // server reached by host name, such as the admission webhook, can be kept certified by the agent: the
 // webhook started on the agent's folder is verified by a client that checks that host name. A bad name
 // is refused before any request.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,41 +10,31 @@ import { connect } from 'node:tls';
 import { Agent, type RenewedEvent } from '../../src/agent/agent.js';
 import { SqliteStore } from '../../src/ca/store/sqlite.js';
 import { createBootstrapToken } from '../../src/ca/tokens.js';
-import type { CaServer } from '../../src/ca/server/server.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { runCli } from '../support/cli.js';
-import { TD, makeCa, removeDir, startServer, tempDir, waitFor } from '../ca-service/harness.js';
+import { TD, waitFor } from '../ca-service/harness.js';
+import { useCa } from '../support/ca-fixture.js';
 import { startWebhook, type WebhookProcess } from '../kubernetes/webhook.js';
 
 const ID = `spiffe://${TD}/ns/meshward-system/sa/meshward-webhook`;
 const HOST = 'meshward-webhook.meshward-system.svc';
-let root: string;
-let dir: string;
-let server: CaServer;
 let agent: Agent | undefined;
 let webhook: WebhookProcess | undefined;
-
-before(async () => {
-  root = tempDir();
-  dir = await makeCa(root);
-  server = await startServer(dir);
-});
-after(async () => {
+after(async () => { // registered first, so they stop before the CA
   await webhook?.stop();
   await agent?.stop();
-  await server.close();
-  removeDir(root);
 });
+const ca = useCa({ inProcess: {} });
 
 const leafDns = (out: string) => parseCertificate(decodePem(readFileSync(join(out, 'tls.crt')))[0]!.der).dns;
 
 test('agent --dns: the bootstrap and the renewals name the host; the webhook serves that certificate', async () => {
-  const store = SqliteStore.open(join(dir, 'ca.db'));
+  const store = SqliteStore.open(join(ca.dir, 'ca.db'));
   const token = (await createBootstrapToken(store, ID, 600_000, new Date())).token;
   await store.close();
-  const out = join(root, 'webhook-tls');
-  agent = new Agent({ ca: `127.0.0.1:${server.port}`, bundleFile: join(dir, 'bundle.crt'), outDir: out, spiffeId: ID, dns: [HOST], token, ttlMs: 10_000, backoff: { initialMs: 200, maxMs: 1000 } });
+  const out = join(ca.root, 'webhook-tls');
+  agent = new Agent({ ca: `127.0.0.1:${ca.server.port}`, bundleFile: join(ca.dir, 'bundle.crt'), outDir: out, spiffeId: ID, dns: [HOST], token, ttlMs: 10_000, backoff: { initialMs: 200, maxMs: 1000 } });
   const renewed: RenewedEvent[] = [];
   agent.on('renewed', (e: RenewedEvent) => renewed.push(e));
   await agent.start();
@@ -54,7 +44,7 @@ test('agent --dns: the bootstrap and the renewals name the host; the webhook ser
 
   webhook = await startWebhook(out);
   const verified = await new Promise<boolean>((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port: webhook!.port, servername: HOST, ca: readFileSync(join(dir, 'bundle.crt')) }, () => {
+    const socket = connect({ host: '127.0.0.1', port: webhook!.port, servername: HOST, ca: readFileSync(join(ca.dir, 'bundle.crt')) }, () => {
       resolve(socket.authorized);
       socket.end();
     });
@@ -64,7 +54,7 @@ test('agent --dns: the bootstrap and the renewals name the host; the webhook ser
 });
 
 test('agent --dns refuses a name that is not a hostname, before any request', async () => {
-  const r = await runCli(['agent', '--ca', `127.0.0.1:${server.port}`, '--bundle', join(dir, 'bundle.crt'), '--out', join(root, 'x'), '--spiffe-id', ID, '--token', 'x', '--dns', 'bad_name!']);
+  const r = await runCli(['agent', '--ca', `127.0.0.1:${ca.server.port}`, '--bundle', join(ca.dir, 'bundle.crt'), '--out', join(ca.root, 'x'), '--spiffe-id', ID, '--token', 'x', '--dns', 'bad_name!']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /DNS name "bad_name!" is not a valid hostname/);
 });

@@ -1,17 +1,17 @@
 // `meshward agent --ca a:port,b:port`: the first address is dead (nothing listens there), the agent moves
 // to the second, bootstraps, writes tls.crt, tls.key, ca.crt and crl.pem in one generation, and keeps its
 // bundle/CRL watch on the address that answers. A malformed list is refused before anything is written.
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readlinkSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Authority } from '../../src/ca/authority.js';
-import { TD, makeCa, removeDir, tempDir } from '../ca-service/harness.js';
+import { TD } from '../ca-service/harness.js';
 import { MESHWARD_BIN, runCli } from '../support/cli.js';
-import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
 import { waitFor } from '../support/poll.js';
+import { useCa } from '../support/ca-fixture.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/orders`;
 
@@ -25,39 +25,30 @@ async function deadPort(): Promise<number> {
 }
 
 describe('agent --ca with several addresses', () => {
-  let root: string;
-  let dir: string;
-  let serve: ServeProcess;
   let agent: ChildProcess | undefined;
-  before(async () => {
-    root = tempDir();
-    dir = await makeCa(root);
-    serve = await startServeProcess(dir, 'sqlite');
-  });
-  after(async () => {
+  after(async () => { // registered first, so it runs before the CA stops
     if (agent && agent.exitCode === null) {
       const exited = new Promise((resolve) => agent!.once('exit', resolve));
       agent.kill('SIGTERM');
       await exited;
     }
-    await serve?.stop();
-    removeDir(root);
   });
+  const ca = useCa({ processes: {} });
 
   async function token(): Promise<string> {
-    const ca = await Authority.open(dir);
+    const authority = await Authority.open(ca.dir);
     try {
-      return (await ca.createToken(ID, 600_000, new Date())).token;
+      return (await authority.createToken(ID, 600_000, new Date())).token;
     } finally {
-      await ca.close();
+      await authority.close();
     }
   }
 
   it('uses the second address when the first is dead, and writes crl.pem with the certificate', async () => {
-    const out = join(root, 'identity');
-    const ca = `127.0.0.1:${await deadPort()},127.0.0.1:${serve.port}`;
+    const out = join(ca.root, 'identity');
+    const addresses = `127.0.0.1:${await deadPort()},127.0.0.1:${ca.serve.port}`;
     let log = '';
-    agent = spawn(process.execPath, [MESHWARD_BIN, 'agent', '--ca', ca, '--bundle', join(dir, 'bundle.crt'), '--token', await token(),
+    agent = spawn(process.execPath, [MESHWARD_BIN, 'agent', '--ca', addresses, '--bundle', join(ca.dir, 'bundle.crt'), '--token', await token(),
       '--spiffe-id', ID, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
     agent.stderr!.on('data', (b: Buffer) => { log += b.toString(); });
     const running = agent;
@@ -79,8 +70,8 @@ describe('agent --ca with several addresses', () => {
   ];
   for (const [what, value, message] of refusals) {
     it(`refuses ${what} with one line and writes nothing`, async () => {
-      const out = join(root, `refused-${refusals.findIndex((r) => r[0] === what)}`);
-      const r = await runCli(['agent', '--ca', value, '--bundle', join(dir, 'bundle.crt'), '--token', 'x', '--spiffe-id', ID, '--out', out, '--once']);
+      const out = join(ca.root, `refused-${refusals.findIndex((r) => r[0] === what)}`);
+      const r = await runCli(['agent', '--ca', value, '--bundle', join(ca.dir, 'bundle.crt'), '--token', 'x', '--spiffe-id', ID, '--out', out, '--once']);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, message);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

@@ -3,7 +3,7 @@
 // reads, renewal without a token from a certificate already in the folder, riding out a CA outage longer
 // than a renewal period, following WatchTrustBundle into ca.crt, and giving up with a clear message when
 // it can no longer authenticate.
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,11 +13,11 @@ import { writeSecretFiles } from '../../src/agent/secret-dir.js';
 import { Authority } from '../../src/ca/authority.js';
 import { SqliteStore } from '../../src/ca/store/sqlite.js';
 import { createBootstrapToken } from '../../src/ca/tokens.js';
-import type { CaServer } from '../../src/ca/server/server.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { runCli } from '../support/cli.js';
-import { TD, makeCa, removeDir, startServer, tempDir, waitFor } from '../ca-service/harness.js';
+import { TD, waitFor } from '../ca-service/harness.js';
+import { useCa } from '../support/ca-fixture.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/frontend`;
 
@@ -73,26 +73,16 @@ function startPairReader(out: string): { stop: () => Promise<{ checks: number; m
 }
 
 describe('meshward agent', () => {
-  let root: string;
-  let dir: string;
-  let server: CaServer;
   const agents: Agent[] = [];
-
-  before(async () => {
-    root = tempDir();
-    dir = await makeCa(root);
-    server = await startServer(dir, { signRateLimit: { ratePerSecond: 10, burst: 20 } });
-  });
-  after(async () => {
+  after(async () => { // registered first, so the agents stop before the CA
     for (const a of agents) await a.stop();
-    await server.close();
-    removeDir(root);
   });
+  const ca = useCa({ inProcess: { options: { signRateLimit: { ratePerSecond: 10, burst: 20 } } } });
 
   function agent(out: string, opts: Partial<ConstructorParameters<typeof Agent>[0]> = {}): Agent {
     const a = new Agent({
-      ca: `127.0.0.1:${server.port}`,
-      bundleFile: join(dir, 'bundle.crt'),
+      ca: `127.0.0.1:${ca.server.port}`,
+      bundleFile: join(ca.dir, 'bundle.crt'),
       outDir: out,
       spiffeId: ID,
       backoff: { initialMs: 200, maxMs: 1000 },
@@ -103,8 +93,8 @@ describe('meshward agent', () => {
   }
 
   it('bootstraps with a token, then renews at least 3 times over mTLS; a reader never sees a mismatched pair', async () => {
-    const out = join(root, 'renewals');
-    const a = agent(out, { token: await newToken(dir), ttlMs: 10_000 });
+    const out = join(ca.root, 'renewals');
+    const a = agent(out, { token: await newToken(ca.dir), ttlMs: 10_000 });
     const renewed: RenewedEvent[] = [];
     a.on('renewed', (e: RenewedEvent) => renewed.push(e));
     await a.start();
@@ -130,12 +120,12 @@ describe('meshward agent', () => {
     assert.ok(readdirSync(out).filter((n) => n.startsWith('..2')).length <= 2, 'old generations are removed');
     assert.equal(heldSerial(out), renewed.at(-1)!.serialHex);
     assert.equal(decodePem(readFileSync(join(out, 'tls.crt'))).length, 2, 'leaf then intermediate');
-    assert.equal(readFileSync(join(out, 'ca.crt'), 'utf8'), readFileSync(join(dir, 'bundle.crt'), 'utf8'));
+    assert.equal(readFileSync(join(out, 'ca.crt'), 'utf8'), readFileSync(join(ca.dir, 'bundle.crt'), 'utf8'));
   });
 
   it('with a valid certificate already in the folder, renews over mTLS without a token', async () => {
-    const out = join(root, 'existing');
-    const first = agent(out, { token: await newToken(dir), ttlMs: 30_000, once: true });
+    const out = join(ca.root, 'existing');
+    const first = agent(out, { token: await newToken(ca.dir), ttlMs: 30_000, once: true });
     await first.start();
     await first.stop();
     const before = heldSerial(out);
@@ -150,16 +140,15 @@ describe('meshward agent', () => {
   });
 
   it('keeps its valid certificate through a CA outage longer than a renewal period and recovers when the CA returns', async () => {
-    const out = join(root, 'outage');
-    const a = agent(out, { token: await newToken(dir), ttlMs: 20_000, watchBundle: false });
+    const out = join(ca.root, 'outage');
+    const a = agent(out, { token: await newToken(ca.dir), ttlMs: 20_000, watchBundle: false });
     const renewed: RenewedEvent[] = [];
     const retries: RetryEvent[] = [];
     a.on('renewed', (e: RenewedEvent) => renewed.push(e));
     a.on('retry', (e: RetryEvent) => retries.push(e));
     await a.start();
     const serial = heldSerial(out);
-    const port = server.port;
-    server.kill();
+    ca.server.kill();
     try {
       // Down past the renewal time: the agent tries, fails, backs off, and keeps the certificate it has.
       await waitFor('failed renewal attempts', 30_000, () => retries.length >= 3 || undefined);
@@ -167,7 +156,7 @@ describe('meshward agent', () => {
       assert.ok(retries.every((r) => r.certificateValidUntil && r.certificateValidUntil.getTime() > Date.now() - 60_000));
       assert.equal(renewed.length, 1);
     } finally {
-      server = await startServer(dir, { listen: `127.0.0.1:${port}`, signRateLimit: { ratePerSecond: 10, burst: 20 } });
+      await ca.restartServer();
     }
     await waitFor('renewal after the CA came back', 30_000, () => renewed.length >= 2 || undefined);
     assert.equal(renewed[1]!.method, 'mtls');
@@ -176,37 +165,37 @@ describe('meshward agent', () => {
   });
 
   it('follows WatchTrustBundle into ca.crt after ca rotate --root', async () => {
-    const out = join(root, 'bundle');
-    const a = agent(out, { token: await newToken(dir), ttlMs: 600_000 });
+    const out = join(ca.root, 'bundle');
+    const a = agent(out, { token: await newToken(ca.dir), ttlMs: 600_000 });
     const bundles: unknown[] = [];
     a.on('bundle', (e) => bundles.push(e));
     await a.start();
     const keyBefore = readFileSync(join(out, 'tls.key'), 'utf8');
     assert.equal(decodePem(readFileSync(join(out, 'ca.crt'))).length, 1);
-    const rotate = await runCli(['ca', 'rotate', '--dir', dir, '--root']);
+    const rotate = await runCli(['ca', 'rotate', '--dir', ca.dir, '--root']);
     assert.equal(rotate.code, 0, rotate.stderr);
     await waitFor('the new bundle in ca.crt', 30_000, () => decodePem(readFileSync(join(out, 'ca.crt'))).length === 2 || undefined);
-    assert.equal(readFileSync(join(out, 'ca.crt'), 'utf8'), readFileSync(join(dir, 'bundle.crt'), 'utf8'));
+    assert.equal(readFileSync(join(out, 'ca.crt'), 'utf8'), readFileSync(join(ca.dir, 'bundle.crt'), 'utf8'));
     assert.equal(readFileSync(join(out, 'tls.key'), 'utf8'), keyBefore, 'the certificate and key stay');
     assert.ok(bundles.length >= 1);
     await a.stop();
   });
 
   it('the CLI bootstraps with --once, and refuses a used token', async () => {
-    const out = join(root, 'cli-once');
-    const token = await newToken(dir);
-    const args = ['agent', '--ca', `127.0.0.1:${server.port}`, '--bundle', join(dir, 'bundle.crt'), '--out', out, '--spiffe-id', ID, '--once'];
+    const out = join(ca.root, 'cli-once');
+    const token = await newToken(ca.dir);
+    const args = ['agent', '--ca', `127.0.0.1:${ca.server.port}`, '--bundle', join(ca.dir, 'bundle.crt'), '--out', out, '--spiffe-id', ID, '--once'];
     const ok = await runCli([...args, '--token', token]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.deepEqual(parseCertificate(decodePem(readFileSync(join(out, 'tls.crt')))[0]!.der).uris, [ID]);
-    const again = await runCli([...args.map((x) => (x === out ? join(root, 'cli-once-2') : x)), '--token', token]);
+    const again = await runCli([...args.map((x) => (x === out ? join(ca.root, 'cli-once-2') : x)), '--token', token]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /meshward: error: .*already used/);
   });
 
   it('exits 1 with "certificate expired; bootstrap again" when its certificate expired and it has no token', async () => {
-    const out = join(root, 'expired');
-    const a = await Authority.open(dir);
+    const out = join(ca.root, 'expired');
+    const a = await Authority.open(ca.dir);
     try {
       const issued = await a.issue({ spiffeId: ID, ttlMs: 1000 }, new Date());
       writeSecretFiles(out, [
@@ -218,17 +207,17 @@ describe('meshward agent', () => {
       await a.close();
     }
     await new Promise((r) => setTimeout(r, 1500));
-    const r = await runCli(['agent', '--ca', `127.0.0.1:${server.port}`, '--bundle', join(dir, 'bundle.crt'), '--out', out, '--once']);
+    const r = await runCli(['agent', '--ca', `127.0.0.1:${ca.server.port}`, '--bundle', join(ca.dir, 'bundle.crt'), '--out', out, '--once']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /meshward: error: certificate expired; bootstrap again with a new token/);
   });
 
   it('gives up with a clear error when its certificate is revoked and it has no token', async () => {
-    const out = join(root, 'revoked');
-    const first = agent(out, { token: await newToken(dir), ttlMs: 30_000, once: true });
+    const out = join(ca.root, 'revoked');
+    const first = agent(out, { token: await newToken(ca.dir), ttlMs: 30_000, once: true });
     await first.start();
     const serial = heldSerial(out);
-    const revoke = await runCli(['cert', 'revoke', '--ca-dir', dir, '--serial', serial]);
+    const revoke = await runCli(['cert', 'revoke', '--ca-dir', ca.dir, '--serial', serial]);
     assert.equal(revoke.code, 0, revoke.stderr);
     // From disk the 30 s certificate is due at once (it is backdated a minute): the agent tries mTLS.
     const a = agent(out, { spiffeId: undefined });

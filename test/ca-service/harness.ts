@@ -51,7 +51,7 @@ export function bundleOf(dir: string): Buffer {
   return readFileSync(join(dir, 'bundle.crt'));
 }
 
-export function clientFor(server: CaServer, dir: string, mtls?: { keyPem: string; chainPem: string }): CaClient {
+export function clientFor(server: { port: number }, dir: string, mtls?: { keyPem: string; chainPem: string }): CaClient {
   return new CaClient({
     address: `127.0.0.1:${server.port}`,
     rootsPem: bundleOf(dir),

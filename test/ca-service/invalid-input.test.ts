@@ -1,7 +1,7 @@
 // Malformed Sign requests: an empty, oversized, garbage or tampered CSR, a CSR with no SPIFFE ID, and
 // impossible lifetimes are INVALID_ARGUMENT; none of them consumes the token or writes anything, and the
 // CA keeps serving (a good request right after succeeds with the same token).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { SqliteStore } from '../../src/ca/store/sqlite.js';
@@ -9,30 +9,22 @@ import { createBootstrapToken } from '../../src/ca/tokens.js';
 import { createCsr } from '../../src/pki/csr.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import * as der from '../../src/pki/der.js';
-import type { CaServer } from '../../src/ca/server/server.js';
 import { MAX_CSR_BYTES } from '../../src/ca/server/sign.js';
 import { join } from 'node:path';
-import { TD, clientFor, csrFor, makeCa, removeDir, startServer, storeCounts, tempDir, trySign } from './harness.js';
+import { useCa } from '../support/ca-fixture.js';
+import { TD, clientFor, csrFor, storeCounts, trySign } from './harness.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/frontend`;
 
 describe('malformed Sign requests', () => {
-  let root: string;
-  let dir: string;
-  let server: CaServer;
   let token: string;
-
-  before(async () => {
-    root = tempDir();
-    dir = await makeCa(root);
-    const store = SqliteStore.open(join(dir, 'ca.db'));
-    token = (await createBootstrapToken(store, ID, 600_000, new Date())).token;
-    await store.close();
-    server = await startServer(dir);
-  });
-  after(async () => {
-    await server.close();
-    removeDir(root);
+  const ca = useCa({
+    prepare: async ({ dir }) => {
+      const store = SqliteStore.open(join(dir, 'ca.db'));
+      token = (await createBootstrapToken(store, ID, 600_000, new Date())).token;
+      await store.close();
+    },
+    inProcess: {},
   });
 
   const tampered = (): Buffer => {
@@ -59,13 +51,13 @@ describe('malformed Sign requests', () => {
 
   for (const [what, make, reason] of cases) {
     it(`refuses ${what} with INVALID_ARGUMENT and writes nothing`, async () => {
-      const client = clientFor(server, dir);
+      const client = clientFor(ca.server, ca.dir);
       try {
-        const before = storeCounts(dir);
+        const before = storeCounts(ca.dir);
         const r = await trySign(client, { ...make(), token });
         assert.equal(!r.ok && r.code, grpc.status.INVALID_ARGUMENT, JSON.stringify(r));
         assert.match(!r.ok ? r.details : '', reason);
-        assert.deepEqual(storeCounts(dir), before);
+        assert.deepEqual(storeCounts(ca.dir), before);
       } finally {
         client.close();
       }
@@ -73,7 +65,7 @@ describe('malformed Sign requests', () => {
   }
 
   it('keeps serving: the same token still works after every refusal', async () => {
-    const client = clientFor(server, dir);
+    const client = clientFor(ca.server, ca.dir);
     try {
       const r = await trySign(client, { csr: csrFor(ID).csr, token, ttlSeconds: 120 });
       assert.ok(r.ok, JSON.stringify(r));

@@ -1,7 +1,7 @@
 // Kubernetes projected service-account tokens as a Sign credential: a JWKS made with jose, tokens with the
 // wrong audience, expired, badly signed or from an unknown key are UNAUTHENTICATED; a good one yields
 // spiffe://TD/ns/NS/sa/SA from the kubernetes.io claims, and the CSR must ask for exactly that.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,8 +10,8 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
 import { KubernetesTokenVerifier, identityFromKubernetesClaims, loadKubernetesAuthConfig } from '../../src/ca/jwt.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
-import type { CaServer } from '../../src/ca/server/server.js';
-import { TD, clientFor, csrFor, makeCa, removeDir, startServer, storeCounts, tempDir, trySign } from './harness.js';
+import { useCa } from '../support/ca-fixture.js';
+import { TD, clientFor, csrFor, removeDir, storeCounts, tempDir, trySign } from './harness.js';
 
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const SHOP_ORDERS = `spiffe://${TD}/ns/shop/sa/orders`;
@@ -39,34 +39,26 @@ function serviceAccountJwt(s: Signer, claims: { aud?: string; iss?: string; exp?
 }
 
 describe('Kubernetes service-account tokens', () => {
-  let root: string;
-  let dir: string;
-  let server: CaServer;
   let good: Signer;
   let stranger: Signer;
   let impostor: Signer;
-
-  before(async () => {
-    root = tempDir();
-    dir = await makeCa(root);
-    const cluster = await newSigner('cluster-key-1');
-    const es = await newSigner('cluster-key-2', 'ES256');
-    good = cluster.signer;
-    stranger = (await newSigner('not-in-jwks')).signer;
-    // Same kid as the cluster's key, different key: a forged signature.
-    impostor = { ...(await newSigner('cluster-key-1')).signer };
-    writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [cluster.jwk, es.jwk] }));
-    writeFileSync(join(dir, 'kubernetes.yaml'), `issuer: ${ISSUER}\njwks: jwks.json\n`);
-    server = await startServer(dir);
-  });
-  after(async () => {
-    await server?.close();
-    removeDir(root);
+  const ca = useCa({
+    prepare: async ({ dir }) => {
+      const cluster = await newSigner('cluster-key-1');
+      const es = await newSigner('cluster-key-2', 'ES256');
+      good = cluster.signer;
+      stranger = (await newSigner('not-in-jwks')).signer;
+      // Same kid as the cluster's key, different key: a forged signature.
+      impostor = { ...(await newSigner('cluster-key-1')).signer };
+      writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [cluster.jwk, es.jwk] }));
+      writeFileSync(join(dir, 'kubernetes.yaml'), `issuer: ${ISSUER}\njwks: jwks.json\n`);
+    },
+    inProcess: {},
   });
 
   it('reads kubernetes.yaml and refuses unknown keys in it', () => {
-    const config = loadKubernetesAuthConfig(dir);
-    assert.deepEqual(config, { issuer: ISSUER, jwksFile: join(dir, 'jwks.json'), audience: 'meshward' });
+    const config = loadKubernetesAuthConfig(ca.dir);
+    assert.deepEqual(config, { issuer: ISSUER, jwksFile: join(ca.dir, 'jwks.json'), audience: 'meshward' });
     const other = tempDir();
     try {
       writeFileSync(join(other, 'kubernetes.yaml'), `issuer: ${ISSUER}\njwks: x.json\naudiences: [a]\n`);
@@ -93,13 +85,13 @@ describe('Kubernetes service-account tokens', () => {
   ];
   for (const [what, make, reason] of refusals) {
     it(`refuses ${what} with UNAUTHENTICATED and writes nothing`, async () => {
-      const client = clientFor(server, dir);
+      const client = clientFor(ca.server, ca.dir);
       try {
-        const before = storeCounts(dir);
+        const before = storeCounts(ca.dir);
         const r = await trySign(client, { csr: csrFor(SHOP_ORDERS).csr, token: await make() });
         assert.equal(!r.ok && r.code, grpc.status.UNAUTHENTICATED, JSON.stringify(r));
         assert.match(!r.ok ? r.details : '', reason);
-        assert.deepEqual(storeCounts(dir), before);
+        assert.deepEqual(storeCounts(ca.dir), before);
       } finally {
         client.close();
       }
@@ -107,7 +99,7 @@ describe('Kubernetes service-account tokens', () => {
   }
 
   it('signs for the identity in the claims, and only for it', async () => {
-    const client = clientFor(server, dir);
+    const client = clientFor(ca.server, ca.dir);
     try {
       const ok = await trySign(client, { csr: csrFor(SHOP_ORDERS).csr, token: await serviceAccountJwt(good) });
       assert.ok(ok.ok, JSON.stringify(ok));
@@ -120,11 +112,11 @@ describe('Kubernetes service-account tokens', () => {
   });
 
   it('re-reads the JWKS file when the cluster rotates its keys', async () => {
-    const verifier = new KubernetesTokenVerifier(loadKubernetesAuthConfig(dir)!, TD);
+    const verifier = new KubernetesTokenVerifier(loadKubernetesAuthConfig(ca.dir)!, TD);
     const rotated = await newSigner('cluster-key-3', 'ES256');
     await assert.rejects(verifier.verify(await serviceAccountJwt(rotated.signer), new Date()), /no key/);
     await new Promise((r) => setTimeout(r, 20));
-    writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [rotated.jwk] }));
+    writeFileSync(join(ca.dir, 'jwks.json'), JSON.stringify({ keys: [rotated.jwk] }));
     assert.equal(await verifier.verify(await serviceAccountJwt(rotated.signer, { ns: 'billing', sa: 'api' }), new Date()), `spiffe://${TD}/ns/billing/sa/api`);
   });
 });

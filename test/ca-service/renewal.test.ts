@@ -2,15 +2,15 @@
 // credential. Valid → a new certificate for the same identity; revoked by the CLI while the server runs →
 // PERMISSION_DENIED at once; expired → refused with a message that says to bootstrap again. Also the
 // per-identity rate limit (RESOURCE_EXHAUSTED).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Authority } from '../../src/ca/authority.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { RateLimiter } from '../../src/ca/server/rate-limit.js';
-import type { CaServer } from '../../src/ca/server/server.js';
 import { runCli } from '../support/cli.js';
-import { TD, clientFor, csrFor, makeCa, removeDir, startServer, storeCounts, tempDir, trySign } from './harness.js';
+import { useCa } from '../support/ca-fixture.js';
+import { TD, clientFor, csrFor, storeCounts, trySign } from './harness.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/frontend`;
 
@@ -25,23 +25,11 @@ async function issue(dir: string, spiffeId: string, ttlMs: number): Promise<{ ke
 }
 
 describe('renewal over mTLS', () => {
-  let root: string;
-  let dir: string;
-  let server: CaServer;
-
-  before(async () => {
-    root = tempDir();
-    dir = await makeCa(root);
-    server = await startServer(dir, { signRateLimit: { ratePerSecond: 0.01, burst: 3 } });
-  });
-  after(async () => {
-    await server.close();
-    removeDir(root);
-  });
+  const ca = useCa({ inProcess: { options: { signRateLimit: { ratePerSecond: 0.01, burst: 3 } } } });
 
   it('renews with a valid certificate and no token', async () => {
-    const current = await issue(dir, ID, 600_000);
-    const client = clientFor(server, dir, current);
+    const current = await issue(ca.dir, ID, 600_000);
+    const client = clientFor(ca.server, ca.dir, current);
     try {
       const r = await trySign(client, { csr: csrFor(ID).csr, ttlSeconds: 300 });
       assert.ok(r.ok, JSON.stringify(r));
@@ -56,39 +44,39 @@ describe('renewal over mTLS', () => {
   });
 
   it('refuses a certificate revoked by the CLI while the server runs (PERMISSION_DENIED), writing nothing', async () => {
-    const current = await issue(dir, `spiffe://${TD}/ns/shop/sa/revoked`, 600_000);
-    const revoke = await runCli(['cert', 'revoke', '--ca-dir', dir, '--serial', current.serialHex, '--reason', 'keyCompromise']);
+    const current = await issue(ca.dir, `spiffe://${TD}/ns/shop/sa/revoked`, 600_000);
+    const revoke = await runCli(['cert', 'revoke', '--ca-dir', ca.dir, '--serial', current.serialHex, '--reason', 'keyCompromise']);
     assert.equal(revoke.code, 0, revoke.stderr);
-    const client = clientFor(server, dir, current);
+    const client = clientFor(ca.server, ca.dir, current);
     try {
-      const before = storeCounts(dir);
+      const before = storeCounts(ca.dir);
       const r = await trySign(client, { csr: csrFor(`spiffe://${TD}/ns/shop/sa/revoked`).csr });
       assert.equal(!r.ok && r.code, grpc.status.PERMISSION_DENIED, JSON.stringify(r));
       assert.match(!r.ok ? r.details : '', /revoked/);
-      assert.deepEqual(storeCounts(dir), before);
+      assert.deepEqual(storeCounts(ca.dir), before);
     } finally {
       client.close();
     }
   });
 
   it('refuses an expired certificate and says to bootstrap again', async () => {
-    const current = await issue(dir, `spiffe://${TD}/ns/shop/sa/late`, 1000);
+    const current = await issue(ca.dir, `spiffe://${TD}/ns/shop/sa/late`, 1000);
     await new Promise((r) => setTimeout(r, 2000));
-    const client = clientFor(server, dir, current);
+    const client = clientFor(ca.server, ca.dir, current);
     try {
-      const before = storeCounts(dir);
+      const before = storeCounts(ca.dir);
       const r = await trySign(client, { csr: csrFor(`spiffe://${TD}/ns/shop/sa/late`).csr });
       assert.equal(!r.ok && r.code, grpc.status.UNAUTHENTICATED, JSON.stringify(r));
       assert.match(!r.ok ? r.details : '', /bootstrap again with a new token/);
-      assert.deepEqual(storeCounts(dir), before);
+      assert.deepEqual(storeCounts(ca.dir), before);
     } finally {
       client.close();
     }
   });
 
   it('rate-limits Sign per identity (RESOURCE_EXHAUSTED), other identities unaffected', async () => {
-    const busy = await issue(dir, `spiffe://${TD}/ns/batch/sa/loop`, 600_000);
-    const client = clientFor(server, dir, busy);
+    const busy = await issue(ca.dir, `spiffe://${TD}/ns/batch/sa/loop`, 600_000);
+    const client = clientFor(ca.server, ca.dir, busy);
     try {
       const codes: (grpc.status | 'ok')[] = [];
       for (let i = 0; i < 4; i++) {
@@ -99,8 +87,8 @@ describe('renewal over mTLS', () => {
     } finally {
       client.close();
     }
-    const calm = await issue(dir, `spiffe://${TD}/ns/batch/sa/calm`, 600_000);
-    const other = clientFor(server, dir, calm);
+    const calm = await issue(ca.dir, `spiffe://${TD}/ns/batch/sa/calm`, 600_000);
+    const other = clientFor(ca.server, ca.dir, calm);
     try {
       assert.ok((await trySign(other, { csr: csrFor(`spiffe://${TD}/ns/batch/sa/calm`).csr })).ok);
     } finally {

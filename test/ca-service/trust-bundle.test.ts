@@ -1,16 +1,16 @@
 // The trust bundle API and the server's own certificate: GetTrustBundle serves bundle.crt, WatchTrustBundle
 // pushes the new bundle after `meshward ca rotate --root` run by the CLI beside the running server, and the
 // serving certificate is renewed in place (new handshakes get the new one, no restart).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { TrustBundleMessage } from '../../src/ca/server/proto.js';
-import type { CaServer } from '../../src/ca/server/server.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { runCli } from '../support/cli.js';
-import { TD, clientFor, csrFor, makeCa, removeDir, startServer, tempDir, trySign, waitFor } from './harness.js';
+import { useCa } from '../support/ca-fixture.js';
+import { TD, clientFor, csrFor, trySign, waitFor } from './harness.js';
 
 function servingSerial(port: number, ca: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -26,25 +26,13 @@ function servingSerial(port: number, ca: Buffer): Promise<string> {
 }
 
 describe('trust bundle and serving certificate', () => {
-  let root: string;
-  let dir: string;
-  let server: CaServer;
-
-  before(async () => {
-    root = tempDir();
-    dir = await makeCa(root);
-    server = await startServer(dir, { servingTtlMs: 3000 });
-  });
-  after(async () => {
-    await server.close();
-    removeDir(root);
-  });
+  const ca = useCa({ inProcess: { options: { servingTtlMs: 3000 } } });
 
   it('GetTrustBundle returns bundle.crt', async () => {
-    const client = clientFor(server, dir);
+    const client = clientFor(ca.server, ca.dir);
     try {
       const b = await client.getTrustBundle(10_000);
-      assert.equal(b.pem, readFileSync(join(dir, 'bundle.crt'), 'utf8'));
+      assert.equal(b.pem, readFileSync(join(ca.dir, 'bundle.crt'), 'utf8'));
       assert.equal(b.roots.length, 1);
       assert.match(b.sha256, /^[0-9a-f]{64}$/);
     } finally {
@@ -53,7 +41,7 @@ describe('trust bundle and serving certificate', () => {
   });
 
   it('WatchTrustBundle sends the bundle at once and again after ca rotate --root', async () => {
-    const client = clientFor(server, dir);
+    const client = clientFor(ca.server, ca.dir);
     const received: TrustBundleMessage[] = [];
     const stream = client.watchTrustBundle();
     stream.on('data', (m: TrustBundleMessage) => received.push(m));
@@ -61,10 +49,10 @@ describe('trust bundle and serving certificate', () => {
     try {
       await waitFor('the first bundle', 20_000, () => received.length >= 1 || undefined);
       assert.equal(received[0]!.roots.length, 1);
-      const rotate = await runCli(['ca', 'rotate', '--dir', dir, '--root']);
+      const rotate = await runCli(['ca', 'rotate', '--dir', ca.dir, '--root']);
       assert.equal(rotate.code, 0, rotate.stderr);
       const pushed = await waitFor('the rotated bundle', 20_000, () => received.find((m) => m.roots.length === 2));
-      assert.equal(pushed.pem, readFileSync(join(dir, 'bundle.crt'), 'utf8'));
+      assert.equal(pushed.pem, readFileSync(join(ca.dir, 'bundle.crt'), 'utf8'));
       assert.notEqual(pushed.sha256, received[0]!.sha256);
     } finally {
       stream.cancel();
@@ -73,16 +61,16 @@ describe('trust bundle and serving certificate', () => {
   });
 
   it('renews its serving certificate without a restart', async () => {
-    const bundle = readFileSync(join(dir, 'bundle.crt'));
-    const first = await servingSerial(server.port, bundle);
-    assert.equal(first, server.servingIdentity.serialHex);
+    const bundle = readFileSync(join(ca.dir, 'bundle.crt'));
+    const first = await servingSerial(ca.server.port, bundle);
+    assert.equal(first, ca.server.servingIdentity.serialHex);
     const leaf = await waitFor('a renewed serving certificate', 20_000, async () => {
-      const now = await servingSerial(server.port, bundle);
+      const now = await servingSerial(ca.server.port, bundle);
       return now !== first ? now : undefined;
     });
     assert.notEqual(leaf, first);
     // The renewed certificate still proves the CA's identity to clients that check it.
-    const client = clientFor(server, dir);
+    const client = clientFor(ca.server, ca.dir);
     try {
       const b = await client.getTrustBundle(10_000);
       assert.ok(b.roots.length >= 1);

@@ -1,37 +1,26 @@
 // On SQLite (one ca serve; the CLI beside it): GetCrl and WatchTrustBundle serve the store's current CRL.
 // A `meshward cert revoke` run by the CLI shows up on an open WatchTrustBundle stream (crls, crl_pem,
 // crl_number all agreeing, the number higher than before) and in GetCrl, within the check interval.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Authority } from '../../src/ca/authority.js';
 import type { TrustBundleMessage } from '../../src/ca/server/proto.js';
-import type { CaServer } from '../../src/ca/server/server.js';
 import { parseCrl } from '../../src/pki/crl.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { runCli } from '../support/cli.js';
-import { TD, clientFor, makeCa, removeDir, startServer, tempDir, waitFor } from './harness.js';
+import { useCa } from '../support/ca-fixture.js';
+import { TD, clientFor, waitFor } from './harness.js';
 
 const revokedIn = (pem: string): string[] => decodePem(pem).flatMap((b) => parseCrl(b.der).revoked.map((r) => r.serialHex));
 
 describe('GetCrl and WatchTrustBundle serve each new CRL', () => {
-  let root: string;
-  let dir: string;
-  let server: CaServer;
-  before(async () => {
-    root = tempDir();
-    dir = await makeCa(root);
-    server = await startServer(dir, { crlCheckMs: 200 });
-  });
-  after(async () => {
-    await server.close();
-    removeDir(root);
-  });
+  const ca = useCa({ inProcess: { options: { crlCheckMs: 200 } } });
 
   it('pushes the CRL that lists a certificate revoked by the CLI', async () => {
-    const ca = await Authority.open(dir);
-    const issued = await ca.issue({ spiffeId: `spiffe://${TD}/ns/shop/sa/frontend` }, new Date());
-    await ca.close();
-    const client = clientFor(server, dir);
+    const authority = await Authority.open(ca.dir);
+    const issued = await authority.issue({ spiffeId: `spiffe://${TD}/ns/shop/sa/frontend` }, new Date());
+    await authority.close();
+    const client = clientFor(ca.server, ca.dir);
     const stream = client.watchTrustBundle();
     const messages: TrustBundleMessage[] = [];
     stream.on('data', (m: TrustBundleMessage) => messages.push(m));
@@ -42,7 +31,7 @@ describe('GetCrl and WatchTrustBundle serve each new CRL', () => {
       assert.deepEqual(first.crls, decodePem(first.crlPem).map((b) => b.der), 'crls and crl_pem hold the same CRLs');
       assert.equal((await client.getCrl(10_000)).crlNumber, first.crlNumber, 'GetCrl serves the same CRL');
 
-      const r = await runCli(['cert', 'revoke', '--ca-dir', dir, '--serial', issued.serialHex]);
+      const r = await runCli(['cert', 'revoke', '--ca-dir', ca.dir, '--serial', issued.serialHex]);
       assert.equal(r.code, 0, r.stderr);
       const pushed = await waitFor('a pushed CRL listing the revoked serial', 30_000, () => messages.find((m) => revokedIn(m.crlPem ?? '').includes(issued.serialHex)));
       assert.ok(pushed.crlNumber! > first.crlNumber!, `the CRL number grew (${first.crlNumber} then ${pushed.crlNumber})`);

@@ -4,36 +4,30 @@
 // (panels, variables, rules) must be a family one of them declares. `up` is the one exception: Prometheus
 // adds it to every scrape. The agent exports no metrics (docs/metrics.md): its renewals are read from the
 // sidecar's credential reloads and the CA's mtls Sign calls, which are checked here like any other name.
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeCa, removeDir, tempDir } from '../ca-service/harness.js';
 import { startCrlSidecar, type CrlSidecar } from '../support/crl-sidecar.js';
 import { exportedFamilies, familyOf, metricNames } from '../support/promql-names.js';
-import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
+import { useCa } from '../support/ca-fixture.js';
 import { observability } from './check-module.js';
 
 /** Series Prometheus itself adds to every scraped target. */
 const ADDED_BY_PROMETHEUS = new Set(['up']);
 
-let root: string;
-let serve: ServeProcess;
 let crl: CrlSidecar;
-
-before(async () => {
-  root = tempDir();
-  serve = await startServeProcess(await makeCa(root), 'sqlite', ['--admin', '127.0.0.1:0']);
-  crl = await startCrlSidecar(({ pki }) => pki.crlFor(pki.root, []) + pki.crlFor(pki.intermediate, []));
-});
-
-after(async () => {
+after(async () => { // registered first, so the sidecar stops before the CA
   await crl?.close();
-  await serve?.stop();
-  if (root) removeDir(root);
+});
+const ca = useCa({
+  processes: { args: ['--admin', '127.0.0.1:0'] },
+  serving: async () => {
+    crl = await startCrlSidecar(({ pki }) => pki.crlFor(pki.root, []) + pki.crlFor(pki.intermediate, []));
+  },
 });
 
 test('every metric name in the dashboard and the rules is exported by the sidecar or the CA', async () => {
   const sidecarText = await crl.sidecar.metrics();
-  const caRes = await fetch(`http://127.0.0.1:${serve.adminPort}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const caRes = await fetch(`http://127.0.0.1:${ca.serve.adminPort}/metrics`, { signal: AbortSignal.timeout(10_000) });
   assert.equal(caRes.status, 200);
   const families = new Map([...exportedFamilies(sidecarText), ...exportedFamilies(await caRes.text())]);
   assert.ok(families.has('meshward_requests_total') && families.has('meshward_ca_sign_requests_total'), 'both scrapes declare their families');

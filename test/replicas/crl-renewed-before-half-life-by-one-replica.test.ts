@@ -3,43 +3,35 @@
 // (the decision is taken again under the advisory lock), with strictly increasing CRL numbers, and both
 // serve the new CRL by GetCrl. Times are compared on the CA's own timestamps (thisUpdate, nextUpdate), never
 // on when the test happened to look.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CaClient } from '../../src/agent/client.js';
-import { caServerSpiffeId, type CrlMessage } from '../../src/ca/server/proto.js';
-import { TD, bundleOf, makeCa, removeDir, tempDir } from '../ca-service/harness.js';
+import type { CrlMessage } from '../../src/ca/server/proto.js';
+import { clientFor } from '../ca-service/harness.js';
 import { runCli } from '../support/cli.js';
-import { usePostgres } from '../support/postgres.js';
-import { startServeProcess, type ServeProcess } from './serve-process.js';
 import { waitFor } from '../support/poll.js';
+import { usePostgres } from '../support/postgres.js';
+import { useCa } from '../support/ca-fixture.js';
 
 const VALIDITY_S = 30;
 
 describe('the CRL renewed before half of its validity, by one replica at a time', () => {
   const pg = usePostgres();
-  let root: string;
-  let dir: string;
-  const replicas: ServeProcess[] = [];
-  before(async () => {
-    root = tempDir();
-    const dsn = await pg.cluster.createDatabase();
-    dir = await makeCa(root, dsn);
-    const config = join(dir, 'config.yaml');
-    writeFileSync(config, readFileSync(config, 'utf8').replace(/^crlValidity: .*$/m, `crlValidity: ${VALIDITY_S}s`));
-    // ca init's CRL has the default week of validity: publish one under the new setting, as `ca crl` does.
-    const r = await runCli(['ca', 'crl', '--dir', dir, '--store', dsn]);
-    assert.equal(r.code, 0, r.stderr);
-    for (let i = 0; i < 2; i++) replicas.push(await startServeProcess(dir, dsn, ['--crl-check-interval', '500ms']));
-  });
-  after(async () => {
-    for (const r of replicas) await r.stop();
-    removeDir(root);
+  const ca = useCa({
+    postgres: pg,
+    prepare: async ({ dir, store }) => {
+      const config = join(dir, 'config.yaml');
+      writeFileSync(config, readFileSync(config, 'utf8').replace(/^crlValidity: .*$/m, `crlValidity: ${VALIDITY_S}s`));
+      // ca init's CRL has the default week of validity: publish one under the new setting, as `ca crl` does.
+      const r = await runCli(['ca', 'crl', '--dir', dir, '--store', store!]);
+      assert.equal(r.code, 0, r.stderr);
+    },
+    processes: { count: 2, args: ['--crl-check-interval', '500ms'] },
   });
 
   it('serves ever newer CRLs, each written before its predecessor was half through', async () => {
-    const clients = replicas.map((r) => new CaClient({ address: `127.0.0.1:${r.port}`, rootsPem: bundleOf(dir), caSpiffeId: caServerSpiffeId(TD) }));
+    const clients = ca.processes.map((r) => clientFor(r, ca.dir));
     const seen = new Map<number, CrlMessage>();
     try {
       await waitFor('three CRLs in a row to be served', async () => {
@@ -62,7 +54,7 @@ describe('the CRL renewed before half of its validity, by one replica at a time'
       assert.ok(after >= VALIDITY_S * 0.3, `CRL ${next.crlNumber} came only ${after}s after the previous one: renewed too early, or twice`);
     }
     // Every renewal written once: the 'due' writes of both replicas, in time order, are a renewal period apart.
-    const due = replicas.flatMap((r) => r.output().split('\n').filter((l) => l.includes('"event":"crl_written"') && l.includes('"reason":"due"')))
+    const due = ca.processes.flatMap((r) => r.output().split('\n').filter((l) => l.includes('"event":"crl_written"') && l.includes('"reason":"due"')))
       .map((l) => JSON.parse(l) as { crlNumber: string; nextUpdate: string })
       .sort((a, b) => Date.parse(a.nextUpdate) - Date.parse(b.nextUpdate));
     assert.ok(due.length >= 2, `at least two renewals logged (${due.length})`);

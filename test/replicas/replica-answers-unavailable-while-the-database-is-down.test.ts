@@ -1,51 +1,41 @@
 // A running `ca serve` replica (a real process, a real gRPC client renewing over mTLS) whose PostgreSQL is
 // stopped: Sign answers UNAVAILABLE naming the database (never its password) and returns no certificate;
 // nothing unrecorded is issued; once the database is back, Sign works again without restarting the replica.
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Authority } from '../../src/ca/authority.js';
-import { CaClient } from '../../src/agent/client.js';
-import { caServerSpiffeId } from '../../src/ca/server/proto.js';
-import { TD, bundleOf, csrFor, makeCa, removeDir, tempDir, trySign, waitFor } from '../ca-service/harness.js';
+import type { CaClient } from '../../src/agent/client.js';
+import { TD, csrFor, trySign, waitFor } from '../ca-service/harness.js';
+import { useCa } from '../support/ca-fixture.js';
 import { usePostgres } from '../support/postgres.js';
-import { startServeProcess, type ServeProcess } from './serve-process.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/orders`;
 const PASSWORD = 'pw-never-printed-7f3a';
 
 describe('a replica whose database goes away and comes back', () => {
   const pg = usePostgres();
-  let root: string;
-  let dir: string;
-  let dsn: string;
-  let serve: ServeProcess;
-  let client: CaClient;
-  before(async () => {
-    root = tempDir();
+  let issued: { privateKeyPem: string; chainPem: string };
+  const ca = useCa({
+    postgres: pg,
     // Trust authentication ignores the password, which is what lets the test check it is never printed.
-    const db = await pg.cluster.createDatabase();
-    dsn = db.replace('postgres@', `postgres:${PASSWORD}@`);
-    dir = await makeCa(root, dsn);
-    const ca = await Authority.open(dir, { store: dsn });
-    const issued = await ca.issue({ spiffeId: ID, ttlMs: 3_600_000 }, new Date());
-    await ca.close();
-    serve = await startServeProcess(dir, dsn);
-    client = new CaClient({
-      address: `127.0.0.1:${serve.port}`, rootsPem: bundleOf(dir), caSpiffeId: caServerSpiffeId(TD),
-      clientKeyPem: Buffer.from(issued.privateKeyPem), clientChainPem: Buffer.from(issued.chainPem),
-    });
+    dsn: (db) => db.replace('postgres@', `postgres:${PASSWORD}@`),
+    prepare: async ({ dir, store }) => {
+      const authority = await Authority.open(dir, { store });
+      issued = await authority.issue({ spiffeId: ID, ttlMs: 3_600_000 }, new Date());
+      await authority.close();
+    },
+    processes: {},
   });
-  after(async () => {
-    client?.close();
-    await serve?.stop();
-    removeDir(root);
+  let client: CaClient;
+  before(() => {
+    client = ca.client({ keyPem: issued.privateKeyPem, chainPem: issued.chainPem });
   });
 
   it('answers UNAVAILABLE while the database is down and recovers by itself', async () => {
     const ok = await trySign(client, { csr: csrFor(ID).csr, ttlSeconds: 600 });
     assert.ok(ok.ok, JSON.stringify(ok));
-    const countRows = async () => Number((await pg.cluster.sql<{ n: string }>('SELECT COUNT(*) AS n FROM certificates', [], new URL(dsn).pathname.slice(1)))[0]!.n);
+    const countRows = async () => Number((await pg.cluster.sql<{ n: string }>('SELECT COUNT(*) AS n FROM certificates', [], new URL(ca.dsn).pathname.slice(1)))[0]!.n);
     const recordedBefore = await countRows();
 
     await pg.cluster.stop();
@@ -58,7 +48,7 @@ describe('a replica whose database goes away and comes back', () => {
         assert.doesNotMatch(down.details, new RegExp(PASSWORD));
       }
     }
-    assert.equal(serve.child.exitCode, null, 'the replica keeps running');
+    assert.equal(ca.serve.child.exitCode, null, 'the replica keeps running');
 
     await pg.cluster.start();
     const back = await waitFor('Sign to work again', 60_000, async () => {
@@ -66,10 +56,10 @@ describe('a replica whose database goes away and comes back', () => {
       return r.ok ? r : undefined;
     });
     assert.ok(back.ok);
-    const rows = await pg.cluster.sql<{ serial: string }>('SELECT serial FROM certificates WHERE serial = $1', [back.res.serial], new URL(dsn).pathname.slice(1));
+    const rows = await pg.cluster.sql<{ serial: string }>('SELECT serial FROM certificates WHERE serial = $1', [back.res.serial], new URL(ca.dsn).pathname.slice(1));
     assert.equal(rows.length, 1, 'the certificate issued after the outage is recorded');
     assert.equal(await countRows(), recordedBefore + 1, 'nothing was recorded during the outage, one certificate after it');
-    assert.doesNotMatch(serve.output(), new RegExp(PASSWORD), 'the password is in no log line');
-    assert.match(serve.output(), /"event":"sign"[^\n]*"code":"UNAVAILABLE"/);
+    assert.doesNotMatch(ca.serve.output(), new RegExp(PASSWORD), 'the password is in no log line');
+    assert.match(ca.serve.output(), /"event":"sign"[^\n]*"code":"UNAVAILABLE"/);
   });
 });

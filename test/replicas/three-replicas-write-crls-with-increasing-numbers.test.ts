@@ -1,28 +1,21 @@
 // Three replicas (each an Authority with its own pool on one PostgreSQL database) race to publish the CRL
 // while revocations happen: one writer at a time (pg_try_advisory_xact_lock), a replica that loses writes
 // nothing and reads the current CRL, and every CRL written carries numbers higher than any before it.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Authority } from '../../src/ca/authority.js';
 import { parseCrl } from '../../src/pki/crl.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { TD, makeCa, removeDir, tempDir } from '../ca-service/harness.js';
+import { TD } from '../ca-service/harness.js';
+import { useCa } from '../support/ca-fixture.js';
 import { usePostgres } from '../support/postgres.js';
 
 describe('three replicas racing to write the CRL', () => {
   const pg = usePostgres();
-  let root: string;
-  let dir: string;
-  let dsn: string;
-  before(async () => {
-    root = tempDir();
-    dsn = await pg.cluster.createDatabase();
-    dir = await makeCa(root, dsn);
-  });
-  after(() => removeDir(root));
+  const ca = useCa({ postgres: pg });
 
   it('writes strictly increasing CRL numbers, never the same twice', async () => {
-    const replicas = await Promise.all([0, 1, 2].map(() => Authority.open(dir, { store: dsn })));
+    const replicas = await Promise.all([0, 1, 2].map(() => Authority.open(ca.dir, { store: ca.dsn })));
     try {
       const serials: string[] = [];
       for (let i = 0; i < 6; i++) serials.push((await replicas[0]!.issue({ spiffeId: `spiffe://${TD}/ns/a/sa/w${i}` }, new Date())).serialHex);

@@ -10,8 +10,11 @@ import { stringify } from 'yaml';
 import { Authority } from '../../src/ca/authority.js';
 import { makeCa, removeDir, tempDir } from '../ca-service/harness.js';
 import { MESHWARD_BIN, runCli } from './cli.js';
-import { DEFAULT_POLICY, FRONTEND_ID, SERVER_ID, startSidecarProcess, startTcpEchoApp, writeSidecarConfig, type SidecarProcess, type TcpEchoApp } from './sidecar.js';
-import { startServeProcess, type ServeProcess } from '../replicas/serve-process.js';
+import {
+  DEFAULT_POLICY, FRONTEND_ID, SERVER_ID, startSidecarProcess, startTcpEchoApp, writeSidecarConfig,
+  type SidecarProcess, type TcpEchoApp,
+} from './sidecar.js';
+import { startServeProcess, type ServeProcess } from './ca-serve-process.js';
 import { waitFor } from './poll.js';
 
 export interface MeshOptions {

@@ -1,4 +1,4 @@
-// A real `meshward ca serve` process for the replica and admin tests: started with --store, its JSON log lines
+// A real `meshward ca serve` process for the replica, admin and agent tests (and test/support/ca-fixture.ts): started with --store, its JSON log lines
 // kept, its port read from the "listening" line (and with --admin the admin port from "admin_listening"),
 // stopped (or killed) by the test.
 import { spawn, type ChildProcess } from 'node:child_process';

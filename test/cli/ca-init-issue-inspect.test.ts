@@ -1,40 +1,36 @@
 // The CLI front door: `ca init`, `cert issue` for every key type (files, modes, openssl -x509_strict),
 // `inspect` in words and JSON, `ca list` in words and JSON.
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEY_TYPES } from '../../src/pki/keys.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { runCli } from '../support/cli.js';
-import { opensslVerify, tempDir } from '../ca/fixtures.js';
+import { opensslVerify } from '../ca/fixtures.js';
+import { useCliCa } from '../support/ca-cli.js';
 
 describe('meshward ca init, cert issue, inspect, ca list', () => {
-  let t: ReturnType<typeof tempDir>;
-  let ca: string;
-  before(async () => {
-    t = tempDir();
-    ca = join(t.dir, 'ca');
-    const r = await runCli(['ca', 'init', '--dir', ca, '--trust-domain', 'example.org']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /created a CA for trust domain example\.org/);
+  const t = useCliCa();
+  before(() => {
+    assert.equal(t.init.code, 0, t.init.stderr);
+    assert.match(t.init.stdout, /created a CA for trust domain example\.org/);
   });
-  after(() => t.cleanup());
 
   it('ca init writes the documented files, keys 0600, and no private key on stdout', async () => {
     for (const f of ['root.crt', 'root.key', 'intermediate.crt', 'intermediate.key', 'bundle.crt', 'crl.pem', 'ca.db', 'config.yaml']) {
-      assert.ok(statSync(join(ca, f)).isFile(), f);
+      assert.ok(statSync(join(t.ca, f)).isFile(), f);
     }
-    assert.equal(statSync(join(ca, 'root.key')).mode & 0o777, 0o600);
-    assert.equal(statSync(join(ca, 'intermediate.key')).mode & 0o777, 0o600);
-    assert.equal(readFileSync(join(ca, 'bundle.crt'), 'utf8'), readFileSync(join(ca, 'root.crt'), 'utf8'));
-    assert.match(readFileSync(join(ca, 'config.yaml'), 'utf8'), /trustDomain: example\.org\ndefaultTtl: 1h[^\n]*\nmaxTtl: 24h/);
+    assert.equal(statSync(join(t.ca, 'root.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(t.ca, 'intermediate.key')).mode & 0o777, 0o600);
+    assert.equal(readFileSync(join(t.ca, 'bundle.crt'), 'utf8'), readFileSync(join(t.ca, 'root.crt'), 'utf8'));
+    assert.match(readFileSync(join(t.ca, 'config.yaml'), 'utf8'), /trustDomain: example\.org\ndefaultTtl: 1h[^\n]*\nmaxTtl: 24h/);
   });
 
   for (const keyType of KEY_TYPES) {
     it(`cert issue --key-type ${keyType} writes tls.crt (leaf + intermediate), tls.key 0600 and ca.crt that openssl verifies`, async () => {
       const out = join(t.dir, `w-${keyType}`);
-      const r = await runCli(['cert', 'issue', '--ca-dir', ca, '--spiffe-id', `spiffe://example.org/ns/demo/sa/${keyType}`,
+      const r = await runCli(['cert', 'issue', '--ca-dir', t.ca, '--spiffe-id', `spiffe://example.org/ns/demo/sa/${keyType}`,
         '--dns', 'demo.example.org', '--dns', 'localhost', '--ip', '127.0.0.1', '--ttl', '30m', '--key-type', keyType, '--out', out]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`issued spiffe://example\\.org/ns/demo/sa/${keyType}, serial [0-9a-f]{32}, valid until`));
@@ -43,8 +39,8 @@ describe('meshward ca init, cert issue, inspect, ca list', () => {
       assert.deepEqual(chain.map((b) => b.label), ['CERTIFICATE', 'CERTIFICATE']);
       assert.equal(statSync(join(out, 'tls.key')).mode & 0o777, 0o600);
       assert.match(readFileSync(join(out, 'tls.key'), 'utf8'), /^-----BEGIN PRIVATE KEY-----/);
-      assert.equal(readFileSync(join(out, 'ca.crt'), 'utf8'), readFileSync(join(ca, 'bundle.crt'), 'utf8'));
-      const v = await opensslVerify({ caFile: join(ca, 'root.crt'), untrusted: join(ca, 'intermediate.crt'), cert: join(out, 'tls.crt') });
+      assert.equal(readFileSync(join(out, 'ca.crt'), 'utf8'), readFileSync(join(t.ca, 'bundle.crt'), 'utf8'));
+      const v = await opensslVerify({ caFile: join(t.ca, 'root.crt'), untrusted: join(t.ca, 'intermediate.crt'), cert: join(out, 'tls.crt') });
       assert.equal(v.code, 0, v.stdout + v.stderr);
       const viaOutDir = await opensslVerify({ caFile: join(out, 'ca.crt'), untrusted: join(out, 'tls.crt'), cert: join(out, 'tls.crt') });
       assert.equal(viaOutDir.code, 0, viaOutDir.stderr);
@@ -70,11 +66,11 @@ describe('meshward ca init, cert issue, inspect, ca list', () => {
   });
 
   it('ca list shows every issued certificate with serial, identity, not-after and status; --json is machine readable', async () => {
-    const text = await runCli(['ca', 'list', '--dir', ca]);
+    const text = await runCli(['ca', 'list', '--dir', t.ca]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /SERIAL +IDENTITY +NOT AFTER +STATUS/);
     assert.equal(text.stdout.match(/spiffe:\/\/example\.org\/ns\/demo\/sa\//g)?.length, KEY_TYPES.length);
-    const json = await runCli(['ca', 'list', '--dir', ca, '--json']);
+    const json = await runCli(['ca', 'list', '--dir', t.ca, '--json']);
     const parsed = JSON.parse(json.stdout) as { certificates: { serialHex: string; spiffeId: string; status: string; notAfter: string }[]; authorities: { role: string; status: string }[] };
     assert.equal(parsed.certificates.length, KEY_TYPES.length);
     for (const c of parsed.certificates) {

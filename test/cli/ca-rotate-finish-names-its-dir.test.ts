@@ -2,9 +2,10 @@
 // must see which one a refusal or a retirement is about, and the command it suggests must run as printed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cliCaForTests, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
+import { useCliCa } from '../support/ca-cli.js';
 
-const t = cliCaForTests('ca-west');
+const t = useCliCa('ca-west');
 
 test('nothing to finish: the refusal names the directory', async () => {
   const r = await runCli(['ca', 'rotate', '--dir', t.ca, '--finish']);

@@ -5,9 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliCaForTests, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
+import { useCliCa } from '../support/ca-cli.js';
 
-const t = cliCaForTests();
+const t = useCliCa();
 
 const listed = async (): Promise<string> => {
   const r = await runCli(['ca', 'list', '--dir', t.ca]);

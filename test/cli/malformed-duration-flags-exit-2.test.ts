@@ -5,10 +5,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliCaForTests, runCli, snapshotDir } from '../support/cli.js';
+import { runCli, snapshotDir } from '../support/cli.js';
+import { useCliCa } from '../support/ca-cli.js';
 
 describe('malformed duration flags', () => {
-  const t = cliCaForTests();
+  const t = useCliCa();
   const id = 'spiffe://example.org/ns/shop/sa/orders';
   const out = () => join(t.dir, 'never');
   const cases: { what: string; args: () => string[]; flag: string }[] = [

@@ -4,9 +4,7 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from './temp-dir.js';
 
 /** The repository root: this file runs as dist/test/support/cli.js. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -101,21 +99,4 @@ export function snapshotDir(dir: string, ignore?: RegExp): Record<string, string
   };
   walk(dir);
   return Object.fromEntries(entries);
-}
-
-/**
- * For a test file that works on one CA made by `meshward ca init` (trust domain example.org) before its
- * tests: `ca` is that CA's directory, `dir` a temporary folder around it, removed after the tests.
- */
-export function cliCaForTests(name = 'ca'): { readonly dir: string; readonly ca: string } {
-  const state = { dir: '', ca: '' };
-  let cleanup = (): void => {};
-  before(async () => {
-    ({ dir: state.dir, cleanup } = tempDir());
-    state.ca = join(state.dir, name);
-    const r = await runCli(['ca', 'init', '--dir', state.ca, '--trust-domain', 'example.org']);
-    if (r.code !== 0) throw new Error(`ca init failed: ${r.stderr}`);
-  });
-  after(() => cleanup());
-  return state;
 }

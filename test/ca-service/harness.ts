@@ -1,5 +1,6 @@
 // Shared set-up for the CA-service and agent tests: a fresh CA in a temp dir, the gRPC server started in
 // process on 127.0.0.1:0, a client, CSRs, and a logger whose lines a test can read back (audit checks).
+import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +76,29 @@ export async function trySign(client: CaClient, req: Partial<SignRequest>): Prom
   } catch (err) {
     const e = err as grpc.ServiceError;
     return { ok: false, code: e.code, details: e.details };
+  }
+}
+
+/**
+ * Sends one Sign request (presenting `mtls` when given) that must be refused with `refused.code` and a
+ * message matching `refused.reason`, and checks that the refusal wrote nothing (the store's row counts).
+ */
+export async function assertSignRefused(
+  server: { port: number },
+  dir: string,
+  req: Partial<SignRequest>,
+  refused: { code: grpc.status; reason: RegExp },
+  mtls?: { keyPem: string; chainPem: string },
+): Promise<void> {
+  const client = clientFor(server, dir, mtls);
+  try {
+    const before = storeCounts(dir);
+    const r = await trySign(client, req);
+    assert.equal(!r.ok && r.code, refused.code, JSON.stringify(r));
+    assert.match(!r.ok ? r.details : '', refused.reason);
+    assert.deepEqual(storeCounts(dir), before);
+  } finally {
+    client.close();
   }
 }
 

@@ -1,20 +1,17 @@
 // Authority.issue / init / open refusals, each a MeshwardError with a sentence naming the problem, and the
 // CA directory unchanged (every check runs before the first write).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Authority } from '../../src/ca/authority.js';
 import { snapshotDir } from '../support/cli.js';
-import { HOUR, ISSUE_REFUSALS, OPEN_DB_VOLATILE, T0, TD, makeCa, tempDir } from './fixtures.js';
+import { HOUR, ISSUE_REFUSALS, OPEN_DB_VOLATILE, T0, TD, tempDir } from './fixtures.js';
+import { useAuthority } from '../support/ca-authority.js';
 
 describe('Authority refusals', () => {
-  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date(T0.getTime() + HOUR);
-  before(async () => {
-    fx = await makeCa({}, T0);
-  });
-  after(() => fx.cleanup());
+  const fx = useAuthority({}, T0);
 
   for (const [what, req, code, expected] of ISSUE_REFUSALS) {
     it(`refuses to issue for ${what}`, async () => {

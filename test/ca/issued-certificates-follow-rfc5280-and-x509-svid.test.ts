@@ -1,14 +1,15 @@
 // Rule by rule, on real certificates issued by an Authority: RFC 5280 (serials, key identifiers, basic
 // constraints, path lengths, name constraints, key usage, validity) and the SPIFFE X509-SVID profile
 // (exactly one URI SAN on a leaf, cA=false, digitalSignature and no certificate/CRL signing on a leaf).
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 import { parseCertificate, verifyCertificateSignature, type ParsedCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { isSpiffeId } from '../../src/pki/spiffe.js';
-import { HOUR, T0, makeCa } from './fixtures.js';
+import { HOUR, T0 } from './fixtures.js';
+import { useAuthority, withAuthority } from '../support/ca-authority.js';
 
 /** The serial INTEGER's content octets, read with forge (a decoder independent of pki/). */
 function rawSerial(cert: ParsedCertificate): Buffer {
@@ -24,14 +25,12 @@ function oids(cert: ParsedCertificate): string[] {
 }
 
 describe('issued certificates against RFC 5280 and the X509-SVID profile', () => {
-  let fx: Awaited<ReturnType<typeof makeCa>>;
   let root: ParsedCertificate;
   let intermediate: ParsedCertificate;
   let leaves: ParsedCertificate[];
   const now = new Date(T0.getTime() + HOUR);
-
+  const fx = useAuthority({}, T0);
   before(async () => {
-    fx = await makeCa({}, T0);
     const chain = (await fx.ca.issue({ spiffeId: 'spiffe://example.org/ns/a/sa/first' }, now)).chainDer;
     intermediate = parseCertificate(chain[1]!);
     root = parseCertificate(decodePem(await fx.ca.trustBundlePem())[0]!.der);
@@ -40,7 +39,6 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
       leaves.push(parseCertificate((await fx.ca.issue({ spiffeId: `spiffe://example.org/ns/a/sa/w${i}`, ttlMs: HOUR }, now)).chainDer[0]!));
     }
   });
-  after(() => fx.cleanup());
 
   it('uses X.509 v3 for every certificate', async () => {
     for (const c of [root, intermediate, ...leaves]) assert.equal(c.version, 3);
@@ -162,8 +160,7 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
   });
 
   it('clamps a leaf to its issuer: notAfter never passes the intermediate notAfter', async () => {
-    const short = await makeCa({ intermediateTtlMs: 25 * HOUR }, T0);
-    try {
+    await withAuthority({ intermediateTtlMs: 25 * HOUR }, T0, async (short) => {
       const late = new Date(T0.getTime() + 10 * HOUR);
       const issued = await short.ca.issue({ spiffeId: 'spiffe://example.org/late', ttlMs: 24 * HOUR }, late);
       const leaf = parseCertificate(issued.chainDer[0]!);
@@ -171,9 +168,7 @@ describe('issued certificates against RFC 5280 and the X509-SVID profile', () =>
       assert.equal(issuer.notAfter.getTime(), T0.getTime() + 25 * HOUR);
       assert.equal(leaf.notAfter.getTime(), issuer.notAfter.getTime());
       assert.equal(issued.notAfter.getTime(), issuer.notAfter.getTime());
-    } finally {
-      await short.cleanup();
-    }
+    });
   });
 
   it('signs with the algorithm matching the issuer key (ecdsa-with-SHA256 for P-256)', async () => {

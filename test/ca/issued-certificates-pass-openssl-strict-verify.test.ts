@@ -1,10 +1,11 @@
 // Leaves of every key type, under CAs of several key types, verify with `openssl verify -x509_strict`,
 // and `openssl x509 -text` shows the §1.7 extensions with the right critical flags.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
 import { runOpenssl } from '../support/cli.js';
-import { makeCa, opensslVerify } from './fixtures.js';
+import { opensslVerify } from './fixtures.js';
+import { useAuthority } from '../support/ca-authority.js';
 
 /** The text block of one extension in `openssl x509 -text` output: its header line and value lines. */
 function extension(text: string, name: string): { critical: boolean; value: string } | undefined {
@@ -18,12 +19,8 @@ function extension(text: string, name: string): { critical: boolean; value: stri
 
 for (const caKeyType of ['ec-p256', 'rsa-2048', 'ed25519'] as KeyType[]) {
   describe(`a CA with ${caKeyType} keys`, () => {
-    let fx: Awaited<ReturnType<typeof makeCa>>;
     const now = new Date();
-    before(async () => {
-      fx = await makeCa({ keyType: caKeyType }, now);
-    });
-    after(() => fx.cleanup());
+    const fx = useAuthority({ keyType: caKeyType }, now);
 
     for (const keyType of KEY_TYPES) {
       it(`issues a ${keyType} leaf that openssl verify -x509_strict accepts`, async () => {
@@ -47,12 +44,8 @@ for (const caKeyType of ['ec-p256', 'rsa-2048', 'ed25519'] as KeyType[]) {
 }
 
 describe('openssl x509 -text on issued certificates', () => {
-  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date();
-  before(async () => {
-    fx = await makeCa({}, now);
-  });
-  after(() => fx.cleanup());
+  const fx = useAuthority({}, now);
 
   it('shows a leaf with critical basicConstraints CA:FALSE, critical keyUsage, both EKUs, SKI, AKI and the SPIFFE URI SAN', async () => {
     const issued = await fx.ca.issue({ spiffeId: 'spiffe://example.org/ns/shop/sa/orders', dns: ['orders.shop.svc'] }, now);

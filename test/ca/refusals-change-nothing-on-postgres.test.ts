@@ -1,29 +1,30 @@
 // The Authority's refusals on a CA whose state is in PostgreSQL: every refused issuance, revocation and
 // renewal is a MeshwardError with a sentence naming the problem, and neither the CA directory nor any row
 // of the database changed (every check runs before the first write, on this backend too).
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { snapshotDir } from '../support/cli.js';
 import { usePostgres } from '../support/postgres.js';
-import { HOUR, ISSUE_REFUSALS, T0, makeCa } from './fixtures.js';
+import { HOUR, ISSUE_REFUSALS, T0 } from './fixtures.js';
+import { useAuthority } from '../support/ca-authority.js';
 
 describe('Authority refusals with the state in PostgreSQL', () => {
   const pg = usePostgres();
-  let fx: Awaited<ReturnType<typeof makeCa>>;
   let database: string;
+  const fx = useAuthority(async () => {
+    const dsn = await pg.cluster.createDatabase();
+    database = new URL(dsn).pathname.slice(1);
+    return { store: dsn };
+  }, T0);
   const now = new Date(T0.getTime() + HOUR);
   let revokedDer: Buffer;
   let revokedSerial: string;
   before(async () => {
-    const dsn = await pg.cluster.createDatabase();
-    database = new URL(dsn).pathname.slice(1);
-    fx = await makeCa({ store: dsn }, T0);
     const revoked = await fx.ca.issue({ spiffeId: 'spiffe://example.org/revoked' }, now);
     await fx.ca.revoke(revoked.serialHex, 'keyCompromise', now);
     revokedDer = revoked.chainDer[0]!;
     revokedSerial = revoked.serialHex;
   });
-  after(() => fx.cleanup());
 
   /** Every row of every table, and the CA directory. */
   async function snapshot(): Promise<unknown> {

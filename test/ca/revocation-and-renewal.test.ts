@@ -1,7 +1,7 @@
 // Revocation: the CRL in D/crl.pem lists the revoked serial under the right issuer, OpenSSL refuses the
 // revoked certificate and accepts the others. Renewal keeps identity, names and key, refuses revoked,
 // expired and foreign certificates.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,15 +9,12 @@ import { parseCertificate } from '../../src/pki/certificate.js';
 import { parseCrl } from '../../src/pki/crl.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { snapshotDir } from '../support/cli.js';
-import { HOUR, OPEN_DB_VOLATILE, makeCa, opensslVerify } from './fixtures.js';
+import { HOUR, OPEN_DB_VOLATILE, opensslVerify } from './fixtures.js';
+import { useAuthority, withAuthority } from '../support/ca-authority.js';
 
 describe('revocation', () => {
-  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date();
-  before(async () => {
-    fx = await makeCa({}, now);
-  });
-  after(() => fx.cleanup());
+  const fx = useAuthority({}, now);
 
   it('publishes one CRL per trusted CA certificate with growing CRL numbers', async () => {
     const first = decodePem(await fx.ca.crlPem(now)).map((b) => parseCrl(b.der));
@@ -78,12 +75,8 @@ describe('revocation', () => {
 });
 
 describe('renewal', () => {
-  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date();
-  before(async () => {
-    fx = await makeCa({}, new Date(now.getTime() - 2 * HOUR));
-  });
-  after(() => fx.cleanup());
+  const fx = useAuthority({}, new Date(now.getTime() - 2 * HOUR));
 
   it('keeps the identity, names, subject and public key, with a new serial and fresh validity of the same length', async () => {
     const first = await fx.ca.issue({ spiffeId: 'spiffe://example.org/r', dns: ['r.example.org'], ips: ['::1'], cn: 'r', ou: ['team'], ttlMs: 2 * HOUR }, now);
@@ -105,14 +98,7 @@ describe('renewal', () => {
       return c.chainDer[0]!;
     }, 'permission_denied', /was revoked at .*cannot be renewed/],
     ['an expired certificate', async () => (await fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: 1000 }, new Date(now.getTime() - HOUR))).chainDer[0]!, 'failed_precondition', /expired/],
-    ['a certificate of another CA', async () => {
-      const other = await makeCa({}, now);
-      try {
-        return (await other.ca.issue({ spiffeId: 'spiffe://example.org/foreign' }, now)).chainDer[0]!;
-      } finally {
-        await other.cleanup();
-      }
-    }, 'not_found', /was not issued by this CA/],
+    ['a certificate of another CA', () => withAuthority({}, now, async (other) => (await other.ca.issue({ spiffeId: 'spiffe://example.org/foreign' }, now)).chainDer[0]!), 'not_found', /was not issued by this CA/],
     ['junk instead of a certificate', () => Buffer.from('not a certificate'), 'invalid_argument', /./],
   ];
   for (const [what, make, code, expected] of refusals) {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { snapshotDir } from '../support/cli.js';
-import { HOUR, OPEN_DB_VOLATILE, makeCa, opensslVerify } from './fixtures.js';
+import { HOUR, OPEN_DB_VOLATILE, opensslVerify } from './fixtures.js';
+import { withAuthority } from '../support/ca-authority.js';
 
 function pemCount(path: string, label: string): number {
   return decodePem(readFileSync(path)).filter((b) => b.label === label).length;
@@ -17,8 +18,7 @@ function pemCount(path: string, label: string): number {
 describe('CA rotation', () => {
   it('rotate --root with activation 0: old and new leaves both verify against bundle.crt, with CRL checks', async () => {
     const now = new Date();
-    const fx = await makeCa({}, now);
-    try {
+    await withAuthority({}, now, async (fx) => {
       const old = await fx.ca.issue({ spiffeId: 'spiffe://example.org/old' }, now);
       const r = await fx.ca.rotate({ root: true, activateInMs: 0 }, now);
       assert.ok(r.root);
@@ -38,15 +38,12 @@ describe('CA rotation', () => {
         const v = await opensslVerify({ caFile: bundle, untrusted: chain, cert: leaf, crl: join(fx.caDir, 'crl.pem') });
         assert.equal(v.code, 0, `${name}: ${v.stdout}${v.stderr}`);
       }
-    } finally {
-      await fx.cleanup();
-    }
+    });
   });
 
   it('finishRotation refuses while an old leaf lives, says when it is safe, and changes nothing', async () => {
     const now = new Date();
-    const fx = await makeCa({}, now);
-    try {
+    await withAuthority({}, now, async (fx) => {
       const old = await fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: 2 * HOUR }, now);
       const oldRoot = (await fx.ca.authorities(now)).find((a) => a.role === 'root')!;
       await fx.ca.rotate({ root: true, activateInMs: 0 }, now);
@@ -75,15 +72,12 @@ describe('CA rotation', () => {
       await assert.rejects(() => fx.ca.finishRotation(later), /nothing to finish/);
       // The CA keeps issuing from the new chain.
       await fx.ca.issue({ spiffeId: 'spiffe://example.org/after' }, later);
-    } finally {
-      await fx.cleanup();
-    }
+    });
   });
 
   it('a pending root rotation adds the root to the bundle at once but signs with the old chain until activation', async () => {
     const now = new Date();
-    const fx = await makeCa({}, now);
-    try {
+    await withAuthority({}, now, async (fx) => {
       const current = (await fx.ca.authorities(now)).find((a) => a.role === 'intermediate')!;
       const r = await fx.ca.rotate({ root: true }, now);
       assert.equal(r.activatesAt.getTime(), now.getTime() + HOUR, 'default activation: the default TTL');
@@ -99,15 +93,12 @@ describe('CA rotation', () => {
       assert.equal(parseCertificate(after.chainDer[1]!).serialHex, r.intermediate.serialHex);
       const intermediateFile = parseCertificate(decodePem(readFileSync(join(fx.caDir, 'intermediate.crt')))[0]!.der);
       assert.equal(intermediateFile.serialHex, r.intermediate.serialHex, 'intermediate.crt follows the activation');
-    } finally {
-      await fx.cleanup();
-    }
+    });
   });
 
   it('an intermediate-only rotation keeps the root; both intermediates chain to root.crt until finish', async () => {
     const now = new Date();
-    const fx = await makeCa({}, now);
-    try {
+    await withAuthority({}, now, async (fx) => {
       const old = await fx.ca.issue({ spiffeId: 'spiffe://example.org/old', ttlMs: HOUR }, now);
       const r = await fx.ca.rotate({}, now);
       assert.equal(r.root, undefined);
@@ -124,8 +115,6 @@ describe('CA rotation', () => {
       }
       const done = await fx.ca.finishRotation(new Date(old.notAfter.getTime() + 1));
       assert.deepEqual(done.retired.map((c) => c.role), ['intermediate']);
-    } finally {
-      await fx.cleanup();
-    }
+    });
   });
 });

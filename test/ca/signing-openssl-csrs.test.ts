@@ -1,21 +1,18 @@
 // CSRs made by `openssl req` (EC, RSA, Ed25519, with a URI SAN) are signed and carry exactly that identity;
 // CSRs that break a rule are refused before anything is written.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { readDerOrPem } from '../../src/pki/pem.js';
 import { runOpenssl, snapshotDir } from '../support/cli.js';
-import { OPEN_DB_VOLATILE, makeCa, opensslVerify } from './fixtures.js';
+import { OPEN_DB_VOLATILE, opensslVerify } from './fixtures.js';
+import { useAuthority } from '../support/ca-authority.js';
 
 describe('signing CSRs made by openssl req', () => {
-  let fx: Awaited<ReturnType<typeof makeCa>>;
   const now = new Date();
   let n = 0;
-  before(async () => {
-    fx = await makeCa({}, now);
-  });
-  after(() => fx.cleanup());
+  const fx = useAuthority({}, now);
 
   async function opensslCsr(newkey: string[], san: string | undefined, subj = '/CN=orders'): Promise<{ der: Buffer; keyFile: string }> {
     const name = `req${n++}`;

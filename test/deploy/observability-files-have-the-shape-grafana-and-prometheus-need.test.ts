@@ -13,6 +13,18 @@ import { observability } from './check-module.js';
 const dashboard = (): any => JSON.parse(readFileSync(observability.DASHBOARD, 'utf8'));
 const rules = (): any => YAML.parse(readFileSync(observability.RULES, 'utf8'));
 
+/** One test a row: `breakIt` spoils a fresh copy of the shipped file, and `check` must report `expected`. */
+function refusalTests(what: string, fresh: () => any, check: (doc: any) => string[], table: [string, (doc: any) => void, RegExp][]): void {
+  for (const [name, breakIt, expected] of table) {
+    test(`${what} refused: ${name}`, () => {
+      const doc = fresh();
+      breakIt(doc);
+      const problems = check(doc);
+      assert.ok(problems.some((p) => expected.test(p)), problems.join('\n') || 'no problem reported');
+    });
+  }
+}
+
 test('the shipped dashboard and rules pass, and cover what the issue asks for', () => {
   assert.deepEqual(observability.checkObservabilityFiles(), []);
   const titles = dashboard().panels.map((p: any) => p.title).join('\n');
@@ -37,14 +49,7 @@ const dashboardRefusals: [string, (d: any) => void, RegExp][] = [
   ['a panel without gridPos', (d) => delete d.panels[1].gridPos, /gridPos needs integer h, w, x and y/],
   ['not an object', (d) => Object.keys(d).forEach((k) => delete d[k]), /title is missing/],
 ];
-for (const [name, breakIt, expected] of dashboardRefusals) {
-  test(`dashboard refused: ${name}`, () => {
-    const d = dashboard();
-    breakIt(d);
-    const problems = observability.checkDashboard(d);
-    assert.ok(problems.some((p) => expected.test(p)), problems.join('\n') || 'no problem reported');
-  });
-}
+refusalTests('dashboard', dashboard, (d) => observability.checkDashboard(d), dashboardRefusals);
 test('dashboard refused: an array instead of an object', () => {
   assert.deepEqual(observability.checkDashboard([]), ['the dashboard is not a JSON object']);
 });
@@ -62,14 +67,7 @@ const ruleRefusals: [string, (r: any) => void, RegExp][] = [
   ['a bad for', (r) => (r.spec.groups[0].rules[0].for = 'five minutes'), /for must be a duration/],
   ['an alert twice', (r) => r.spec.groups[0].rules.push(r.spec.groups[0].rules[0]), /is defined twice/],
 ];
-for (const [name, breakIt, expected] of ruleRefusals) {
-  test(`PrometheusRule refused: ${name}`, () => {
-    const r = rules();
-    breakIt(r);
-    const problems = observability.checkPrometheusRule(r);
-    assert.ok(problems.some((p) => expected.test(p)), problems.join('\n') || 'no problem reported');
-  });
-}
+refusalTests('PrometheusRule', rules, (r) => observability.checkPrometheusRule(r), ruleRefusals);
 
 test('PodMonitors: the shipped ones pass; one without a selector or a named port is refused', () => {
   const monitors = YAML.parseAllDocuments(readFileSync(join(observability.OBSERVABILITY_DIR, 'pod-monitors.yaml'), 'utf8')).map((d) => d.toJS());

@@ -13,7 +13,7 @@ import { redactDsn, scrubPassword } from './dsn.js';
 import {
   DEFAULT_CRL_POLL_MS, StoreError, writtenOnce, type CertificateInsert, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
   type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions, type Migration,
-  type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, watchGenerations,
+  type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, recordCrl, watchGenerations,
 } from './store.js';
 
 /** Pool settings (docs/ca-operations.md "Pool timeouts"); a DSN query parameter of the same name overrides the server-side ones. */
@@ -349,15 +349,8 @@ export class PostgresStore extends PgOps implements CaStore {
         const r = await q('SELECT pg_try_advisory_xact_lock($1) AS got', [CRL_WRITER_LOCK]);
         if (!(r.rows[0] as { got: boolean }).got) return { written: false, crl: await tx.currentCrl() };
       }
-      // Read the revocation generation before the revocations: a revocation committed in between makes the
-      // CRL look older than it is (rebuilt once more), never newer.
-      await opts.before?.(tx);
-      const revocations = await tx.counter('revocations');
-      const draft = await build(tx);
-      const generation = await tx.nextCounter('crl_generation');
-      const crl: StoredCrl = { ...draft, revocations, generation, writtenAt: new Date() };
-      await tx.importCrl(crl);
-      await q('SELECT pg_notify($1, $2)', [CRL_CHANNEL, `crl:${generation.toString()}`]);
+      const crl = await recordCrl(tx, build, opts);
+      await q('SELECT pg_notify($1, $2)', [CRL_CHANNEL, `crl:${crl.generation.toString()}`]);
       return { written: true, crl };
     });
   }

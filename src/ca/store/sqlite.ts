@@ -10,7 +10,7 @@ import { SCHEMA_VERSION, SQLITE_MIGRATIONS, newerSchemaMessage } from './migrati
 import {
   DEFAULT_CRL_POLL_MS, StoreError, writtenOnce, type CertificateInsert, type CaCertificateColumns, type CertificateColumns, type CaCertificateRow, type CaStatus, type CaStore, type CertificateRow,
   type CertificateStateRow, type CounterName, type CounterRow, type CrlDraft, type CrlGenerations, type CrlWrite, type CrlWriteOptions,
-  type Migration, type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, watchGenerations,
+  type Migration, type RevokedEntry, type StoreContents, type StoreOps, type StoredCrl, type TokenProblem, type TokenRow, recordCrl, watchGenerations,
 } from './store.js';
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -446,13 +446,7 @@ export class SqliteStore extends SqliteOps implements CaStore {
   /** SQLite has one writer at a time anyway: the IMMEDIATE transaction is the CRL writer lock (`wait` is always honoured). */
   writeCrl(build: (tx: StoreOps) => Promise<CrlDraft>, opts: CrlWriteOptions): Promise<CrlWrite> {
     return this.transaction(async (tx) => {
-      await opts.before?.(tx);
-      const revocations = await tx.counter('revocations');
-      const draft = await build(tx);
-      const generation = await tx.nextCounter('crl_generation');
-      const crl: StoredCrl = { ...draft, revocations, generation, writtenAt: new Date() };
-      await tx.importCrl(crl);
-      return { written: true, crl };
+      return { written: true, crl: await recordCrl(tx, build, opts) };
     });
   }
 

@@ -172,6 +172,22 @@ export interface CrlWriteOptions {
 
 export interface Migration { from: number; to: number }
 
+/**
+ * The part of a CRL write both stores share, run inside their transaction once they hold the writer lock:
+ * the changes that commit with it, then the revocation generation (read before the revocations the CRL is
+ * built from: a revocation committed in between makes the CRL look older than it is, rebuilt once more,
+ * never newer), the CRL built and recorded under the next CRL generation.
+ */
+export async function recordCrl(tx: StoreOps, build: (tx: StoreOps) => Promise<CrlDraft>, opts: CrlWriteOptions): Promise<StoredCrl> {
+  await opts.before?.(tx);
+  const revocations = await tx.counter('revocations');
+  const draft = await build(tx);
+  const generation = await tx.nextCounter('crl_generation');
+  const crl: StoredCrl = { ...draft, revocations, generation, writtenAt: new Date() };
+  await tx.importCrl(crl);
+  return crl;
+}
+
 export type StoreKind = 'sqlite' | 'postgres';
 
 export interface CaStore extends StoreOps {

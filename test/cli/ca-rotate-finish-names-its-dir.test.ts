@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { runCli } from '../support/cli.js';
 import { useCliCa } from '../support/ca-cli.js';
 
-const t = useCliCa('ca-west');
+const t = useCliCa({ name: 'ca-west' });
 
 test('nothing to finish: the refusal names the directory', async () => {
   const r = await runCli(['ca', 'rotate', '--dir', t.ca, '--finish']);

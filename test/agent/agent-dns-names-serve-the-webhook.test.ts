@@ -13,7 +13,8 @@ import { createBootstrapToken } from '../../src/ca/tokens.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { runCli } from '../support/cli.js';
-import { TD, waitFor } from '../ca-service/harness.js';
+import { TD } from '../ca-service/harness.js';
+import { waitFor } from '../support/poll.js';
 import { useCa } from '../support/ca-fixture.js';
 import { startWebhook, type WebhookProcess } from '../kubernetes/webhook.js';
 
@@ -39,7 +40,7 @@ test('agent --dns: the bootstrap and the renewals name the host; the webhook ser
   agent.on('renewed', (e: RenewedEvent) => renewed.push(e));
   await agent.start();
   assert.deepEqual(leafDns(out), [HOST]);
-  await waitFor('a renewal over mTLS', 60_000, () => renewed.some((e) => e.method === 'mtls') || undefined);
+  await waitFor('a renewal over mTLS', () => renewed.some((e) => e.method === 'mtls') || undefined, { timeoutMs: 60_000 });
   assert.deepEqual(leafDns(out), [HOST], 'the renewal keeps the name');
 
   webhook = await startWebhook(out);

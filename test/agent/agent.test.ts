@@ -16,7 +16,8 @@ import { createBootstrapToken } from '../../src/ca/tokens.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { runCli } from '../support/cli.js';
-import { TD, waitFor } from '../ca-service/harness.js';
+import { TD } from '../ca-service/harness.js';
+import { waitFor } from '../support/poll.js';
 import { useCa } from '../support/ca-fixture.js';
 
 const ID = `spiffe://${TD}/ns/shop/sa/frontend`;
@@ -102,7 +103,7 @@ describe('meshward agent', () => {
     const reader = startPairReader(out);
     let result;
     try {
-      await waitFor('three renewals', 90_000, () => renewed.length >= 4 || undefined);
+      await waitFor('three renewals', () => renewed.length >= 4 || undefined, { timeoutMs: 90_000 });
     } finally {
       result = await reader.stop();
       await a.stop();
@@ -151,14 +152,14 @@ describe('meshward agent', () => {
     ca.server.kill();
     try {
       // Down past the renewal time: the agent tries, fails, backs off, and keeps the certificate it has.
-      await waitFor('failed renewal attempts', 30_000, () => retries.length >= 3 || undefined);
+      await waitFor('failed renewal attempts', () => retries.length >= 3 || undefined, { timeoutMs: 30_000 });
       assert.equal(heldSerial(out), serial, 'the current certificate stays in place');
       assert.ok(retries.every((r) => r.certificateValidUntil && r.certificateValidUntil.getTime() > Date.now() - 60_000));
       assert.equal(renewed.length, 1);
     } finally {
       await ca.restartServer();
     }
-    await waitFor('renewal after the CA came back', 30_000, () => renewed.length >= 2 || undefined);
+    await waitFor('renewal after the CA came back', () => renewed.length >= 2 || undefined, { timeoutMs: 30_000 });
     assert.equal(renewed[1]!.method, 'mtls');
     assert.notEqual(heldSerial(out), serial);
     await a.stop();
@@ -174,7 +175,7 @@ describe('meshward agent', () => {
     assert.equal(decodePem(readFileSync(join(out, 'ca.crt'))).length, 1);
     const rotate = await runCli(['ca', 'rotate', '--dir', ca.dir, '--root']);
     assert.equal(rotate.code, 0, rotate.stderr);
-    await waitFor('the new bundle in ca.crt', 30_000, () => decodePem(readFileSync(join(out, 'ca.crt'))).length === 2 || undefined);
+    await waitFor('the new bundle in ca.crt', () => decodePem(readFileSync(join(out, 'ca.crt'))).length === 2 || undefined, { timeoutMs: 30_000 });
     assert.equal(readFileSync(join(out, 'ca.crt'), 'utf8'), readFileSync(join(ca.dir, 'bundle.crt'), 'utf8'));
     assert.equal(readFileSync(join(out, 'tls.key'), 'utf8'), keyBefore, 'the certificate and key stay');
     assert.ok(bundles.length >= 1);

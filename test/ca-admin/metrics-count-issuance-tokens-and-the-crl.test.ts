@@ -8,7 +8,8 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import type { CaClient } from '../../src/agent/client.js';
-import { TD, csrFor, trySign, waitFor } from '../ca-service/harness.js';
+import { TD, csrFor, trySign } from '../ca-service/harness.js';
+import { waitFor } from '../support/poll.js';
 import { runCli } from '../support/cli.js';
 import { metricValue } from '../support/sidecar.js';
 import { usePostgres } from '../support/postgres.js';
@@ -64,7 +65,7 @@ describe('ca serve --admin /metrics on PostgreSQL', () => {
     // A revocation by another process writes a new CRL in the store: the gauge follows at the next scrape.
     const revoked = await runCli(['cert', 'revoke', '--ca-dir', ca.dir, '--store', ca.dsn, '--serial', issued.ok ? issued.res.serial : '']);
     assert.equal(revoked.code, 0, revoked.stderr);
-    await waitFor('a higher CRL number in /metrics', 30_000, async () => (metricValue(await scrape(), 'meshward_ca_crl_number') > crlBefore ? true : undefined));
+    await waitFor('a higher CRL number in /metrics', async () => (metricValue(await scrape(), 'meshward_ca_crl_number') > crlBefore ? true : undefined), { timeoutMs: 30_000 });
   });
 
   it('answers 405 to other methods and 404 to other paths', async () => {

@@ -4,7 +4,8 @@
 // along (the process is alive), and the probe failures are counted in meshward_ca_store_errors_total.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TD, waitFor } from '../ca-service/harness.js';
+import { TD } from '../ca-service/harness.js';
+import { waitFor } from '../support/poll.js';
 import { metricValue } from '../support/sidecar.js';
 import { usePostgres } from '../support/postgres.js';
 import { useCa } from '../support/ca-fixture.js';
@@ -30,10 +31,10 @@ describe(`ca serve --admin on PostgreSQL (${TD})`, () => {
     assert.deepEqual(await get(ca.serve.adminPort, '/readyz'), { status: 200, body: '{"ready":true}\n' });
 
     await pg.cluster.stop();
-    const down = await waitFor('/readyz to say 503', 60_000, async () => {
+    const down = await waitFor('/readyz to say 503', async () => {
       const r = await get(ca.serve.adminPort, '/readyz');
       return r.status === 503 ? r : undefined;
-    });
+    }, { timeoutMs: 60_000 });
     const reason = (JSON.parse(down.body) as { ready: boolean; reason: string });
     assert.equal(reason.ready, false);
     assert.match(reason.reason, new RegExp(`postgres://postgres@127\\.0\\.0\\.1:${pg.cluster.port}/`), reason.reason);
@@ -45,7 +46,7 @@ describe(`ca serve --admin on PostgreSQL (${TD})`, () => {
     assert.ok(metricValue(metrics, 'meshward_ca_store_errors_total', { operation: 'readiness' }) >= 2, metrics);
 
     await pg.cluster.start();
-    await waitFor('/readyz to say 200 again', 60_000, async () => ((await get(ca.serve.adminPort, '/readyz')).status === 200 ? true : undefined));
+    await waitFor('/readyz to say 200 again', async () => ((await get(ca.serve.adminPort, '/readyz')).status === 200 ? true : undefined), { timeoutMs: 60_000 });
     assert.equal(ca.serve.child.exitCode, null, 'the CA was not restarted');
     assert.doesNotMatch(ca.serve.output(), new RegExp(PASSWORD));
   });

@@ -102,17 +102,6 @@ export async function assertSignRefused(
   }
 }
 
-/** Polls `check` every 100 ms until it returns a value or `timeoutMs` passes (bounded waits only). */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Row counts that must not change for a refused request. */
 export function storeCounts(dir: string): { certificates: number; usedTokens: number } {
   const db = new Database(join(dir, 'ca.db'), { readonly: true, fileMustExist: true });

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { MESHWARD_BIN, runCli } from '../support/cli.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { decodePem } from '../../src/pki/pem.js';
-import { TD, makeCa, removeDir, tempDir, waitFor } from './harness.js';
+import { TD, makeCa, removeDir, tempDir } from './harness.js';
+import { waitFor } from '../support/poll.js';
 
 describe('meshward ca serve (child process)', () => {
   let root: string;
@@ -33,7 +34,7 @@ describe('meshward ca serve (child process)', () => {
   const lines = (): Record<string, unknown>[] => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 
   it('issues to an agent bootstrapped with a CLI token, audits it, and exits 0 on SIGTERM', async () => {
-    const listening = await waitFor('the listening line', 30_000, () => lines().find((l) => l.event === 'listening'));
+    const listening = await waitFor('the listening line', () => lines().find((l) => l.event === 'listening'), { timeoutMs: 30_000 });
     const id = `spiffe://${TD}/ns/demo/sa/web`;
     const token = await runCli(['token', 'create', '--ca-dir', dir, '--spiffe-id', id]);
     assert.equal(token.code, 0, token.stderr);
@@ -43,7 +44,7 @@ describe('meshward ca serve (child process)', () => {
     assert.equal(agent.code, 0, agent.stderr);
     const leaf = parseCertificate(decodePem(readFileSync(join(out, 'tls.crt')))[0]!.der);
     assert.deepEqual(leaf.uris, [id]);
-    const audit = await waitFor('the audit line', 10_000, () => lines().find((l) => l.event === 'sign' && l.result === 'issued'));
+    const audit = await waitFor('the audit line', () => lines().find((l) => l.event === 'sign' && l.result === 'issued'), { timeoutMs: 10_000 });
     assert.equal(audit.identity, id);
     assert.equal(audit.method, 'token');
     assert.equal(audit.serial, leaf.serialHex);

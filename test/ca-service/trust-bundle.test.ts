@@ -10,7 +10,8 @@ import type { TrustBundleMessage } from '../../src/ca/server/proto.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
 import { runCli } from '../support/cli.js';
 import { useCa } from '../support/ca-fixture.js';
-import { TD, clientFor, csrFor, trySign, waitFor } from './harness.js';
+import { TD, clientFor, csrFor, trySign } from './harness.js';
+import { waitFor } from '../support/poll.js';
 
 function servingSerial(port: number, ca: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -47,11 +48,11 @@ describe('trust bundle and serving certificate', () => {
     stream.on('data', (m: TrustBundleMessage) => received.push(m));
     stream.on('error', () => undefined);
     try {
-      await waitFor('the first bundle', 20_000, () => received.length >= 1 || undefined);
+      await waitFor('the first bundle', () => received.length >= 1 || undefined, { timeoutMs: 20_000 });
       assert.equal(received[0]!.roots.length, 1);
       const rotate = await runCli(['ca', 'rotate', '--dir', ca.dir, '--root']);
       assert.equal(rotate.code, 0, rotate.stderr);
-      const pushed = await waitFor('the rotated bundle', 20_000, () => received.find((m) => m.roots.length === 2));
+      const pushed = await waitFor('the rotated bundle', () => received.find((m) => m.roots.length === 2), { timeoutMs: 20_000 });
       assert.equal(pushed.pem, readFileSync(join(ca.dir, 'bundle.crt'), 'utf8'));
       assert.notEqual(pushed.sha256, received[0]!.sha256);
     } finally {
@@ -64,10 +65,10 @@ describe('trust bundle and serving certificate', () => {
     const bundle = readFileSync(join(ca.dir, 'bundle.crt'));
     const first = await servingSerial(ca.server.port, bundle);
     assert.equal(first, ca.server.servingIdentity.serialHex);
-    const leaf = await waitFor('a renewed serving certificate', 20_000, async () => {
+    const leaf = await waitFor('a renewed serving certificate', async () => {
       const now = await servingSerial(ca.server.port, bundle);
       return now !== first ? now : undefined;
-    });
+    }, { timeoutMs: 20_000 });
     assert.notEqual(leaf, first);
     // The renewed certificate still proves the CA's identity to clients that check it.
     const client = clientFor(ca.server, ca.dir);

@@ -9,7 +9,8 @@ import { parseCrl } from '../../src/pki/crl.js';
 import { decodePem } from '../../src/pki/pem.js';
 import { runCli } from '../support/cli.js';
 import { useCa } from '../support/ca-fixture.js';
-import { TD, clientFor, waitFor } from './harness.js';
+import { TD, clientFor } from './harness.js';
+import { waitFor } from '../support/poll.js';
 
 const revokedIn = (pem: string): string[] => decodePem(pem).flatMap((b) => parseCrl(b.der).revoked.map((r) => r.serialHex));
 
@@ -26,14 +27,14 @@ describe('GetCrl and WatchTrustBundle serve each new CRL', () => {
     stream.on('data', (m: TrustBundleMessage) => messages.push(m));
     stream.on('error', () => undefined);
     try {
-      const first = await waitFor('the first bundle', 30_000, () => messages[0]);
+      const first = await waitFor('the first bundle', () => messages[0], { timeoutMs: 30_000 });
       assert.ok(first.crlPem && first.crls!.length >= 2, 'the bundle carries the CRLs (one per CA certificate)');
       assert.deepEqual(first.crls, decodePem(first.crlPem).map((b) => b.der), 'crls and crl_pem hold the same CRLs');
       assert.equal((await client.getCrl(10_000)).crlNumber, first.crlNumber, 'GetCrl serves the same CRL');
 
       const r = await runCli(['cert', 'revoke', '--ca-dir', ca.dir, '--serial', issued.serialHex]);
       assert.equal(r.code, 0, r.stderr);
-      const pushed = await waitFor('a pushed CRL listing the revoked serial', 30_000, () => messages.find((m) => revokedIn(m.crlPem ?? '').includes(issued.serialHex)));
+      const pushed = await waitFor('a pushed CRL listing the revoked serial', () => messages.find((m) => revokedIn(m.crlPem ?? '').includes(issued.serialHex)), { timeoutMs: 30_000 });
       assert.ok(pushed.crlNumber! > first.crlNumber!, `the CRL number grew (${first.crlNumber} then ${pushed.crlNumber})`);
       assert.equal(pushed.sha256, first.sha256, 'the roots did not change');
       const got = await client.getCrl(10_000);

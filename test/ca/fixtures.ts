@@ -1,6 +1,5 @@
 // Shared fixtures for the CA tests: temporary directories, a fresh CA, and files for openssl to read.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Authority, type AuthorityInitOptions, type IssueRequest } from '../../src/ca/authority.js';
 import { runOpenssl, type CommandResult } from '../support/cli.js';
@@ -10,10 +9,9 @@ export const TD = 'example.org';
 export const T0 = new Date('2026-01-01T00:00:00Z');
 export const HOUR = 3_600_000;
 
-export function tempDir(): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'meshward-'));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
+/** Temporary folders have one shape across the tests (test/support/temp-dir.ts). */
+import { tempDir } from '../support/temp-dir.js';
+export { tempDir };
 
 /** A new CA in a temporary directory (its state in `opts.store`, default D/ca.db); `cleanup` closes it and removes everything. */
 export async function makeCa(opts: Partial<AuthorityInitOptions> = {}, now: Date = T0) {

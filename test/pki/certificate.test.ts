@@ -17,7 +17,7 @@ const isInvalid = (pattern: RegExp) => (err: unknown) =>
   err instanceof MeshwardError && err.code === 'invalid_argument' && pattern.test(err.message);
 
 const tmp = tempDir();
-after(() => tmp.remove());
+after(() => tmp.cleanup());
 const pki = makeTestPki();
 const leafKeys = generateKeyPair();
 

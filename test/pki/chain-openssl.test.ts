@@ -40,7 +40,7 @@ function extensionsFromText(text: string): Map<string, { critical: boolean; valu
 }
 
 const tmp = tempDir();
-after(() => tmp.remove());
+after(() => tmp.cleanup());
 
 for (const keyType of KEY_TYPES) {
   describe(`chain with ${keyType} keys`, () => {

@@ -11,7 +11,7 @@ import { decodePem, encodePem } from '../../src/pki/pem.js';
 import { openssl, tempDir } from './openssl-tool.js';
 
 const tmp = tempDir();
-after(() => tmp.remove());
+after(() => tmp.cleanup());
 
 const isInvalid = (pattern: RegExp) => (err: unknown) =>
   err instanceof MeshwardError && err.code === 'invalid_argument' && pattern.test(err.message);

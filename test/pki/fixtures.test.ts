@@ -11,7 +11,7 @@ import { makeTestPki, writeIdentityDir, type LeafShape } from '../support/pki-fi
 import { openssl, tempDir } from './openssl-tool.js';
 
 const tmp = tempDir();
-after(() => tmp.remove());
+after(() => tmp.cleanup());
 const pki = makeTestPki({ trustDomain: 'shop.example' });
 writeFileSync(join(tmp.dir, 'ca.crt'), pki.bundlePem);
 writeFileSync(join(tmp.dir, 'int.crt'), pki.intermediate.pem);

@@ -1,7 +1,5 @@
 // Runs the real openssl binary for the PKI tests and keeps their temp directories tidy.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface ToolResult {
@@ -15,7 +13,6 @@ export function openssl(args: string[], input?: string | Buffer): ToolResult {
   return { status: r.status, stdout: r.stdout?.toString() ?? '', stderr: r.stderr?.toString() ?? '' };
 }
 
-export function tempDir(): { dir: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'meshward-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
+/** Temporary folders have one shape across the tests (test/support/temp-dir.ts). */
+import { tempDir } from '../support/temp-dir.js';
+export { tempDir };

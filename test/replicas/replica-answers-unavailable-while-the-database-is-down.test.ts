@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Authority } from '../../src/ca/authority.js';
 import type { CaClient } from '../../src/agent/client.js';
-import { TD, csrFor, trySign, waitFor } from '../ca-service/harness.js';
+import { TD, csrFor, trySign } from '../ca-service/harness.js';
+import { waitFor } from '../support/poll.js';
 import { useCa } from '../support/ca-fixture.js';
 import { usePostgres } from '../support/postgres.js';
 
@@ -51,10 +52,10 @@ describe('a replica whose database goes away and comes back', () => {
     assert.equal(ca.serve.child.exitCode, null, 'the replica keeps running');
 
     await pg.cluster.start();
-    const back = await waitFor('Sign to work again', 60_000, async () => {
+    const back = await waitFor('Sign to work again', async () => {
       const r = await trySign(client, { csr: csrFor(ID).csr, ttlSeconds: 600 });
       return r.ok ? r : undefined;
-    });
+    }, { timeoutMs: 60_000 });
     assert.ok(back.ok);
     const rows = await pg.cluster.sql<{ serial: string }>('SELECT serial FROM certificates WHERE serial = $1', [back.res.serial], new URL(ca.dsn).pathname.slice(1));
     assert.equal(rows.length, 1, 'the certificate issued after the outage is recorded');

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import Database from 'better-sqlite3';
+import Database from '../../src/ca/store/sqlite-binding.js';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/ca/store/sqlite.js';
 import { createBootstrapToken, isBootstrapTokenShape, redeemBootstrapToken, tokenHash, TOKEN_BYTES } from '../../src/ca/tokens.js';

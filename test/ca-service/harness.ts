@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import Database from 'better-sqlite3';
+import Database from '../../src/ca/store/sqlite-binding.js';
 import { pino, type Logger } from 'pino';
 import { Authority } from '../../src/ca/authority.js';
 import { CaServer, type CaServerOptions } from '../../src/ca/server/server.js';

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import Database from '../../src/ca/store/sqlite-binding.js';
 import { SCHEMA_VERSION } from '../../src/ca/store/migrations.js';
 import { runCli, snapshotDir } from '../support/cli.js';
 import { tempDir } from '../ca/fixtures.js';

@@ -7,7 +7,7 @@
 // certificate. Verified tokens are cached by token string until their exp (or a JWKS change), so a client
 // that repeats its token pays for the signature once.
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { invalid } from '../errors.js';
 import { candidateKeys, JWT_ALGORITHMS, type JwksKeySet, type JwtAlgorithm, type VerificationKey } from './jwks.js';
 import { API_KEY_PREFIX } from './api-key.js';
@@ -30,6 +30,30 @@ export const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
 /** Characters of token text the cache may hold (one-byte strings in V8: about this many bytes). */
 export const DEFAULT_TOKEN_CACHE_CHARS = 16 * 1024 * 1024;
 const KEY_SOURCE_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
+
+type Jose = typeof import('jose');
+let jose: Jose | undefined;
+/**
+ * jose is imported on the first token to verify, not with the module: a sidecar without JWT issuers (most
+ * of them) then never holds its code (about 1.1 MB of V8 heap per process and worker; docs/configuration.md,
+ * "Memory"). Cached tokens are answered without it.
+ */
+async function loadJose(): Promise<Jose> {
+  jose ??= await import('jose');
+  return jose;
+}
+
+/** The iss of a token, read without verifying anything (to pick the issuer whose JWKS to refetch); undefined when unreadable. */
+export function unverifiedIssuer(token: string): unknown {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    return typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>).iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 interface CompiledIssuer {
   issuer: string;
@@ -83,7 +107,7 @@ function principalOf(iss: string, sub: string): string {
   return `jwt:${iss}#${encoded}`;
 }
 
-function describeJoseError(err: unknown, issuer: CompiledIssuer): Refused {
+function describeJoseError(joseErrors: Jose['errors'], err: unknown, issuer: CompiledIssuer): Refused {
   if (err instanceof joseErrors.JWTExpired) return refuse('jwt', 'expired', 'the token has expired (exp is in the past)');
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.reason === 'missing') {
@@ -223,6 +247,7 @@ export class JwtVerifier {
   private async verifyToken(token: string, now: number): Promise<CachedToken | Refused> {
     if (token.length > MAX_JWT_LENGTH) return refuse('jwt', 'malformed', `the token is longer than ${MAX_JWT_LENGTH} characters`);
     const generation = this.keysGeneration;
+    const { decodeJwt, decodeProtectedHeader, errors } = await loadJose();
     let header: Record<string, unknown>;
     let claims: JWTPayload;
     try {
@@ -256,7 +281,7 @@ export class JwtVerifier {
         payload = (await this.joseVerify(token, key, issuer, alg, now)).payload;
         break;
       } catch (err) {
-        failure = describeJoseError(err, issuer);
+        failure = describeJoseError(errors, err, issuer);
         if (failure.reason !== 'bad_signature') break;
       }
     }
@@ -266,7 +291,8 @@ export class JwtVerifier {
     return accepted;
   }
 
-  private joseVerify(token: string, key: VerificationKey, issuer: CompiledIssuer, alg: string, now: number) {
+  private async joseVerify(token: string, key: VerificationKey, issuer: CompiledIssuer, alg: string, now: number) {
+    const { jwtVerify } = await loadJose();
     return jwtVerify(token, key.key, {
       issuer: issuer.issuer,
       audience: issuer.audiences,

@@ -5,11 +5,10 @@
 // (count()) by kind and reason (bounded labels: REFUSAL_REASONS).
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { decodeJwt } from 'jose';
 import { checkApiKey } from '../../auth/api-key.js';
 import { replayRefusal, verifyHttpSignature, type HmacPolicy } from '../../auth/http-signature.js';
 import { keySetFromJwks, RefetchGate } from '../../auth/jwks.js';
-import { bearerToken, JwtVerifier } from '../../auth/jwt.js';
+import { bearerToken, JwtVerifier, unverifiedIssuer } from '../../auth/jwt.js';
 import { API_KEY_FILE } from '../../auth/key-file.js';
 import { ApiKeySet } from '../../auth/key-set.js';
 import type { AuthRequest, AuthVerdict, CredentialKind } from '../../auth/verdict.js';
@@ -226,12 +225,7 @@ export class Authenticator {
     if (v.ok || (v.reason !== 'unknown_key' && v.reason !== 'keys_unavailable')) return v;
     const found = bearerToken(req);
     if ('ok' in found) return v;
-    let iss: unknown;
-    try {
-      iss = decodeJwt(found.token).iss;
-    } catch {
-      return v;
-    }
+    const iss = unverifiedIssuer(found.token);
     const issuer = this.issuers.find((i) => i.issuer === iss && i.jwks.kind === 'url');
     if (issuer === undefined) return v;
     const running = this.fetching.get(issuer.issuer);

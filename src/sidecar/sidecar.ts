@@ -238,9 +238,7 @@ export class Sidecar {
     }
     if (set.nextUpdate) this.metrics.crlNextUpdate.set(Math.floor(set.nextUpdate.getTime() / 1000));
     else this.metrics.crlNextUpdate.reset();
-    let revoked = 0;
-    for (const serials of set.revoked.values()) revoked += serials.size;
-    this.logger.info({ event: 'crl_loaded', crls: set.crls.length, revoked, nextUpdate: set.nextUpdate?.toISOString() }, 'CRLs in force');
+    this.logger.info({ event: 'crl_loaded', crls: set.crls.length, revoked: set.revoked.count, nextUpdate: set.nextUpdate?.toISOString() }, 'CRLs in force');
     const warnIfStale = () => {
       const problem = staleCrlProblem(this.credentials?.crl, new Date());
       if (problem && this.credentials?.crl === set) this.logger.warn({ event: 'crl_stale', nextUpdate: set.nextUpdate?.toISOString() }, problem);

@@ -196,7 +196,7 @@ export class InboundListener {
       return;
     }
     const identity = verdict.identity;
-    if (isRevoked(this.credentials.trust.revoked, { issuerHex: verdict.issuerHex, serialHex: identity.serialHex }, () => peerChain(socket))) {
+    if (isRevoked(this.credentials.trust.revoked, { issuerHex: verdict.issuerHex, issuerKeyIdHex: verdict.issuerKeyIdHex, serialHex: identity.serialHex }, () => peerChain(socket))) {
       this.refuse(socket, 'revoked', `certificate ${identity.serialHex} of ${identity.id} is listed in crl.pem`);
       return;
     }

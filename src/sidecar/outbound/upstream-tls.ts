@@ -6,7 +6,7 @@ import type { PeerCertificate, ConnectionOptions } from 'node:tls';
 import { parseCertificate } from '../../pki/certificate.js';
 import { compileSpiffePattern } from '../../pki/spiffe.js';
 import type { Credentials } from '../tls/credentials.js';
-import { isRevoked } from '../tls/crl.js';
+import { certificateRef, isRevoked } from '../tls/crl.js';
 import { svidLeafViolation } from '../tls/identity.js';
 
 /** Raised (through TLS) when the upstream's certificate is valid but names the wrong workload. */
@@ -77,7 +77,7 @@ export function upstreamTlsOptions(
 
 /** The error for an upstream whose certificate (or an intermediate of it) a CRL in force lists. */
 function revokedUpstream(creds: Credentials, peer: PeerCertificate): Error | undefined {
-  if (creds.trust.revoked.size === 0) return undefined;
+  if (creds.trust.revoked.empty) return undefined;
   let leaf;
   try {
     leaf = parseCertificate(peer.raw);
@@ -93,7 +93,7 @@ function revokedUpstream(creds: Credentials, peer: PeerCertificate): Error | und
     }
     return out;
   };
-  if (!isRevoked(creds.trust.revoked, { issuerHex: leaf.issuerDer.toString('hex'), serialHex: leaf.serialHex }, chain)) return undefined;
+  if (!isRevoked(creds.trust.revoked, certificateRef(leaf), chain)) return undefined;
   const presented = leaf.uris.join(', ') || leaf.subjectString || '(no identity)';
   return new UpstreamRevokedError(`upstream ${presented} presented a revoked certificate (serial ${leaf.serialHex}, listed in crl.pem)`);
 }

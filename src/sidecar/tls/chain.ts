@@ -3,6 +3,7 @@
 // was refused: OpenSSL keeps verifying after the first error and reports the last one, so its
 // authorizationError for an untrusted chain under CRL checking is "UNABLE_TO_GET_CRL", not "untrusted".
 import { X509Certificate } from 'node:crypto';
+import type { Revocations } from './crl.js';
 
 /** The path leaf → … → anchor (anchor included), or undefined when no anchor signs the chain. */
 export function pathToAnchor(leaf: X509Certificate, intermediates: X509Certificate[], anchors: X509Certificate[]): X509Certificate[] | undefined {
@@ -26,6 +27,6 @@ export function pathToAnchor(leaf: X509Certificate, intermediates: X509Certifica
 /** What the current ca.crt and crl.pem say, in the form the refusal classifier needs. */
 export interface TrustView {
   anchors: X509Certificate[];
-  /** issuer DER (hex) → revoked serials (lowercase hex, no 00 pad). */
-  revoked: Map<string, Set<string>>;
+  /** The serials crl.pem revokes, by issuer name and key. */
+  revoked: Revocations;
 }

@@ -14,7 +14,7 @@ import { parseCertificate } from '../../pki/certificate.js';
 import type { ParsedCertificate } from '../../pki/certificate.js';
 import { importPrivateKeyPem, publicKeyMatches } from '../../pki/keys.js';
 import { decodePem } from '../../pki/pem.js';
-import { loadCrlSet, type CrlSet } from './crl.js';
+import { loadCrlSet, Revocations, type CrlSet } from './crl.js';
 import { identityFromCertificate, svidLeafViolation } from './identity.js';
 import type { Identity } from './identity.js';
 import { pathToAnchor } from './chain.js';
@@ -171,7 +171,7 @@ export function validateCredentials(files: CredentialFiles, now: Date, previous?
     trustDigest,
     ...(crl ? { crl } : {}),
     ...(crlProblem !== undefined ? { crlProblem } : {}),
-    trust: { anchors: bundle.map((b) => b.x509), revoked: crl?.revoked ?? new Map() },
+    trust: { anchors: bundle.map((b) => b.x509), revoked: crl?.revoked ?? Revocations.NONE },
     tlsOptions,
   };
 }

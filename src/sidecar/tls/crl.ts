@@ -21,12 +21,83 @@ export interface CrlInfo {
   verified: boolean;
 }
 
+/** A certificate as a CRL sees it: who issued it (name, and key when it names one) and its serial. */
+export interface CertificateRef {
+  /** The issuer name, DER as hex. */
+  issuerHex: string;
+  /** The authorityKeyIdentifier's key id as hex, when the certificate has one. */
+  issuerKeyIdHex?: string | undefined;
+  /** Lowercase hex, no 00 pad. */
+  serialHex: string;
+}
+
+/** What one CRL revokes, filed under its issuer's name. */
+interface IssuerRevocations {
+  /** The CRL's authorityKeyIdentifier key id (hex), or undefined when the CRL names no key. */
+  keyIdHex: string | undefined;
+  serials: Set<string>;
+}
+
+/**
+ * The revoked serials of every CRL, by issuer. A serial means something only for the CA key that issued
+ * it: two CAs may share a subject name (a federation, a re-created CA, a rotation that kept the name),
+ * and a CRL of one must not revoke the other's certificates that happen to carry the same serial. So a
+ * CRL that names its key (authorityKeyIdentifier, as meshward's CA and most CAs write) applies only to
+ * certificates issued by that key; the issuer name is the fallback when either side names no key.
+ */
+export class Revocations {
+  private readonly byName = new Map<string, IssuerRevocations[]>();
+  /** Revoked serials in all, for the log. */
+  count = 0;
+
+  static readonly NONE: Revocations = new Revocations();
+
+  add(issuerHex: string, keyIdHex: string | undefined, serials: Iterable<string>): void {
+    const entries = this.byName.get(issuerHex) ?? [];
+    let entry = entries.find((e) => e.keyIdHex === keyIdHex);
+    if (entry === undefined) {
+      entry = { keyIdHex, serials: new Set() };
+      entries.push(entry);
+      this.byName.set(issuerHex, entries);
+    }
+    for (const serial of serials) {
+      if (!entry.serials.has(serial)) this.count++;
+      entry.serials.add(serial);
+    }
+  }
+
+  get empty(): boolean {
+    return this.count === 0;
+  }
+
+  /** Whether a CRL of this certificate's issuer (same name, and same key where both name one) lists its serial. */
+  has(cert: CertificateRef): boolean {
+    const entries = this.byName.get(cert.issuerHex);
+    if (entries === undefined) return false;
+    for (const e of entries) {
+      if (e.keyIdHex !== undefined && cert.issuerKeyIdHex !== undefined && e.keyIdHex !== cert.issuerKeyIdHex) continue;
+      if (e.serials.has(cert.serialHex)) return true;
+    }
+    return false;
+  }
+
+  /** Whether a CRL of an issuer other than this name lists anything (then a chain's intermediates need a look). */
+  listsOtherThan(issuerHex: string): boolean {
+    for (const [name, entries] of this.byName) if (name !== issuerHex && entries.some((e) => e.serials.size > 0)) return true;
+    return false;
+  }
+}
+
+/** The CertificateRef of a parsed certificate. */
+export function certificateRef(cert: { issuerDer: Buffer; authorityKeyId?: Buffer | undefined; serialHex: string }): CertificateRef {
+  return { issuerHex: cert.issuerDer.toString('hex'), issuerKeyIdHex: cert.authorityKeyId?.toString('hex'), serialHex: cert.serialHex };
+}
+
 export interface CrlSet {
   /** The crl.pem bytes these CRLs came from. */
   source: Buffer;
   crls: CrlInfo[];
-  /** issuer DER (hex) → revoked serials (lowercase hex). */
-  revoked: Map<string, Set<string>>;
+  revoked: Revocations;
   /** The earliest nextUpdate: from then on the set is stale (still enforced). */
   nextUpdate: Date | undefined;
   /** Changes exactly when the CRLs change. */
@@ -50,7 +121,7 @@ export function loadCrlSet(source: Buffer, cas: X509Certificate[]): CrlSet {
   if (crlBlocks.length === 0) throw invalid('crl.pem: no X509 CRL block');
   const parsedCas = cas.map((x) => parseCertificate(x.raw));
   const crls: CrlInfo[] = [];
-  const revoked = new Map<string, Set<string>>();
+  const revoked = new Revocations();
   let nextUpdate: Date | undefined;
   const digest = createHash('sha256');
   crlBlocks.forEach((block, i) => {
@@ -67,10 +138,7 @@ export function loadCrlSet(source: Buffer, cas: X509Certificate[]): CrlSet {
     if (issuers.length > 0 && !verified) {
       throw invalid(`crl.pem: the CRL of ${crl.issuerString} is not signed by that CA (its signature does not verify with the certificate in ca.crt or tls.crt)`);
     }
-    const issuer = crl.issuerDer.toString('hex');
-    const serials = revoked.get(issuer) ?? new Set<string>();
-    for (const r of crl.revoked) serials.add(r.serialHex);
-    revoked.set(issuer, serials);
+    revoked.add(crl.issuerDer.toString('hex'), aki?.toString('hex'), crl.revoked.map((r) => r.serialHex));
     if (crl.nextUpdate && (!nextUpdate || crl.nextUpdate < nextUpdate)) nextUpdate = crl.nextUpdate;
     crls.push({ issuerString: crl.issuerString, thisUpdate: crl.thisUpdate, ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}), ...(crl.crlNumber !== undefined ? { crlNumber: crl.crlNumber } : {}), verified });
     digest.update(block.der);
@@ -90,16 +158,13 @@ export function staleCrlProblem(set: CrlSet | undefined, now: Date): string | un
  * (cached per certificate by the caller); `chain` gives the rest and is asked for only when a CRL lists
  * serials of another issuer (a revoked intermediate), because reading the whole peer chain is slow.
  */
-export function isRevoked(revoked: Map<string, Set<string>>, leaf: { issuerHex: string; serialHex: string }, chain: () => Buffer[]): boolean {
-  if (revoked.size === 0) return false;
-  if (revoked.get(leaf.issuerHex)?.has(leaf.serialHex)) return true;
-  let others = false;
-  for (const [issuer, serials] of revoked) if (issuer !== leaf.issuerHex && serials.size > 0) others = true;
-  if (!others) return false;
+export function isRevoked(revoked: Revocations, leaf: CertificateRef, chain: () => Buffer[]): boolean {
+  if (revoked.empty) return false;
+  if (revoked.has(leaf)) return true;
+  if (!revoked.listsOtherThan(leaf.issuerHex)) return false;
   for (const der of chain().slice(1)) {
     try {
-      const c = parseCertificate(der);
-      if (revoked.get(c.issuerDer.toString('hex'))?.has(c.serialHex)) return true;
+      if (revoked.has(certificateRef(parseCertificate(der)))) return true;
     } catch {
       // OpenSSL verified this chain; a certificate we cannot parse cannot be listed either.
     }

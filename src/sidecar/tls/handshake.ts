@@ -5,6 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { parseCertificate } from '../../pki/certificate.js';
 import { pathToAnchor } from './chain.js';
 import type { TrustView } from './chain.js';
+import { certificateRef } from './crl.js';
 
 export type HandshakeFailureReason =
   | 'no_certificate'
@@ -108,7 +109,7 @@ export function classifyRefusal(
     if (now < new Date(c.validFrom)) return 'not_yet_valid';
     try {
       const parsed = parseCertificate(c.raw);
-      if (trust.revoked.get(parsed.issuerDer.toString('hex'))?.has(parsed.serialHex)) return 'revoked';
+      if (trust.revoked.has(certificateRef(parsed))) return 'revoked';
     } catch {
       return 'unparsable_certificate';
     }

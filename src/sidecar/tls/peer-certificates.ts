@@ -11,7 +11,7 @@ import { identityFromCertificate, svidLeafViolation } from './identity.js';
 import type { Identity, LeafViolation } from './identity.js';
 
 export type PeerVerdict =
-  | { ok: true; identity: Identity; /** The leaf's issuer name, DER as hex: the key of a CRL's revoked serials. */ issuerHex: string; /** The leaf's notAfter: an open connection ends then. */ notAfter: Date }
+  | { ok: true; identity: Identity; /** The leaf's issuer name, DER as hex, and the issuer's key id (authorityKeyIdentifier, hex): where a CRL files its serials. */ issuerHex: string; issuerKeyIdHex: string | undefined; /** The leaf's notAfter: an open connection ends then. */ notAfter: Date }
   | { ok: false; reason: LeafViolation['reason'] | 'unparsable_certificate'; message: string };
 
 /**
@@ -58,6 +58,7 @@ const DEFAULT_CAPACITY = 512;
 export function judgeClientLeaf(raw: Buffer): PeerVerdict {
   let identity: Identity;
   let issuerHex: string;
+  let issuerKeyIdHex: string | undefined;
   let notAfter: Date;
   try {
     const cert = parseCertificate(raw);
@@ -65,11 +66,12 @@ export function judgeClientLeaf(raw: Buffer): PeerVerdict {
     if (violation) return { ok: false, reason: violation.reason, message: violation.message };
     identity = identityFromCertificate(cert);
     issuerHex = cert.issuerDer.toString('hex');
+    issuerKeyIdHex = cert.authorityKeyId?.toString('hex');
     notAfter = cert.notAfter;
   } catch (err) {
     return { ok: false, reason: 'unparsable_certificate', message: (err as Error).message };
   }
-  return { ok: true, identity: Object.freeze(identity), issuerHex, notAfter };
+  return { ok: true, identity: Object.freeze(identity), issuerHex, issuerKeyIdHex, notAfter };
 }
 
 export class PeerCertificates {

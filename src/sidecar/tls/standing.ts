@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { parseCertificate } from '../../pki/certificate.js';
 import { pathToAnchor } from './chain.js';
 import type { TrustView } from './chain.js';
+import { certificateRef } from './crl.js';
 
 /** Why an open connection's certificate no longer stands: also the metrics label of the ended connection. */
 export type Fallen = 'revoked' | 'expired' | 'untrusted';
@@ -33,7 +34,7 @@ export function fallenCredential(chain: readonly Buffer[], trust: TrustView, now
   for (const c of path.slice(0, -1)) {
     try {
       const parsed = parseCertificate(c.raw);
-      if (trust.revoked.get(parsed.issuerDer.toString('hex'))?.has(parsed.serialHex)) return 'revoked';
+      if (trust.revoked.has(certificateRef(parsed))) return 'revoked';
     } catch {
       return undefined;
     }

@@ -7,6 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { fallenCredential } from '../../../src/sidecar/tls/standing.js';
 import { connectionDeadline } from '../../../src/sidecar/inbound/lifetimes.js';
 import type { TrustView } from '../../../src/sidecar/tls/chain.js';
+import { Revocations } from '../../../src/sidecar/tls/crl.js';
 import { makeTestPki } from '../../support/pki-fixtures.js';
 
 const pki = makeTestPki();
@@ -14,11 +15,8 @@ const leaf = pki.leaf();
 const chain = [leaf.der, pki.intermediate.der];
 
 function trust(opts: { anchors?: Buffer[]; revoked?: [Buffer, string][] } = {}): TrustView {
-  const revoked = new Map<string, Set<string>>();
-  for (const [issuerDer, serial] of opts.revoked ?? []) {
-    const key = issuerDer.toString('hex');
-    revoked.set(key, (revoked.get(key) ?? new Set()).add(serial));
-  }
+  const revoked = new Revocations();
+  for (const [issuerDer, serial] of opts.revoked ?? []) revoked.add(issuerDer.toString('hex'), undefined, [serial]);
   return { anchors: (opts.anchors ?? [pki.root.der]).map((d) => new X509Certificate(d)), revoked };
 }
 

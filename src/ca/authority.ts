@@ -23,6 +23,7 @@ import {
   randomSerial, rootTemplate, serialHexOf,
 } from './profile.js';
 import { IssuanceRules, checkDnsNames, checkIpAddresses, checkSubjectField } from './rules.js';
+import { DEFAULT_ALLOWED_DNS_NAMES, SanPolicy } from './san-policy.js';
 import { keyFilesIn, looseKeyFiles, looseKeyWarning } from '../key-permissions.js';
 import { resolveStore, type StoreSpec } from './store/dsn.js';
 import { openStore } from './store/open-store.js';
@@ -191,6 +192,7 @@ export class Authority {
   private issuers: IssuerSet;
   private generation: bigint;
   private readonly rules: IssuanceRules;
+  private readonly sanPolicy: SanPolicy;
   private readonly recorder: CertificateRecorder;
   private generationRead: Promise<bigint> | undefined;
   /** See AuthorityOpenOptions.readOnlyDir. */
@@ -200,6 +202,7 @@ export class Authority {
     this.layout = layout;
     this.recorder = new CertificateRecorder(store);
     this.rules = new IssuanceRules(config);
+    this.sanPolicy = SanPolicy.compile(config.allowedDnsNames, config.allowedIpAddresses);
     this.generation = generation;
     this.issuers = issuers;
   }
@@ -238,7 +241,7 @@ export class Authority {
     const { spec } = resolveStore(dir, opts.store, undefined);
 
     const config: CaConfig = {
-      trustDomain, defaultTtlMs: DEFAULT_TTL_MS, maxTtlMs: DEFAULT_MAX_TTL_MS, keyType, allowedSpiffeIds: [`spiffe://${trustDomain}/**`], crlValidityMs: DEFAULT_CRL_VALIDITY_MS,
+      trustDomain, defaultTtlMs: DEFAULT_TTL_MS, maxTtlMs: DEFAULT_MAX_TTL_MS, keyType, allowedSpiffeIds: [`spiffe://${trustDomain}/**`], allowedDnsNames: [...DEFAULT_ALLOWED_DNS_NAMES], allowedIpAddresses: [], crlValidityMs: DEFAULT_CRL_VALIDITY_MS,
       // A DSN is recorded only without a password: a secret belongs in MESHWARD_STORE or PGPASSWORD, not in a settings file.
       ...(spec.kind === 'postgres' && new URL(spec.dsn).password === '' ? { store: spec.dsn } : {}),
     };
@@ -401,6 +404,12 @@ export class Authority {
     const keyType = keyTypeOf(csr.publicKey);
     const dns = checkDnsNames(csr.dns);
     const ips = checkIpAddresses(csr.ips);
+    // A workload (expectedSpiffeId: the caller's token or certificate) asks only for names its policy allows;
+    // the operator's CLI holds the CA's keys and is not bound by it.
+    if (opts.expectedSpiffeId !== undefined) {
+      const refusal = this.sanPolicy.refusal(spiffeId, dns, ips);
+      if (refusal !== undefined) throw new MeshwardError('permission_denied', `${refusal}: see docs/ca-operations.md, "Names a workload may ask for"`);
+    }
     const subject: DistinguishedName = opts.subjectFromCsr ? csr.subject : {};
     const ttlMs = this.rules.ttl(opts.ttlMs);
     return this.sign({ publicKey: csr.publicKey, keyType, spiffeId, dns, ips, subject, ttlMs }, now, opts.tx);

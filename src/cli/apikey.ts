@@ -16,7 +16,7 @@ import {
   addKey, API_KEY_FILE, apiKeyFileSchema, formatApiKeyFile, HMAC_SECRET_BYTES, keyStatus, revokeKey, rotateKey, SCOPE_NAME,
   type ApiKeyFile, type ApiKeyRecord,
 } from '../auth/key-file.js';
-import { ExitStatus, durationFlag, failAsUsage } from './command-support.js';
+import { ExitStatus, commandGroup, durationFlag, failAsUsage } from './command-support.js';
 import { ConfigFile } from '../config-file.js';
 
 /** The key file's content errors as usage errors: `apikey` exits 2 on a malformed --file. */
@@ -135,11 +135,15 @@ function printKey(o: PrintedKey, note: string): void {
     + (secret !== null ? `The second line is the HMAC secret (base64 of ${HMAC_SECRET_BYTES} bytes; sign with keyid="${o.id}").\n` : ''));
 }
 
+/** How the commands on a key file start: yargs failures as usage errors naming `command`, and the required --file. */
+function keyFileCommand(y: Argv, command: string, describe = 'the key file'): Argv<{ file: string }> {
+  return failAsUsage(y, command).option('file', { type: 'string', demandOption: true, describe });
+}
+
 const createCommand: CommandModule<object, CreateArgs> = {
   command: 'create',
   describe: 'create an API key (printed once; the file keeps its SHA-256)',
-  builder: (y: Argv) => failAsUsage(y, 'apikey create')
-    .option('file', { type: 'string', demandOption: true, describe: 'the key file (created when missing)' })
+  builder: (y: Argv) => keyFileCommand(y, 'apikey create', 'the key file (created when missing)')
     .option('name', { type: 'string', demandOption: true, describe: 'who the key is for, e.g. partner-acme' })
     .option('scopes', { type: 'string', demandOption: true, describe: 'comma-separated scopes the key holds' })
     .option('ttl', { type: 'string', default: DEFAULT_TTL, describe: 'lifetime, e.g. 90d, 720h' })
@@ -185,8 +189,7 @@ function formatTable(rows: string[][]): string {
 const listCommand: CommandModule<object, ListArgs> = {
   command: 'list',
   describe: 'list the keys of a key file (never a secret)',
-  builder: (y: Argv) => failAsUsage(y, 'apikey list')
-    .option('file', { type: 'string', demandOption: true, describe: 'the key file' })
+  builder: (y: Argv) => keyFileCommand(y, 'apikey list')
     .option('json', { type: 'boolean', describe: 'print a JSON array' }) as unknown as Argv<ListArgs>,
   handler: (a) => {
     const now = new Date();
@@ -213,8 +216,7 @@ interface RevokeArgs { file: string; id: string }
 const revokeCommand: CommandModule<object, RevokeArgs> = {
   command: 'revoke',
   describe: 'revoke a key: every use is refused from now on',
-  builder: (y: Argv) => failAsUsage(y, 'apikey revoke')
-    .option('file', { type: 'string', demandOption: true, describe: 'the key file' })
+  builder: (y: Argv) => keyFileCommand(y, 'apikey revoke')
     .option('id', { type: 'string', demandOption: true, describe: 'the key id (apikey list shows them)' }) as unknown as Argv<RevokeArgs>,
   handler: async (a) => {
     const name = await updateKeyFile(a.file, false, (file) => {
@@ -230,8 +232,7 @@ interface RotateArgs { file: string; id: string; grace: string; json?: boolean }
 const rotateCommand: CommandModule<object, RotateArgs> = {
   command: 'rotate',
   describe: 'give a key a new secret (same id); the old one works until the grace period ends',
-  builder: (y: Argv) => failAsUsage(y, 'apikey rotate')
-    .option('file', { type: 'string', demandOption: true, describe: 'the key file' })
+  builder: (y: Argv) => keyFileCommand(y, 'apikey rotate')
     .option('id', { type: 'string', demandOption: true, describe: 'the key id' })
     .option('grace', { type: 'string', default: DEFAULT_GRACE, describe: 'how long the old key keeps working, e.g. 24h; 0s ends it now' })
     .option('json', { type: 'boolean', describe: 'print {"id","name","key","secret","previousKeyValidUntil"} as JSON' }) as unknown as Argv<RotateArgs>,
@@ -312,15 +313,5 @@ const scanCommand: CommandModule<object, ScanArgs> = {
   },
 };
 
-export const apikeyCommand: CommandModule = {
-  command: 'apikey',
-  describe: 'API keys (and HMAC secrets) for the sidecar\'s credentials: create, list, revoke, rotate, scan',
-  builder: (y: Argv) => y
-    .command(createCommand as unknown as CommandModule)
-    .command(listCommand as unknown as CommandModule)
-    .command(revokeCommand as unknown as CommandModule)
-    .command(rotateCommand as unknown as CommandModule)
-    .command(scanCommand as unknown as CommandModule)
-    .demandCommand(1, 'name an apikey command: create, list, revoke, rotate, scan'),
-  handler: () => undefined,
-};
+export const apikeyCommand = commandGroup('apikey', 'API keys (and HMAC secrets) for the sidecar\'s credentials: create, list, revoke, rotate, scan',
+  [createCommand, listCommand, revokeCommand, rotateCommand, scanCommand], 'name an apikey command: create, list, revoke, rotate, scan');

@@ -9,7 +9,7 @@ import { DEFAULT_SIGN_RATE_LIMIT } from '../ca/server/rate-limit.js';
 import { DEFAULT_AUDIENCE } from '../ca/jwt.js';
 import { CaAdmin, parseAdminListen } from '../ca/server/admin.js';
 import { CaMetrics } from '../ca/server/metrics.js';
-import { durationFlag, storeOption } from './command-support.js';
+import { caDirCommand, durationFlag } from './command-support.js';
 
 interface ServeArgs {
   dir: string; listen: string; store?: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;
@@ -19,8 +19,7 @@ interface ServeArgs {
 export const caServeCommand: CommandModule<object, ServeArgs> = {
   command: 'serve',
   describe: 'serve the CA over gRPC/TLS: Sign (bootstrap token, Kubernetes token or mTLS renewal), GetTrustBundle, WatchTrustBundle',
-  builder: (y: Argv) => storeOption(y)
-    .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory (key files and config.yaml; may be read-only)' })
+  builder: (y: Argv) => caDirCommand(y, 'ca serve', 'dir', 'the CA directory (key files and config.yaml; may be read-only)')
     .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT to listen on (e.g. 0.0.0.0:8443)' })
     .option('admin', { type: 'string', describe: 'HOST:PORT for /healthz, /readyz (503 while the store is unreachable) and /metrics over plain HTTP (e.g. 127.0.0.1:9090; off by default)' })
     .option('san', { type: 'string', array: true, describe: 'extra DNS name or IP for the serving certificate (repeatable)' })

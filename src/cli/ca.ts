@@ -7,14 +7,13 @@ import { Authority } from '../ca/authority.js';
 import { KEY_TYPES, type KeyType } from '../pki/keys.js';
 import { caServeCommand } from './ca-serve.js';
 import { caImportCommand, caMigrateCommand } from './ca-store.js';
-import { durationFlag, failAsUsage, storeOption, withAuthority } from './command-support.js';
+import { caDirCommand, commandGroup, durationFlag, withAuthority } from './command-support.js';
 
 interface InitArgs { dir: string; store?: string; 'trust-domain': string; 'key-type'?: string; 'root-ttl'?: string; 'intermediate-ttl'?: string; force?: boolean }
 const initCommand: CommandModule<object, InitArgs> = {
   command: 'init',
   describe: 'create a new root and intermediate CA in --dir (refuses to overwrite without --force)',
-  builder: (y) => storeOption(failAsUsage(y, 'ca init'))
-    .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory to create' })
+  builder: (y) => caDirCommand(y, 'ca init', 'dir', 'the CA directory to create')
     .option('trust-domain', { type: 'string', demandOption: true, describe: 'the SPIFFE trust domain, e.g. example.org' })
     .option('key-type', { type: 'string', choices: KEY_TYPES, describe: 'CA key type, also the default for issued keys (default ec-p256)' })
     .option('root-ttl', { type: 'string', describe: 'root lifetime (default 87600h, 10 years)' })
@@ -45,8 +44,7 @@ interface CrlArgs { dir: string; out?: string; store?: string }
 const crlCommand: CommandModule<object, CrlArgs> = {
   command: 'crl',
   describe: 'publish fresh CRLs (one per CA certificate still trusted) to --dir/crl.pem and print them (or write --out)',
-  builder: (y) => storeOption(failAsUsage(y, 'ca crl'))
-    .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y) => caDirCommand(y, 'ca crl', 'dir')
     .option('out', { type: 'string', describe: 'also write the CRLs to this file instead of printing them' }) as unknown as Argv<CrlArgs>,
   handler: async (a) => {
     const pem = await withAuthority(a.dir, a.store, (ca) => ca.crlPem(new Date()));
@@ -64,8 +62,7 @@ interface ListArgs { dir: string; json?: boolean; store?: string }
 const listCommand: CommandModule<object, ListArgs> = {
   command: 'list',
   describe: 'list issued certificates (serial, identity, not-after, status) and the CA\'s own certificates',
-  builder: (y) => storeOption(failAsUsage(y, 'ca list'))
-    .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y) => caDirCommand(y, 'ca list', 'dir')
     .option('json', { type: 'boolean', describe: 'print JSON' }) as unknown as Argv<ListArgs>,
   handler: async (a) => {
     const now = new Date();
@@ -95,8 +92,7 @@ interface RotateArgs { dir: string; store?: string; root?: boolean; 'activate-in
 const rotateCommand: CommandModule<object, RotateArgs> = {
   command: 'rotate',
   describe: 'make a new intermediate (with --root also a new root) while the old stay trusted; --finish retires the old chain once its last leaf expired',
-  builder: (y) => storeOption(failAsUsage(y, 'ca rotate'))
-    .option('dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y) => caDirCommand(y, 'ca rotate', 'dir')
     .option('root', { type: 'boolean', describe: 'also make a new root (added to bundle.crt beside the old one at once)' })
     .option('activate-in', { type: 'string', describe: 'when the new chain starts signing (default: 0s, or defaultTtl with --root so every workload has the new bundle first)' })
     .option('finish', { type: 'boolean', describe: 'retire the previous chain (refused while its certificates are still valid)' })
@@ -123,17 +119,6 @@ const rotateCommand: CommandModule<object, RotateArgs> = {
   },
 };
 
-export const caCommand: CommandModule = {
-  command: 'ca',
-  describe: 'the certificate authority: init, crl, list, rotate, serve, migrate, import',
-  builder: (y) => y
-    .command(initCommand)
-    .command(crlCommand)
-    .command(listCommand)
-    .command(rotateCommand)
-    .command(caServeCommand)
-    .command(caMigrateCommand)
-    .command(caImportCommand)
-    .demandCommand(1, 'name a ca command: init, crl, list, rotate, serve, migrate or import'),
-  handler: () => undefined,
-};
+export const caCommand = commandGroup('ca', 'the certificate authority: init, crl, list, rotate, serve, migrate, import',
+  [initCommand, crlCommand, listCommand, rotateCommand, caServeCommand, caMigrateCommand, caImportCommand],
+  'name a ca command: init, crl, list, rotate, serve, migrate or import');

@@ -10,7 +10,7 @@ import { parseCertificate } from '../pki/certificate.js';
 import { REVOCATION_REASONS } from '../pki/crl.js';
 import { KEY_TYPES, importPrivateKeyPem, publicKeyMatches, type KeyType } from '../pki/keys.js';
 import { decodePem, readDerOrPem } from '../pki/pem.js';
-import { durationFlag, failAsUsage, readInputFile, storeOption, withAuthority } from './command-support.js';
+import { caDirCommand, commandGroup, durationFlag, readInputFile, withAuthority } from './command-support.js';
 
 function checkOutputDir(dir: string, flag: string): void {
   try {
@@ -32,8 +32,7 @@ interface IssueArgs { 'ca-dir': string; store?: string; 'spiffe-id': string; dns
 const issueCommand: CommandModule<object, IssueArgs> = {
   command: 'issue',
   describe: 'make a key and a certificate for a workload and write tls.crt, tls.key and ca.crt to --out',
-  builder: (y) => storeOption(failAsUsage(y, 'cert issue'))
-    .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y) => caDirCommand(y, 'cert issue', 'ca-dir')
     .option('spiffe-id', { type: 'string', demandOption: true, describe: 'the identity, e.g. spiffe://example.org/ns/shop/sa/orders' })
     .option('dns', { type: 'string', array: true, describe: 'a DNS name to add (repeatable)' })
     .option('ip', { type: 'string', array: true, describe: 'an IP address to add (repeatable)' })
@@ -81,8 +80,7 @@ interface SignArgs { 'ca-dir': string; store?: string; csr: string; ttl?: string
 const signCommand: CommandModule<object, SignArgs> = {
   command: 'sign',
   describe: 'sign a PKCS#10 CSR (PEM or DER); the identity is its one URI SAN; writes the chain (leaf + intermediate) to --out',
-  builder: (y) => storeOption(failAsUsage(y, 'cert sign'))
-    .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y) => caDirCommand(y, 'cert sign', 'ca-dir')
     .option('csr', { type: 'string', demandOption: true, describe: 'the CSR file' })
     .option('ttl', { type: 'string', describe: 'lifetime, e.g. 1h (default: defaultTtl of config.yaml)' })
     .option('out', { type: 'string', demandOption: true, describe: 'the certificate chain file to write' }) as unknown as Argv<SignArgs>,
@@ -106,8 +104,7 @@ interface RenewArgs { 'ca-dir': string; store?: string; in: string; out?: string
 const renewCommand: CommandModule<object, RenewArgs> = {
   command: 'renew',
   describe: 'renew the certificate in --in (same identity and key, fresh validity); refused when revoked',
-  builder: (y) => storeOption(failAsUsage(y, 'cert renew'))
-    .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y) => caDirCommand(y, 'cert renew', 'ca-dir')
     .option('in', { type: 'string', demandOption: true, describe: 'the workload directory holding tls.crt and tls.key' })
     .option('out', { type: 'string', describe: 'where to write the renewed files (default: --in)' }) as unknown as Argv<RenewArgs>,
   handler: async (a) => {
@@ -135,8 +132,7 @@ interface RevokeArgs { 'ca-dir': string; store?: string; serial?: string; cert?:
 const revokeCommand: CommandModule<object, RevokeArgs> = {
   command: 'revoke',
   describe: 'revoke a certificate (by --serial or --cert) and rewrite the CA\'s crl.pem',
-  builder: (y) => storeOption(failAsUsage(y, 'cert revoke'))
-    .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y) => caDirCommand(y, 'cert revoke', 'ca-dir')
     .option('serial', { type: 'string', describe: 'the serial number in hex, as meshward ca list prints it' })
     .option('cert', { type: 'string', describe: 'a certificate file (PEM or DER; the first certificate is revoked)' })
     .option('reason', { type: 'string', choices: REVOCATION_REASONS, default: 'unspecified', describe: 'RFC 5280 revocation reason' })
@@ -153,14 +149,5 @@ const revokeCommand: CommandModule<object, RevokeArgs> = {
   },
 };
 
-export const certCommand: CommandModule = {
-  command: 'cert',
-  describe: 'workload certificates: issue, sign, renew, revoke',
-  builder: (y) => y
-    .command(issueCommand)
-    .command(signCommand)
-    .command(renewCommand)
-    .command(revokeCommand)
-    .demandCommand(1, 'name a cert command: issue, sign, renew or revoke'),
-  handler: () => undefined,
-};
+export const certCommand = commandGroup('cert', 'workload certificates: issue, sign, renew, revoke',
+  [issueCommand, signCommand, renewCommand, revokeCommand], 'name a cert command: issue, sign, renew or revoke');

@@ -1,9 +1,10 @@
-// What several command modules share: yargs usage failures and malformed flag values as exit-2 errors, reading a file the user
-// named, the --store option and opening the CA with it, and the exit status a handler may set without an
-// error. Deliberately light (the CA code is imported only when a command opens the CA): main.ts imports
-// it for every command, and `meshward sidecar` must not pay for code it never runs.
+// What several command modules share: yargs usage failures and malformed flag values as exit-2 errors, reading a file
+// the user named, the --store option and opening the CA with it, how a command on a CA directory starts, a command
+// that only groups others, and the exit status a handler may set without an error. Deliberately light (the CA code
+// is imported only when a command opens the CA): main.ts imports it for every command, and `meshward sidecar` must
+// not pay for code it never runs.
 import { readFileSync, statSync } from 'node:fs';
-import type { Argv } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import type { Authority } from '../ca/authority.js';
 import { parseDuration } from '../duration.js';
 import { MeshwardError, invalid } from '../errors.js';
@@ -82,4 +83,28 @@ export const STORE_OPTION_HELP = "the CA's state: postgres://USER@HOST:PORT/DB, 
 /** `--store`, on every command that reads or writes the CA's state. */
 export function storeOption<T>(y: Argv<T>): Argv<T & { store: string | undefined }> {
   return y.option('store', { type: 'string', describe: STORE_OPTION_HELP });
+}
+
+/**
+ * How every command on a CA directory starts: yargs failures as usage errors naming `command`, `--store`, and the
+ * directory flag (`--dir` for `ca …`, `--ca-dir` for commands that use the CA), which is always required.
+ */
+export function caDirCommand<T, F extends 'dir' | 'ca-dir'>(
+  y: Argv<T>, command: string, flag: F, describe = 'the CA directory',
+): Argv<T & { store: string | undefined } & { [K in F]: string }> {
+  return storeOption(failAsUsage(y, command)).option(flag, { type: 'string', demandOption: true, describe }) as unknown as
+    Argv<T & { store: string | undefined } & { [K in F]: string }>;
+}
+
+/**
+ * A command that only groups others (`meshward ca`, `cert`, `token`, `apikey`): run alone, it is a usage error
+ * whose sentence (`missing`) names its subcommands.
+ */
+export function commandGroup(command: string, describe: string, subcommands: CommandModule<any, any>[], missing: string): CommandModule {
+  return {
+    command,
+    describe,
+    builder: (y: Argv) => subcommands.reduce((group, sub) => group.command(sub), y).demandCommand(1, missing),
+    handler: () => undefined,
+  };
 }

@@ -3,15 +3,14 @@
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_TOKEN_TTL_MS } from '../ca/tokens.js';
 import { parseWorkloadSpiffeId } from '../pki/spiffe.js';
-import { durationFlag, storeOption, withAuthority } from './command-support.js';
+import { caDirCommand, commandGroup, durationFlag, withAuthority } from './command-support.js';
 
 interface CreateArgs { 'ca-dir': string; 'spiffe-id': string; ttl?: string; json?: boolean; store?: string }
 
 const createCommand: CommandModule<object, CreateArgs> = {
   command: 'create',
   describe: 'print a one-time bootstrap token for one SPIFFE ID (for meshward agent --token)',
-  builder: (y: Argv) => storeOption(y)
-    .option('ca-dir', { type: 'string', demandOption: true, describe: 'the CA directory' })
+  builder: (y: Argv) => caDirCommand(y, 'token create', 'ca-dir')
     .option('spiffe-id', { type: 'string', demandOption: true, describe: 'the identity the token may enroll' })
     .option('ttl', { type: 'string', describe: 'how long the token may be used (default 10m)' })
     .option('json', { type: 'boolean', describe: 'print {token, spiffeId, expiresAt} as JSON' }) as unknown as Argv<CreateArgs>,
@@ -26,9 +25,4 @@ const createCommand: CommandModule<object, CreateArgs> = {
   },
 };
 
-export const tokenCommand: CommandModule = {
-  command: 'token',
-  describe: 'one-time bootstrap tokens for meshward agent',
-  builder: (y: Argv) => y.command(createCommand as unknown as CommandModule).demandCommand(1, 'name a token command: create'),
-  handler: () => undefined,
-};
+export const tokenCommand = commandGroup('token', 'one-time bootstrap tokens for meshward agent', [createCommand], 'name a token command: create');

@@ -89,6 +89,10 @@ describe('refusals leave the CA directory unchanged', () => {
     { what: 'an --out that is a file', args: () => ['cert', 'issue', '--ca-dir', ca, '--spiffe-id', 'spiffe://example.org/a', '--out', f('a-file')], code: 1, stderr: /is a file/ },
     { what: 'an unknown flag', args: issue('spiffe://example.org/a', '--tll', '1h'), code: 2, stderr: /Unknown argument: tll/ },
     { what: 'a missing required flag', args: () => ['cert', 'issue', '--ca-dir', ca, '--out', f('never')], code: 2, stderr: /Missing required argument: spiffe-id/ },
+    // Every command on a CA directory names itself in its usage errors, token create and ca serve too.
+    { what: 'an unknown flag to token create', args: () => ['token', 'create', '--ca-dir', ca, '--spiffe-id', 'spiffe://example.org/a', '--tll', '1m'], code: 2, stderr: /Unknown argument: tll \(see meshward token create --help\)/ },
+    { what: 'an unknown flag to ca serve', args: () => ['ca', 'serve', '--dir', ca, '--listen', '127.0.0.1:0', '--admn', '127.0.0.1:0'], code: 2, stderr: /Unknown argument: admn \(see meshward ca serve --help\)/ },
+    { what: 'ca serve without --listen', args: () => ['ca', 'serve', '--dir', ca], code: 2, stderr: /Missing required argument: listen \(see meshward ca serve --help\)/ },
     { what: 'ca init over an existing CA without --force', args: () => ['ca', 'init', '--dir', ca, '--trust-domain', 'example.org'], code: 1, stderr: /already holds a CA .*--force/ },
     { what: 'ca init with an invalid trust domain', args: () => ['ca', 'init', '--dir', ca, '--trust-domain', 'Bad_Domain', '--force'], code: 1, stderr: /trust domain "Bad_Domain" is not valid/ },
     { what: 'an unknown serial to revoke', args: () => ['cert', 'revoke', '--ca-dir', ca, '--serial', '0123456789abcdef0123456789abcdef'], code: 1, stderr: /no certificate with serial 0123456789abcdef0123456789abcdef/ },

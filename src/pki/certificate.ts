@@ -332,6 +332,11 @@ export function selfSign(template: CertificateTemplate, key: KeyObject): Buffer 
   return signTbs(encodeTbs(template, serial, issuer), issuer);
 }
 
+/** A signed structure as certificates, CRLs and CSRs share it: SEQUENCE { tbs, algorithm, BIT STRING signature }. */
+export function signedDer(tbs: Buffer, algorithm: SignatureAlgorithm, key: KeyObject): Buffer {
+  return der.sequence(tbs, algorithm.identifierDer, der.bitString(cryptoSign(algorithm.digest, tbs, key)));
+}
+
 /** Checks the certificate's signature with the issuer's public key; false on any mismatch or unsupported algorithm. */
 export function verifyCertificateSignature(cert: ParsedCertificate, issuerPublicKey: KeyObject): boolean {
   return verifySignedData(cert.signatureAlgorithmOid, cert.tbsDer, cert.signature, issuerPublicKey);
@@ -362,6 +367,26 @@ export function readAlgorithmIdentifier(node: der.DerNode | undefined, what: str
   const parts = der.children(node!);
   if (parts.length < 1 || parts.length > 2) throw new der.DerError(`malformed ${what}`);
   return { oid: der.readOid(parts[0]!), der: der.bytesOf(node!) };
+}
+
+/** The three parts of a signed structure (certificate, CRL, CSR), with the signed part's node still to be read. */
+export interface SignedParts {
+  tbs: der.DerNode;
+  algorithm: AlgorithmIdentifier;
+  signature: { bytes: Buffer; unusedBits: number };
+}
+
+/**
+ * Reads SEQUENCE { tbs, algorithm, signature } of a certificate, CRL or CSR: `what` names the structure and
+ * `tbsName` its signed part in errors (`TBSCertificate`), `tbsWords` that part in the three-parts sentence.
+ */
+export function readSignedParts(bytes: Buffer, what: string, tbsName: string, tbsWords: string): SignedParts {
+  const root = der.readRoot(bytes);
+  der.expectTag(root, der.TAG.SEQUENCE, what);
+  const top = der.children(root);
+  if (top.length !== 3) throw new der.DerError(`a ${what} has three parts (${tbsWords}, algorithm, signature)`);
+  const tbs = der.expectTag(top[0], der.TAG.SEQUENCE, tbsName);
+  return { tbs, algorithm: readAlgorithmIdentifier(top[1], 'signature algorithm'), signature: der.readBitString(top[2]!) };
 }
 
 const EC_CURVES: Record<string, { crv: string; size: number }> = {
@@ -489,13 +514,7 @@ export function certificateSerialHex(input: Buffer): string {
 }
 
 function parseCertificateDer(bytes: Buffer): ParsedCertificate {
-  const root = der.readRoot(bytes);
-  der.expectTag(root, der.TAG.SEQUENCE, 'certificate');
-  const top = der.children(root);
-  if (top.length !== 3) throw new der.DerError('a certificate has three parts (TBS, algorithm, signature)');
-  const tbsNode = der.expectTag(top[0], der.TAG.SEQUENCE, 'TBSCertificate');
-  const outerAlg = readAlgorithmIdentifier(top[1], 'signature algorithm');
-  const signature = der.readBitString(top[2]!);
+  const { tbs: tbsNode, algorithm: outerAlg, signature } = readSignedParts(bytes, 'certificate', 'TBSCertificate', 'TBS');
   if (signature.unusedBits !== 0) throw new der.DerError('signature bit string has unused bits');
 
   const tbs = der.children(tbsNode);

@@ -1,12 +1,14 @@
 // Certificate revocation lists (RFC 5280 §5, v2): building one signed by a CA certificate, and parsing.
 // OpenSSL (and so the sidecar) reads them with -crl_check; the CA rewrites one per trusted CA certificate.
-import { KeyObject, sign as cryptoSign } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import { invalid } from '../errors.js';
 import {
   asBuffer,
   guardParse,
   readAlgorithmIdentifier,
   readExtensions,
+  readSignedParts,
+  signedDer,
   signatureAlgorithmFor,
   subjectKeyIdentifier,
   verifySignedData,
@@ -130,8 +132,7 @@ export function buildCrl(opts: {
     ...(entries.length > 0 ? [der.sequence(...entries)] : []),
     der.explicit(0, extensions),
   );
-  const signature = cryptoSign(algorithm.digest, tbs, issuerKey);
-  return der.sequence(tbs, algorithm.identifierDer, der.bitString(signature));
+  return signedDer(tbs, algorithm, issuerKey);
 }
 
 const REASON_BY_CODE = new Map<number, RevocationReason>(Object.entries(REASON_CODES).map(([k, v]) => [v, k as RevocationReason]));
@@ -139,13 +140,7 @@ const REASON_BY_CODE = new Map<number, RevocationReason>(Object.entries(REASON_C
 export function parseCrl(input: Buffer): ParsedCrl {
   const bytes = Buffer.from(asBuffer(input, 'CRL'));
   return guardParse('CRL', () => {
-    const root = der.readRoot(bytes);
-    der.expectTag(root, der.TAG.SEQUENCE, 'CRL');
-    const top = der.children(root);
-    if (top.length !== 3) throw new der.DerError('a CRL has three parts (TBS, algorithm, signature)');
-    const tbsNode = der.expectTag(top[0], der.TAG.SEQUENCE, 'TBSCertList');
-    const alg = readAlgorithmIdentifier(top[1], 'signature algorithm');
-    const signature = der.readBitString(top[2]!);
+    const { tbs: tbsNode, algorithm: alg, signature } = readSignedParts(bytes, 'CRL', 'TBSCertList', 'TBS');
     const tbs = der.children(tbsNode);
     let i = 0;
     if (tbs[0]?.tag === der.TAG.INTEGER) {

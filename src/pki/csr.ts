@@ -1,14 +1,15 @@
 // PKCS#10 certificate signing requests (RFC 2986): creation for every key type, and parsing that always
 // verifies the request's self-signature (proof that the requester holds the private key).
-import { KeyObject, sign as cryptoSign } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import { invalid } from '../errors.js';
 import {
   asBuffer,
   guardParse,
-  readAlgorithmIdentifier,
   readExtensions,
   readPublicKey,
+  readSignedParts,
   signatureAlgorithmFor,
+  signedDer,
   verifySignedData,
 } from './certificate.js';
 import * as der from './der.js';
@@ -60,21 +61,14 @@ export function createCsr(req: CsrRequest, keys: { privateKey: KeyObject; public
     der.tlv(0xa0, ...attributes),
   );
   const alg = signatureAlgorithmFor(keys.privateKey);
-  const signature = cryptoSign(alg.digest, info, keys.privateKey);
-  return der.sequence(info, alg.identifierDer, der.bitString(signature));
+  return signedDer(info, alg, keys.privateKey);
 }
 
 /** Parses a CSR and verifies its signature; invalid_argument for anything malformed, unsupported or unsigned. */
 export function parseCsr(input: Buffer): ParsedCsr {
   const bytes = Buffer.from(asBuffer(input, 'CSR'));
   return guardParse('CSR', () => {
-    const root = der.readRoot(bytes);
-    der.expectTag(root, der.TAG.SEQUENCE, 'CSR');
-    const top = der.children(root);
-    if (top.length !== 3) throw new der.DerError('a CSR has three parts (request info, algorithm, signature)');
-    const infoNode = der.expectTag(top[0], der.TAG.SEQUENCE, 'CertificationRequestInfo');
-    const alg = readAlgorithmIdentifier(top[1], 'signature algorithm');
-    const signature = der.readBitString(top[2]!);
+    const { tbs: infoNode, algorithm: alg, signature } = readSignedParts(bytes, 'CSR', 'CertificationRequestInfo', 'request info');
     const info = der.children(infoNode);
     if (info.length !== 4 && info.length !== 3) throw new der.DerError('malformed CertificationRequestInfo');
     if (der.readSmallInteger(info[0]!) !== 0) throw new der.DerError('unknown CSR version');

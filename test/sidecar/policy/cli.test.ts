@@ -7,25 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTestPki } from '../../support/pki-fixtures.js';
+import { FRONTEND_GRANT, LEGACY_BATCH_GRANT, ORDERS_ROUTES, PUBLIC_HEALTHZ_ROUTE, policyDocument } from '../../support/policy-documents.js';
 import { tempDir } from '../../support/temp-dir.js';
 
 // dist/test/sidecar/policy -> repo root
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const BIN = path.join(ROOT, 'bin', 'meshward.js');
 
-const POLICY = `grants:
-  - identities: ["spiffe://example.org/ns/shop/sa/frontend"]
-    scopes: [orders:read, orders:write]
-  - subjects: [{cn: legacy-batch, ou: payments}]
-    scopes: [orders:read]
-routes:
-  - match: {methods: [GET, HEAD], path: /orders/**}
-    scope: orders:read
-  - match: {methods: [POST], path: /orders}
-    scope: orders:write
-  - match: {path: /healthz}
-    public: true
-`;
+const POLICY = policyDocument({ grants: [FRONTEND_GRANT, LEGACY_BATCH_GRANT], routes: [ORDERS_ROUTES, PUBLIC_HEALTHZ_ROUTE] });
 const FRONTEND = 'spiffe://example.org/ns/shop/sa/frontend';
 
 let dir = '';

@@ -6,39 +6,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadPolicyFile, parsePolicy, type Subject } from '../../../src/sidecar/policy/policy.js';
 import { isMeshwardError } from '../../../src/errors.js';
+import { BILLING_GRANT, GRPC_ORDERS_ROUTE, LEGACY_BATCH_GRANT, ORDERS_ROUTES, PUBLIC_HEALTHZ_ROUTE, policyDocument } from '../../support/policy-documents.js';
 import { tempDir } from '../../support/temp-dir.js';
 
-const DOC = `
-grants:
-  - identities: ["spiffe://example.org/ns/shop/sa/frontend"]
-    scopes: [orders:write, orders:read]
-  - identities: ["spiffe://example.org/ns/billing/**"]
-    scopes: [orders:read]
-  - identities: ["spiffe://example.org/ns/*/sa/admin"]
-    scopes: [admin]
-  - subjects: [{cn: legacy-batch, ou: payments}]
-    scopes: [orders:read]
-  - subjects: [{ou: ops}]
-    scopes: [admin, redis:connect]
-routes:
-  - match: {methods: [GET, HEAD], path: /orders/**}
-    scope: orders:read
-  - match: {methods: [POST], path: /orders}
-    scope: orders:write
-  - match: {path: /shop.v1.Orders/*}
-    scope: orders:read
-  - match: {path: /admin/**}
-    scope: admin
-  - match: {path: /healthz}
-    public: true
-tcp: {scope: redis:connect}
+const DOC = policyDocument({
+  grants: [
+    // The frontend's scopes written out of order: the grants test expects them sorted.
+    '  - identities: ["spiffe://example.org/ns/shop/sa/frontend"]\n    scopes: [orders:write, orders:read]\n',
+    BILLING_GRANT,
+    '  - identities: ["spiffe://example.org/ns/*/sa/admin"]\n    scopes: [admin]\n',
+    LEGACY_BATCH_GRANT,
+    '  - subjects: [{ou: ops}]\n    scopes: [admin, redis:connect]\n',
+  ],
+  routes: [ORDERS_ROUTES, GRPC_ORDERS_ROUTE, '  - match: {path: /admin/**}\n    scope: admin\n', PUBLIC_HEALTHZ_ROUTE],
+  rest: `tcp: {scope: redis:connect}
 limits:
   - identities: ["spiffe://example.org/ns/billing/**"]
     rps: 1
     burst: 2
   - subjects: [{ou: ops}]
     rps: 100
-`;
+`,
+});
 
 const spiffe = (id: string): Subject => ({ spiffeId: id, ou: [], id });
 const FRONTEND = spiffe('spiffe://example.org/ns/shop/sa/frontend');

@@ -3,15 +3,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePolicy } from '../../../src/sidecar/policy/policy.js';
 import { isMeshwardError } from '../../../src/errors.js';
+import {
+  BILLING_GRANT, FRONTEND_GRANT, GRPC_ORDERS_ROUTE, LEGACY_BATCH_GRANT, ORDERS_ROUTES, PUBLIC_HEALTHZ_ROUTE, policyDocument,
+} from '../../support/policy-documents.js';
 
-const GRANT = `grants:
-  - identities: ["spiffe://example.org/ns/shop/sa/frontend"]
-    scopes: [orders:read, orders:write]
-`;
+const GRANT = `grants:\n${FRONTEND_GRANT}`;
 
-/** A document with the standard grant and the given routes section. */
+/** A document with the frontend's grant and the given routes section. */
 function withRoutes(routes: string): string {
-  return `${GRANT}routes:\n${routes}`;
+  return policyDocument({ grants: [FRONTEND_GRANT], routes: [routes] });
 }
 
 const rejections: [name: string, yaml: string, expected: string][] = [
@@ -118,30 +118,11 @@ test('lists several problems on one line', () => {
 
 test('loads a policy using every section (grants by identity pattern and subject, routes, tcp, limits) with its defaults', () => {
   const policy = parsePolicy(
-    `grants:
-  - identities: ["spiffe://example.org/ns/shop/sa/frontend"]
-    scopes: [orders:read, orders:write]
-  - identities: ["spiffe://example.org/ns/billing/**"]
-    scopes: [orders:read]
-  - subjects: [{cn: legacy-batch, ou: payments}]
-    scopes: [orders:read]
-  - identities: ["spiffe://example.org/ns/cache/sa/client"]
-    scopes: [redis:connect]
-routes:
-  - match: {methods: [GET, HEAD], path: /orders/**}
-    scope: orders:read
-  - match: {methods: [POST], path: /orders}
-    scope: orders:write
-  - match: {path: /shop.v1.Orders/*}
-    scope: orders:read
-  - match: {path: /healthz}
-    public: true
-tcp: {scope: redis:connect}
-limits:
-  - identities: ["spiffe://example.org/ns/batch/**"]
-    rps: 50
-    burst: 100
-`,
+    policyDocument({
+      grants: [FRONTEND_GRANT, BILLING_GRANT, LEGACY_BATCH_GRANT, '  - identities: ["spiffe://example.org/ns/cache/sa/client"]\n    scopes: [redis:connect]\n'],
+      routes: [ORDERS_ROUTES, GRPC_ORDERS_ROUTE, PUBLIC_HEALTHZ_ROUTE],
+      rest: 'tcp: {scope: redis:connect}\nlimits:\n  - identities: ["spiffe://example.org/ns/batch/**"]\n    rps: 50\n    burst: 100\n',
+    }),
     'policy.yaml',
   );
   assert.equal(policy.mode, 'enforce');

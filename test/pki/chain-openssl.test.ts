@@ -14,6 +14,7 @@ import {
 } from '../../src/pki/certificate.js';
 import { generateKeyPair, KEY_TYPES, type KeyType } from '../../src/pki/keys.js';
 import { encodePem } from '../../src/pki/pem.js';
+import { caTemplate } from '../support/pki-fixtures.js';
 import { openssl, tempDir } from './openssl-tool.js';
 
 const NOW = new Date();
@@ -55,28 +56,9 @@ for (const keyType of KEY_TYPES) {
       const rootKeys = generateKeyPair(keyType);
       const interKeys = generateKeyPair(keyType);
       const leafKeys = generateKeyPair(keyType);
-      rootDer = selfSign(
-        {
-          serial: randomBytes(16),
-          subject: { cn: 'meshward root', o: 'meshward' },
-          publicKey: rootKeys.publicKey,
-          notBefore: new Date(NOW.getTime() - MINUTE),
-          notAfter: new Date(NOW.getTime() + 3650 * DAY),
-          isCA: true,
-          pathLen: 1,
-          keyUsage: ['keyCertSign', 'cRLSign'],
-        },
-        rootKeys.privateKey,
-      );
+      rootDer = selfSign(caTemplate({ cn: 'meshward root', o: 'meshward' }, rootKeys, NOW, 3650, 1), rootKeys.privateKey);
       interDer = new CertificateSigner(parseCertificate(rootDer), rootKeys.privateKey).sign({
-        serial: randomBytes(16),
-        subject: { cn: 'meshward intermediate', o: 'meshward' },
-        publicKey: interKeys.publicKey,
-        notBefore: new Date(NOW.getTime() - MINUTE),
-        notAfter: new Date(NOW.getTime() + 365 * DAY),
-        isCA: true,
-        pathLen: 0,
-        keyUsage: ['keyCertSign', 'cRLSign'],
+        ...caTemplate({ cn: 'meshward intermediate', o: 'meshward' }, interKeys, NOW, 365, 0),
         permittedUriDomains: ['example.org'],
       });
       // High bit set: the encoder must add the 0x00 pad to keep the serial positive.

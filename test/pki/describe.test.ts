@@ -2,11 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MeshwardError } from '../../src/errors.js';
-import { buildCrl } from '../../src/pki/crl.js';
 import { createCsr } from '../../src/pki/csr.js';
 import { describeDuration, describePem, formatDescription } from '../../src/pki/describe.js';
 import { encodePem } from '../../src/pki/pem.js';
-import { makeTestPki } from '../support/pki-fixtures.js';
+import { crlDerFor, makeTestPki } from '../support/pki-fixtures.js';
 
 const pki = makeTestPki({ now: new Date(Date.UTC(2030, 0, 1, 12, 0, 0)) });
 const leaf = pki.leaf({ dns: ['orders.local'] });
@@ -44,14 +43,7 @@ describe('describePem', () => {
 
   it('describes a CSR, a CRL and DER input; names a private key without showing it', () => {
     const csr = createCsr({ subject: { cn: 'x' }, uris: ['spiffe://example.org/x'] }, leaf.keys);
-    const crl = buildCrl({
-      issuer: pki.intermediate.cert,
-      issuerKey: pki.intermediate.key,
-      crlNumber: 3n,
-      thisUpdate: pki.now,
-      nextUpdate: new Date(pki.now.getTime() + 60_000),
-      revoked: [{ serialHex: leaf.cert.serialHex, revokedAt: pki.now, reason: 'superseded' }],
-    });
+    const crl = crlDerFor(pki.intermediate, [leaf], { thisUpdate: pki.now, nextUpdate: new Date(pki.now.getTime() + 60_000), crlNumber: 3n, reason: 'superseded' });
     const text = encodePem('CERTIFICATE REQUEST', csr) + encodePem('X509 CRL', crl) + leaf.keyPem;
     const items = describePem(Buffer.from(text), new Date(pki.now.getTime() + 120_000)) as Record<string, unknown>[];
     assert.deepEqual(items.map((i) => i.kind), ['certificate request', 'crl', 'other']);

@@ -5,12 +5,12 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { MeshwardError } from '../../src/errors.js';
 import { parseCertificate } from '../../src/pki/certificate.js';
-import { buildCrl, parseCrl } from '../../src/pki/crl.js';
+import { parseCrl } from '../../src/pki/crl.js';
 import { createCsr, parseCsr } from '../../src/pki/csr.js';
 import { tlv } from '../../src/pki/der.js';
 import { importPrivateKeyPem, importSpkiDer } from '../../src/pki/keys.js';
 import { decodePem, encodePem } from '../../src/pki/pem.js';
-import { makeTestPki } from '../support/pki-fixtures.js';
+import { crlDerFor, makeTestPki } from '../support/pki-fixtures.js';
 
 const pki = makeTestPki();
 const rsaPki = makeTestPki({ keyType: 'rsa-2048' });
@@ -22,14 +22,7 @@ const samples = {
     createCsr({ subject: {}, uris: ['spiffe://example.org/y'] }, rsaPki.leaf().keys),
   ],
   crl: [
-    buildCrl({
-      issuer: pki.intermediate.cert,
-      issuerKey: pki.intermediate.key,
-      crlNumber: 7n,
-      thisUpdate: pki.now,
-      nextUpdate: new Date(pki.now.getTime() + 3_600_000),
-      revoked: [{ serialHex: leaf.cert.serialHex, revokedAt: pki.now, reason: 'keyCompromise' }],
-    }),
+    crlDerFor(pki.intermediate, [leaf], { now: pki.now, thisUpdate: pki.now, crlNumber: 7n }),
   ],
 };
 

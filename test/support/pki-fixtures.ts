@@ -29,15 +29,18 @@
 //     dir/tls.key (PKCS#8, mode 0600), dir/ca.crt (bundle), dir/crl.pem when given. Creates dir if needed.
 //     OpenSSL with -crl_check_all (and the sidecar) needs a CRL for every CA in the chain: pass
 //     pki.crlFor(pki.root, []) + pki.crlFor(pki.intermediate, [revokedLeaf]) (concatenated PEM).
-//   crlFor(issuer: TestCa, revoked: (serialHex | TestLeaf)[], opts?: { now?: Date; crlNumber?: bigint;
-//     nextUpdate?: Date }): string   a PEM CRL signed by issuer, valid from now-1m to now+1h by default.
+//   crlFor(issuer: TestCa, revoked: (serialHex | TestLeaf)[], opts?: { now?: Date; crlNumber?: bigint; thisUpdate?: Date;
+//     nextUpdate?: Date; reason? }): string   a PEM CRL signed by issuer, valid from now-1m to now+1h by default, its
+//     certificates revoked at thisUpdate for keyCompromise. crlDerFor(...): the same CRL as DER.
 //   serialBytes(): Buffer   16 random bytes, as the CA makes serials.
+//   caTemplate(cn | name, keys, now, days, pathLen): CertificateTemplate   a CA certificate's, as the fixtures' own CAs.
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateSigner, parseCertificate, selfSign, type CertificateTemplate, type KeyUsage, type ParsedCertificate } from '../../src/pki/certificate.js';
-import { buildCrl } from '../../src/pki/crl.js';
+import { buildCrl, type RevocationReason } from '../../src/pki/crl.js';
 import { exportPrivateKeyPem, generateKeyPair, type KeyPair, type KeyType } from '../../src/pki/keys.js';
+import type { DistinguishedName } from '../../src/pki/name.js';
 import { encodePem } from '../../src/pki/pem.js';
 
 /** The trust domain of the test PKIs (and of every test SPIFFE ID). */
@@ -109,7 +112,7 @@ export interface TestPki {
   untrustedRoot: TestCa;
   untrusted: TestCa;
   leaf(opts?: LeafOptions): TestLeaf;
-  crlFor(issuer: TestCa, revoked: (string | TestLeaf)[], opts?: { now?: Date; crlNumber?: bigint; nextUpdate?: Date }): string;
+  crlFor(issuer: TestCa, revoked: (string | TestLeaf)[], opts?: TestCrlOptions): string;
 }
 
 export function serialBytes(): Buffer {
@@ -130,11 +133,14 @@ function caFrom(der: Buffer, keys: KeyPair, chainPem: string): TestCa {
   };
 }
 
-/** A test CA certificate's template: valid from a minute before `now` for `days`, signing certificates and CRLs. */
-function caTemplate(name: string, keys: KeyPair, now: Date, days: number, pathLen: number): CertificateTemplate {
+/**
+ * A CA certificate's template: valid from a minute before `now` for `days`, signing certificates and CRLs.
+ * `subject` is a CN (organisation "meshward test") or a whole name.
+ */
+export function caTemplate(subject: string | DistinguishedName, keys: KeyPair, now: Date, days: number, pathLen: number): CertificateTemplate {
   return {
     serial: serialBytes(),
-    subject: { cn: name, o: 'meshward test' },
+    subject: typeof subject === 'string' ? { cn: subject, o: 'meshward test' } : subject,
     publicKey: keys.publicKey,
     notBefore: new Date(now.getTime() - MINUTE),
     notAfter: new Date(now.getTime() + days * DAY),
@@ -157,25 +163,37 @@ function makeIntermediate(root: TestCa, name: string, type: KeyType, trustDomain
   return ca;
 }
 
-export function crlFor(
-  issuer: TestCa,
-  revoked: (string | TestLeaf)[],
-  opts: { now?: Date; crlNumber?: bigint; nextUpdate?: Date } = {},
-): string {
+/** What a test CRL may choose; the defaults make a current CRL (from a minute before now for an hour). */
+export interface TestCrlOptions {
+  now?: Date;
+  crlNumber?: bigint;
+  /** Default: a minute before `now`; also when the listed certificates were revoked. */
+  thisUpdate?: Date;
+  nextUpdate?: Date;
+  reason?: RevocationReason;
+}
+
+/** A DER CRL signed by `issuer` listing `revoked` (serials or leaves). */
+export function crlDerFor(issuer: TestCa, revoked: (string | TestLeaf)[], opts: TestCrlOptions = {}): Buffer {
   const now = opts.now ?? new Date();
-  const der = buildCrl({
+  const thisUpdate = opts.thisUpdate ?? new Date(now.getTime() - MINUTE);
+  return buildCrl({
     issuer: issuer.cert,
     issuerKey: issuer.key,
     crlNumber: opts.crlNumber ?? 1n,
-    thisUpdate: new Date(now.getTime() - MINUTE),
+    thisUpdate,
     nextUpdate: opts.nextUpdate ?? new Date(now.getTime() + HOUR),
     revoked: revoked.map((r) => ({
       serialHex: typeof r === 'string' ? r : r.cert.serialHex,
-      revokedAt: new Date(now.getTime() - MINUTE),
-      reason: 'keyCompromise' as const,
+      revokedAt: thisUpdate,
+      reason: opts.reason ?? 'keyCompromise',
     })),
   });
-  return encodePem('X509 CRL', der);
+}
+
+/** The same CRL as PEM. */
+export function crlFor(issuer: TestCa, revoked: (string | TestLeaf)[], opts: TestCrlOptions = {}): string {
+  return encodePem('X509 CRL', crlDerFor(issuer, revoked, opts));
 }
 
 export function makeTestPki(opts: { trustDomain?: string; keyType?: KeyType; now?: Date } = {}): TestPki {

@@ -1,7 +1,6 @@
 // `meshward ca serve --dir D --listen HOST:PORT [--admin HOST:PORT]`: runs the CA's gRPC API until SIGINT/SIGTERM,
 // and with --admin its /healthz, /readyz and /metrics (src/ca/server/admin.ts). Logs (one JSON line per Sign
 // decision, plus start/stop and certificate events) go to stdout.
-import type { Argv, CommandModule } from 'yargs';
 import { pino } from 'pino';
 import { MeshwardError } from '../errors.js';
 import { CaServer } from '../ca/server/server.js';
@@ -11,15 +10,10 @@ import { CaAdmin, parseAdminListen } from '../ca/server/admin.js';
 import { CaMetrics } from '../ca/server/metrics.js';
 import { caDirCommand, durationFlag } from './command-support.js';
 
-interface ServeArgs {
-  dir: string; listen: string; store?: string; san?: string[]; 'serving-ttl'?: string; 'sign-rate'?: number; 'sign-burst'?: number;
-  jwks?: string; 'jwt-issuer'?: string; 'jwt-audience'?: string; 'crl-check-interval'?: string; admin?: string;
-}
-
-export const caServeCommand: CommandModule<object, ServeArgs> = {
-  command: 'serve',
+export const caServeCommand = caDirCommand('ca serve', 'dir', {
   describe: 'serve the CA over gRPC/TLS: Sign (bootstrap token, Kubernetes token or mTLS renewal), GetTrustBundle, WatchTrustBundle',
-  builder: (y: Argv) => caDirCommand(y, 'ca serve', 'dir', 'the CA directory (key files and config.yaml; may be read-only)')
+  dirDescribe: 'the CA directory (key files and config.yaml; may be read-only)',
+  options: (y) => y
     .option('listen', { type: 'string', demandOption: true, describe: 'HOST:PORT to listen on (e.g. 0.0.0.0:8443)' })
     .option('admin', { type: 'string', describe: 'HOST:PORT for /healthz, /readyz (503 while the store is unreachable) and /metrics over plain HTTP (e.g. 127.0.0.1:9090; off by default)' })
     .option('san', { type: 'string', array: true, describe: 'extra DNS name or IP for the serving certificate (repeatable)' })
@@ -29,7 +23,7 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
     .option('jwks', { type: 'string', describe: "the cluster's JWKS file for Kubernetes service-account tokens (overrides D/kubernetes.yaml)" })
     .option('jwt-issuer', { type: 'string', describe: 'the iss of the service-account tokens (with --jwks)' })
     .option('jwt-audience', { type: 'string', describe: `the aud the tokens must carry (default ${DEFAULT_AUDIENCE})` })
-    .option('crl-check-interval', { type: 'string', describe: 'how often to read the store for a new or due CRL when PostgreSQL sends no notification (default 5s)' }) as unknown as Argv<ServeArgs>,
+    .option('crl-check-interval', { type: 'string', describe: 'how often to read the store for a new or due CRL when PostgreSQL sends no notification (default 5s)' }),
   handler: async (args) => {
     if ((args.jwks === undefined) !== (args['jwt-issuer'] === undefined)) {
       throw new MeshwardError('usage', '--jwks and --jwt-issuer go together: give both, or neither to use D/kubernetes.yaml');
@@ -78,4 +72,4 @@ export const caServeCommand: CommandModule<object, ServeArgs> = {
       process.on('SIGTERM', onTerm);
     });
   },
-};
+});

@@ -1,6 +1,5 @@
 // `meshward ca init|crl|list|rotate|serve`: create and run the certificate authority. Thin: parse the
 // flags, call the Authority, say what happened. `ca serve` belongs to the CA service (./ca-serve.ts).
-import type { Argv, CommandModule } from 'yargs';
 import { formatDuration, formatTime } from '../duration.js';
 import { writeFilesAtomic } from '../files.js';
 import { Authority } from '../ca/authority.js';
@@ -9,16 +8,15 @@ import { caServeCommand } from './ca-serve.js';
 import { caImportCommand, caMigrateCommand } from './ca-store.js';
 import { caDirCommand, commandGroup, durationFlag, withAuthority } from './command-support.js';
 
-interface InitArgs { dir: string; store?: string; 'trust-domain': string; 'key-type'?: string; 'root-ttl'?: string; 'intermediate-ttl'?: string; force?: boolean }
-const initCommand: CommandModule<object, InitArgs> = {
-  command: 'init',
+const initCommand = caDirCommand('ca init', 'dir', {
   describe: 'create a new root and intermediate CA in --dir (refuses to overwrite without --force)',
-  builder: (y) => caDirCommand(y, 'ca init', 'dir', 'the CA directory to create')
+  dirDescribe: 'the CA directory to create',
+  options: (y) => y
     .option('trust-domain', { type: 'string', demandOption: true, describe: 'the SPIFFE trust domain, e.g. example.org' })
     .option('key-type', { type: 'string', choices: KEY_TYPES, describe: 'CA key type, also the default for issued keys (default ec-p256)' })
     .option('root-ttl', { type: 'string', describe: 'root lifetime (default 87600h, 10 years)' })
     .option('intermediate-ttl', { type: 'string', describe: 'intermediate lifetime (default 8760h, 1 year)' })
-    .option('force', { type: 'boolean', describe: 'replace an existing CA in --dir (destroys its keys)' }) as unknown as Argv<InitArgs>,
+    .option('force', { type: 'boolean', describe: 'replace an existing CA in --dir (destroys its keys)' }),
   handler: async (a) => {
     const rootTtlMs = a['root-ttl'] === undefined ? undefined : durationFlag(a['root-ttl'], '--root-ttl');
     const intermediateTtlMs = a['intermediate-ttl'] === undefined ? undefined : durationFlag(a['intermediate-ttl'], '--intermediate-ttl');
@@ -38,14 +36,12 @@ const initCommand: CommandModule<object, InitArgs> = {
       await ca.close();
     }
   },
-};
+});
 
-interface CrlArgs { dir: string; out?: string; store?: string }
-const crlCommand: CommandModule<object, CrlArgs> = {
-  command: 'crl',
+const crlCommand = caDirCommand('ca crl', 'dir', {
   describe: 'publish fresh CRLs (one per CA certificate still trusted) to --dir/crl.pem and print them (or write --out)',
-  builder: (y) => caDirCommand(y, 'ca crl', 'dir')
-    .option('out', { type: 'string', describe: 'also write the CRLs to this file instead of printing them' }) as unknown as Argv<CrlArgs>,
+  options: (y) => y
+    .option('out', { type: 'string', describe: 'also write the CRLs to this file instead of printing them' }),
   handler: async (a) => {
     const pem = await withAuthority(a.dir, a.store, (ca) => ca.crlPem(new Date()));
     if (a.out) {
@@ -56,14 +52,12 @@ const crlCommand: CommandModule<object, CrlArgs> = {
       process.stdout.write(pem);
     }
   },
-};
+});
 
-interface ListArgs { dir: string; json?: boolean; store?: string }
-const listCommand: CommandModule<object, ListArgs> = {
-  command: 'list',
+const listCommand = caDirCommand('ca list', 'dir', {
   describe: 'list issued certificates (serial, identity, not-after, status) and the CA\'s own certificates',
-  builder: (y) => caDirCommand(y, 'ca list', 'dir')
-    .option('json', { type: 'boolean', describe: 'print JSON' }) as unknown as Argv<ListArgs>,
+  options: (y) => y
+    .option('json', { type: 'boolean', describe: 'print JSON' }),
   handler: async (a) => {
     const now = new Date();
     const { authorities, certificates } = await withAuthority(a.dir, a.store, async (ca) => ({ authorities: await ca.authorities(now), certificates: await ca.list(now) }));
@@ -86,17 +80,15 @@ const listCommand: CommandModule<object, ListArgs> = {
     if (certificates.length > 0) lines.push(...table);
     process.stdout.write(`${lines.join('\n')}\n`);
   },
-};
+});
 
-interface RotateArgs { dir: string; store?: string; root?: boolean; 'activate-in'?: string; finish?: boolean }
-const rotateCommand: CommandModule<object, RotateArgs> = {
-  command: 'rotate',
+const rotateCommand = caDirCommand('ca rotate', 'dir', {
   describe: 'make a new intermediate (with --root also a new root) while the old stay trusted; --finish retires the old chain once its last leaf expired',
-  builder: (y) => caDirCommand(y, 'ca rotate', 'dir')
+  options: (y) => y
     .option('root', { type: 'boolean', describe: 'also make a new root (added to bundle.crt beside the old one at once)' })
     .option('activate-in', { type: 'string', describe: 'when the new chain starts signing (default: 0s, or defaultTtl with --root so every workload has the new bundle first)' })
     .option('finish', { type: 'boolean', describe: 'retire the previous chain (refused while its certificates are still valid)' })
-    .conflicts('finish', ['root', 'activate-in']) as unknown as Argv<RotateArgs>,
+    .conflicts('finish', ['root', 'activate-in']),
   handler: async (a) => {
     const now = new Date();
     if (a.finish) {
@@ -117,7 +109,7 @@ const rotateCommand: CommandModule<object, RotateArgs> = {
     lines.push(`the previous chain stays trusted: once its last certificate expired, run meshward ca rotate --dir ${a.dir} --finish`);
     process.stdout.write(`${lines.join('\n')}\n`);
   },
-};
+});
 
 export const caCommand = commandGroup('ca', 'the certificate authority: init, crl, list, rotate, serve, migrate, import',
   [initCommand, crlCommand, listCommand, rotateCommand, caServeCommand, caMigrateCommand, caImportCommand],

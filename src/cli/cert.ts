@@ -1,7 +1,6 @@
 // `meshward cert issue|sign|renew|revoke`: workload certificates from a CA directory. Thin: parse the
 // flags, call the Authority, write the files atomically, say what happened in one or two lines.
 import { statSync } from 'node:fs';
-import type { Argv, CommandModule } from 'yargs';
 import { MeshwardError, invalid } from '../errors.js';
 import { formatDuration, formatTime } from '../duration.js';
 import { writeFilesAtomic } from '../files.js';
@@ -28,11 +27,9 @@ function ttlOption(ttl: string | undefined): number | undefined {
   return ttl === undefined ? undefined : durationFlag(ttl, '--ttl');
 }
 
-interface IssueArgs { 'ca-dir': string; store?: string; 'spiffe-id': string; dns?: string[]; ip?: string[]; cn?: string; ou?: string[]; ttl?: string; 'key-type'?: string; out: string }
-const issueCommand: CommandModule<object, IssueArgs> = {
-  command: 'issue',
+const issueCommand = caDirCommand('cert issue', 'ca-dir', {
   describe: 'make a key and a certificate for a workload and write tls.crt, tls.key and ca.crt to --out',
-  builder: (y) => caDirCommand(y, 'cert issue', 'ca-dir')
+  options: (y) => y
     .option('spiffe-id', { type: 'string', demandOption: true, describe: 'the identity, e.g. spiffe://example.org/ns/shop/sa/orders' })
     .option('dns', { type: 'string', array: true, describe: 'a DNS name to add (repeatable)' })
     .option('ip', { type: 'string', array: true, describe: 'an IP address to add (repeatable)' })
@@ -40,7 +37,7 @@ const issueCommand: CommandModule<object, IssueArgs> = {
     .option('ou', { type: 'string', array: true, describe: 'subject organizational unit (repeatable)' })
     .option('ttl', { type: 'string', describe: 'lifetime, e.g. 1h (default: defaultTtl of config.yaml)' })
     .option('key-type', { type: 'string', choices: KEY_TYPES, describe: 'key type (default: keyType of config.yaml)' })
-    .option('out', { type: 'string', demandOption: true, describe: 'the workload directory to write' }) as unknown as Argv<IssueArgs>,
+    .option('out', { type: 'string', demandOption: true, describe: 'the workload directory to write' }),
   handler: async (a) => {
     const ttlMs = ttlOption(a.ttl);
     checkOutputDir(a.out, '--out');
@@ -62,7 +59,7 @@ const issueCommand: CommandModule<object, IssueArgs> = {
     process.stdout.write(`issued ${issued.spiffeId}, serial ${issued.serialHex}, ${validityWords(issued.notBefore, issued.notAfter)}\n`
       + `wrote ${out.certificate}, ${out.privateKey}, ${out.trustBundle}\n`);
   },
-};
+});
 
 /** The CSR's DER from a PEM (`CERTIFICATE REQUEST`, or the older `NEW CERTIFICATE REQUEST`) or DER file. */
 function readCsr(data: Buffer): Buffer {
@@ -76,14 +73,12 @@ function readCsr(data: Buffer): Buffer {
   }
 }
 
-interface SignArgs { 'ca-dir': string; store?: string; csr: string; ttl?: string; out: string }
-const signCommand: CommandModule<object, SignArgs> = {
-  command: 'sign',
+const signCommand = caDirCommand('cert sign', 'ca-dir', {
   describe: 'sign a PKCS#10 CSR (PEM or DER); the identity is its one URI SAN; writes the chain (leaf + intermediate) to --out',
-  builder: (y) => caDirCommand(y, 'cert sign', 'ca-dir')
+  options: (y) => y
     .option('csr', { type: 'string', demandOption: true, describe: 'the CSR file' })
     .option('ttl', { type: 'string', describe: 'lifetime, e.g. 1h (default: defaultTtl of config.yaml)' })
-    .option('out', { type: 'string', demandOption: true, describe: 'the certificate chain file to write' }) as unknown as Argv<SignArgs>,
+    .option('out', { type: 'string', demandOption: true, describe: 'the certificate chain file to write' }),
   handler: async (a) => {
     const ttlMs = ttlOption(a.ttl);
     const csrDer = readCsr(readInputFile(a.csr, '--csr'));
@@ -98,15 +93,13 @@ const signCommand: CommandModule<object, SignArgs> = {
     process.stdout.write(`signed ${issued.spiffeId}, serial ${issued.serialHex}, ${validityWords(issued.notBefore, issued.notAfter)}\n`
       + `wrote ${a.out} (certificate + intermediate)\n`);
   },
-};
+});
 
-interface RenewArgs { 'ca-dir': string; store?: string; in: string; out?: string }
-const renewCommand: CommandModule<object, RenewArgs> = {
-  command: 'renew',
+const renewCommand = caDirCommand('cert renew', 'ca-dir', {
   describe: 'renew the certificate in --in (same identity and key, fresh validity); refused when revoked',
-  builder: (y) => caDirCommand(y, 'cert renew', 'ca-dir')
+  options: (y) => y
     .option('in', { type: 'string', demandOption: true, describe: 'the workload directory holding tls.crt and tls.key' })
-    .option('out', { type: 'string', describe: 'where to write the renewed files (default: --in)' }) as unknown as Argv<RenewArgs>,
+    .option('out', { type: 'string', describe: 'where to write the renewed files (default: --in)' }),
   handler: async (a) => {
     const input = new WorkloadLayout(a.in);
     const certDer = readDerOrPem(readInputFile(input.certificate, 'certificate'), 'CERTIFICATE')[0]!;
@@ -126,13 +119,11 @@ const renewCommand: CommandModule<object, RenewArgs> = {
     process.stdout.write(`renewed ${renewed.spiffeId}: new serial ${renewed.serialHex} (was ${cert.serialHex}), ${validityWords(renewed.notBefore, renewed.notAfter)}\n`
       + `wrote ${out.certificate}, ${out.privateKey}, ${out.trustBundle}\n`);
   },
-};
+});
 
-interface RevokeArgs { 'ca-dir': string; store?: string; serial?: string; cert?: string; reason: string }
-const revokeCommand: CommandModule<object, RevokeArgs> = {
-  command: 'revoke',
+const revokeCommand = caDirCommand('cert revoke', 'ca-dir', {
   describe: 'revoke a certificate (by --serial or --cert) and rewrite the CA\'s crl.pem',
-  builder: (y) => caDirCommand(y, 'cert revoke', 'ca-dir')
+  options: (y) => y
     .option('serial', { type: 'string', describe: 'the serial number in hex, as meshward ca list prints it' })
     .option('cert', { type: 'string', describe: 'a certificate file (PEM or DER; the first certificate is revoked)' })
     .option('reason', { type: 'string', choices: REVOCATION_REASONS, default: 'unspecified', describe: 'RFC 5280 revocation reason' })
@@ -140,14 +131,14 @@ const revokeCommand: CommandModule<object, RevokeArgs> = {
     .check((argv) => {
       if (argv.serial === undefined && argv.cert === undefined) throw new MeshwardError('usage', 'name the certificate to revoke with --serial HEX or --cert FILE');
       return true;
-    }) as unknown as Argv<RevokeArgs>,
+    }),
   handler: async (a) => {
     const serial = a.serial ?? parseCertificate(readDerOrPem(readInputFile(a.cert!, '--cert'), 'CERTIFICATE')[0]!).serialHex;
     const r = await withAuthority(a['ca-dir'], a.store, (ca) => ca.revoke(serial, a.reason, new Date()));
     process.stdout.write(`revoked ${r.spiffeId}, serial ${r.serialHex}, reason ${r.reason}, at ${formatTime(r.revokedAt)}\n`
       + `rewrote ${a['ca-dir']}/crl.pem: publish it to every sidecar that checks revocation\n`);
   },
-};
+});
 
 export const certCommand = commandGroup('cert', 'workload certificates: issue, sign, renew, revoke',
   [issueCommand, signCommand, renewCommand, revokeCommand], 'name a cert command: issue, sign, renew or revoke');

@@ -4,7 +4,7 @@
 // is imported only when a command opens the CA): main.ts imports it for every command, and `meshward sidecar` must
 // not pay for code it never runs.
 import { readFileSync, statSync } from 'node:fs';
-import type { Argv, CommandModule } from 'yargs';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { Authority } from '../ca/authority.js';
 import { parseDuration } from '../duration.js';
 import { MeshwardError, invalid } from '../errors.js';
@@ -85,15 +85,28 @@ export function storeOption<T>(y: Argv<T>): Argv<T & { store: string | undefined
   return y.option('store', { type: 'string', describe: STORE_OPTION_HELP });
 }
 
+/** The arguments every command on a CA directory has: `--store` and its directory flag. */
+export type CaDirArgs<F extends 'dir' | 'ca-dir'> = { store: string | undefined } & { [K in F]: string };
+
 /**
- * How every command on a CA directory starts: yargs failures as usage errors naming `command`, `--store`, and the
- * directory flag (`--dir` for `ca …`, `--ca-dir` for commands that use the CA), which is always required.
+ * A command on a CA directory (`ca init`, `cert issue`, `token create`, …): yargs failures are usage errors naming
+ * `name`, it takes `--store` and the directory flag (`--dir` for `ca …`, `--ca-dir` for commands that use the CA,
+ * always required), and its own options, whose types the handler's arguments take.
  */
-export function caDirCommand<T, F extends 'dir' | 'ca-dir'>(
-  y: Argv<T>, command: string, flag: F, describe = 'the CA directory',
-): Argv<T & { store: string | undefined } & { [K in F]: string }> {
-  return storeOption(failAsUsage(y, command)).option(flag, { type: 'string', demandOption: true, describe }) as unknown as
-    Argv<T & { store: string | undefined } & { [K in F]: string }>;
+export function caDirCommand<F extends 'dir' | 'ca-dir', A extends CaDirArgs<F>>(name: string, flag: F, spec: {
+  describe: string;
+  /** What --help says of the directory flag (default: "the CA directory"). */
+  dirDescribe?: string;
+  options: (y: Argv<CaDirArgs<F>>) => Argv<A>;
+  handler: (args: ArgumentsCamelCase<A>) => void | Promise<void>;
+}): CommandModule<object, A> {
+  return {
+    command: name.slice(name.lastIndexOf(' ') + 1),
+    describe: spec.describe,
+    builder: (y) => spec.options(storeOption(failAsUsage(y, name))
+      .option(flag, { type: 'string', demandOption: true, describe: spec.dirDescribe ?? 'the CA directory' }) as unknown as Argv<CaDirArgs<F>>),
+    handler: spec.handler,
+  };
 }
 
 /**

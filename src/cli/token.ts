@@ -1,19 +1,15 @@
 // `meshward token create`: a one-time bootstrap token for one SPIFFE ID, printed on stdout (only the
 // token, so `TOKEN=$(meshward token create ...)` works; --json for the expiry too).
-import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_TOKEN_TTL_MS } from '../ca/tokens.js';
 import { parseWorkloadSpiffeId } from '../pki/spiffe.js';
 import { caDirCommand, commandGroup, durationFlag, withAuthority } from './command-support.js';
 
-interface CreateArgs { 'ca-dir': string; 'spiffe-id': string; ttl?: string; json?: boolean; store?: string }
-
-const createCommand: CommandModule<object, CreateArgs> = {
-  command: 'create',
+const createCommand = caDirCommand('token create', 'ca-dir', {
   describe: 'print a one-time bootstrap token for one SPIFFE ID (for meshward agent --token)',
-  builder: (y: Argv) => caDirCommand(y, 'token create', 'ca-dir')
+  options: (y) => y
     .option('spiffe-id', { type: 'string', demandOption: true, describe: 'the identity the token may enroll' })
     .option('ttl', { type: 'string', describe: 'how long the token may be used (default 10m)' })
-    .option('json', { type: 'boolean', describe: 'print {token, spiffeId, expiresAt} as JSON' }) as unknown as Argv<CreateArgs>,
+    .option('json', { type: 'boolean', describe: 'print {token, spiffeId, expiresAt} as JSON' }),
   handler: async (args) => {
     const ttlMs = args.ttl === undefined ? DEFAULT_TOKEN_TTL_MS : durationFlag(args.ttl, '--ttl');
     parseWorkloadSpiffeId(args['spiffe-id']); // a malformed ID is refused before the CA is opened
@@ -23,6 +19,6 @@ const createCommand: CommandModule<object, CreateArgs> = {
       ? `${JSON.stringify({ token: created.token, spiffeId: created.spiffeId, expiresAt: created.expiresAt.toISOString() })}\n`
       : `${created.token}\n`);
   },
-};
+});
 
 export const tokenCommand = commandGroup('token', 'one-time bootstrap tokens for meshward agent', [createCommand], 'name a token command: create');

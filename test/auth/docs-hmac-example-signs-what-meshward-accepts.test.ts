@@ -4,8 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { findApiKeys, parseApiKey } from '../../src/auth/api-key.js';
@@ -13,10 +12,11 @@ import { verifyHttpSignature } from '../../src/auth/http-signature.js';
 import type { AuthRequest } from '../../src/auth/verdict.js';
 import { REPO_ROOT } from '../support/cli.js';
 import { DAY, keySet, makeKey } from './helpers.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const PAGE = readFileSync(join(REPO_ROOT, 'docs', 'api-credentials.md'), 'utf8');
-const dir = mkdtempSync(join(tmpdir(), 'meshward-docs-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const { dir, cleanup } = tempDir('meshward-docs-');
+after(cleanup);
 
 function signPy(): string {
   const m = /<!-- sign\.py: begin[^>]*-->\n```python\n([\s\S]*?)```\n<!-- sign\.py: end -->/.exec(PAGE);

@@ -4,17 +4,17 @@
 // (Ten, not more: on a loaded 2-core machine twenty Node start-ups queued on one lock could outwait the
 // lock's 30 s default, which is a property of the machine, not of the lock.)
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkApiKey } from '../../src/auth/api-key.js';
 import { parseApiKeyFile } from '../../src/auth/key-file.js';
 import { ApiKeySet } from '../../src/auth/key-set.js';
 import { runCli } from '../support/cli.js';
+import { tempDir } from '../support/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'meshward-apikey-race-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const { dir, cleanup } = tempDir('meshward-apikey-race-');
+after(cleanup);
 
 describe('concurrent apikey create', () => {
   it('10 parallel creates leave 10 records, all keys valid, no lock behind', async () => {

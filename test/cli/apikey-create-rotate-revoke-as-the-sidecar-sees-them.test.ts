@@ -4,8 +4,7 @@
 // a secret; rotate keeps the old key working through the grace (or not, with --grace 0s); revoke refuses
 // the key; bad flags are usage errors (exit 2) and unknown ids are refusals (exit 1).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkApiKey } from '../../src/auth/api-key.js';
@@ -14,10 +13,11 @@ import { parseApiKeyFile } from '../../src/auth/key-file.js';
 import { ApiKeySet } from '../../src/auth/key-set.js';
 import type { AuthRequest, AuthVerdict } from '../../src/auth/verdict.js';
 import { runCli } from '../support/cli.js';
+import { tempDir } from '../support/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'meshward-apikey-'));
+const { dir, cleanup } = tempDir('meshward-apikey-');
 const file = join(dir, 'apikeys.yaml');
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(cleanup);
 
 const keys = () => ApiKeySet.fromFile(parseApiKeyFile(readFileSync(file, 'utf8'), file));
 const withKey = (key: string, peer?: AuthRequest['peer']): AuthRequest => ({

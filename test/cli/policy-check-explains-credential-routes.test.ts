@@ -2,14 +2,14 @@
 // SPIFFE ID stand for the credentials a request carries; the answer names the principal and scopes the app
 // would get, or which proof is missing (401) or lacks the scope (403). Exit 0 / 1 as for mTLS-only checks.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { runCli } from '../support/cli.js';
+import { tempDir } from '../support/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'meshward-policy-creds-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const { dir, cleanup } = tempDir('meshward-policy-creds-');
+after(cleanup);
 const policy = join(dir, 'policy.yaml');
 writeFileSync(policy, `grants:
   - identities: ["spiffe://example.org/ns/shop/sa/frontend"]

@@ -4,17 +4,15 @@
 // the refusals of either path unchanged (one line, the same words, the same exit status).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { plainSidecarArguments } from '../../src/cli/sidecar-arguments.js';
 import { runCli } from '../support/cli.js';
+import { tempDir, type TempDir } from '../support/temp-dir.js';
 
-let tmp: string;
+let tmp: TempDir;
 before(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'meshward-sidecar-args-'));
+  tmp = tempDir('meshward-sidecar-args-');
 });
-after(() => rmSync(tmp, { recursive: true, force: true }));
+after(() => tmp.cleanup());
 
 // [argv, what the short path reads (undefined: left to yargs)]
 const shapes: [string[], ReturnType<typeof plainSidecarArguments>][] = [
@@ -57,7 +55,7 @@ const refusals: [string[], number, RegExp][] = [
 
 for (const [argv, code, line] of refusals) {
   test(`meshward ${argv.join(' ')} is refused with exit ${code}`, async () => {
-    const file = join(tmp, 'missing.yaml');
+    const file = tmp.path('missing.yaml');
     const r = await runCli(argv.map((a) => a.replace('FILE', file)), { timeoutMs: 60_000 });
     assert.equal(r.code, code, `stderr: ${r.stderr}`);
     const lines = r.stderr.trim().split('\n');

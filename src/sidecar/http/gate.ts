@@ -9,8 +9,9 @@ import { Authenticator } from '../auth/authenticator.js';
 import { LocalReplayStore } from '../auth/replay.js';
 import type { Connection } from '../inbound/connection.js';
 import type { SidecarMetrics } from '../observe/metrics.js';
+import { requestLogFor, type RequestLog } from '../observe/request-log.js';
 import type { Decision, Policy, Principal, Verdicts } from '../policy/policy.js';
-import type { IdentityHeaders } from './headers.js';
+import { headerText, type IdentityHeaders } from './headers.js';
 
 /** The metrics word for how a request ended. */
 export type Outcome = 'allow' | 'deny' | 'unauthenticated' | 'rate_limited' | 'bad_request' | 'audit_deny' | 'upstream_error';
@@ -26,10 +27,12 @@ export interface Peer {
   principal: Principal;
   readonly ids: IdentityHeaders;
   /**
-   * The allowed-request logger of this connection: a pino child whose identity and remote address are
-   * serialized once, on the connection's first logged request, so each line only adds its own fields.
+   * The identity and remote address of this connection as its allowed-request lines carry them: serialized
+   * once, on the connection's first logged request (again after a policy reload changed the principal).
    */
-  log?: Logger;
+  logPart?: string | undefined;
+  /** The same as a pino child, when the gate's logger is not createLogger's (tests that pass their own). */
+  log?: Logger | undefined;
   /** The mTLS caller as the credential checks see it (boundTo, cnf.x5t#S256); built on first use. */
   authPeer?: AuthPeer | undefined;
 }
@@ -55,6 +58,8 @@ export class Gate {
   private readonly durations = new Map<string, Observe>();
   /** The level allowed requests are logged at, or undefined when that costs nothing because it is off. */
   private readonly allowedLevel: 'info' | 'debug' | undefined;
+  /** Builds the allowed-request lines into the logger's buffer (undefined: they go through pino). */
+  private readonly requestLog: RequestLog | undefined;
   readonly authenticator: Authenticator;
 
   constructor(opts: GateOptions) {
@@ -64,6 +69,7 @@ export class Gate {
     this.metrics = opts.metrics;
     const level = opts.allowedLogLevel ?? 'debug';
     this.allowedLevel = level !== 'silent' && opts.logger.isLevelEnabled(level) ? level : undefined;
+    this.requestLog = this.allowedLevel !== undefined ? requestLogFor(opts.logger, this.allowedLevel) : undefined;
   }
 
   peer(conn: Connection): Peer {
@@ -73,7 +79,7 @@ export class Gate {
       conn,
       policy,
       principal,
-      ids: { xfcc: conn.xfcc, clientId: conn.identity.id, scopes: principal.scopeHeader },
+      ids: { xfcc: headerText(conn.xfcc), clientId: headerText(conn.identity.id), scopes: headerText(principal.scopeHeader) },
     };
   }
 
@@ -83,7 +89,8 @@ export class Gate {
     if (policy !== peer.policy) {
       peer.policy = policy;
       peer.principal = policy.principal(peer.conn.identity);
-      peer.ids.scopes = peer.principal.scopeHeader;
+      peer.ids.scopes = headerText(peer.principal.scopeHeader);
+      peer.logPart = undefined;
       peer.log = undefined;
     }
     const decision = policy.decide(peer.principal, method, target, Date.now());
@@ -178,13 +185,19 @@ export class Gate {
       this.durations.set(outcome, h);
     }
     h.observe(seconds);
-    if (this.allowedLevel !== undefined && (outcome === 'allow' || outcome === 'upstream_error')) {
-      const log = (peer.log ??= this.logger.child({ identity: peer.principal.id, remote: peer.conn.remoteAddress }));
-      const fields = { event: 'request', method, path, rule, status, outcome, ms: Math.round(seconds * 1e4) / 10 };
+    if (this.allowedLevel === undefined || (outcome !== 'allow' && outcome !== 'upstream_error')) return;
+    const ms = Math.round(seconds * 1e4) / 10;
+    const rl = this.requestLog;
+    if (rl !== undefined) {
+      const part = (peer.logPart ??= rl.connectionPart(peer.principal.id, peer.conn.remoteAddress));
       // Routes with `require`: who the proofs named (x-mesh-principal) and the API key id, never the key.
-      if (d?.principals !== undefined) log[this.allowedLevel]({ ...fields, principal: d.principals, ...(d.keyId !== undefined ? { keyId: d.keyId } : {}) }, 'request');
-      else log[this.allowedLevel](fields, 'request');
+      rl.write(part, method, path, rule, status, outcome, ms, d?.principals, d?.keyId);
+      return;
     }
+    const log = (peer.log ??= this.logger.child({ identity: peer.principal.id, remote: peer.conn.remoteAddress }));
+    const fields = { event: 'request', method, path, rule, status, outcome, ms };
+    if (d?.principals !== undefined) log[this.allowedLevel]({ ...fields, principal: d.principals, ...(d.keyId !== undefined ? { keyId: d.keyId } : {}) }, 'request');
+    else log[this.allowedLevel](fields, 'request');
   }
 
   /** Logs why the app could not be reached (the client gets 502 / gRPC 14). */

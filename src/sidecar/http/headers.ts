@@ -6,7 +6,17 @@
 // Names are only lower-cased when their first letter can start a name we act on, to keep the hot path lean.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 
-/** The identity headers of one connection, precomputed once per (connection, policy). */
+/**
+ * A value the sidecar makes (identity headers) as header text: its UTF-8 bytes, one character per byte.
+ * Request heads are written as latin1, byte for byte what the client sent (node decodes header bytes and
+ * HTTP/2 writes header strings that way too), so a Subject such as "CN=Müller" reaches the app as UTF-8
+ * instead of being cut to one byte per character.
+ */
+export function headerText(value: string): string {
+  return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+}
+
+/** The identity headers of one connection, precomputed once per (connection, policy), as header text (headerText). */
 export interface IdentityHeaders {
   /** "" for a connection without a client certificate: then neither it nor clientId is sent. */
   xfcc: string;

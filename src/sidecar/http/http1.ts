@@ -14,7 +14,7 @@ import { readBody, whenSettled } from './body.js';
 import type { ProxyContext } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
-import { appendIdentity, credentialHeaders, forwardableTrailers, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, stripCredentials, withoutPseudo, type Http1RequestScan, type IdentityHeaders } from './headers.js';
+import { appendIdentity, credentialHeaders, headerText, forwardableTrailers, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, stripCredentials, withoutPseudo, type Http1RequestScan, type IdentityHeaders } from './headers.js';
 import { refusal, sendHttp1, sendRawHttp1, type Refusal } from './responses.js';
 import type { BodyKind } from './upstream-http1.js';
 import type { UpstreamResponse } from './upstream-response.js';
@@ -81,7 +81,7 @@ function authRequest(ctx: ProxyContext, peer: Peer, req: IncomingMessage, scan: 
 
 /** The identity headers of a request authorize() let through. */
 export function authorizedIds(peer: Peer, d: Decision): IdentityHeaders {
-  return { xfcc: peer.ids.xfcc, clientId: peer.ids.clientId, scopes: d.scopes ?? '', principal: d.principals ?? '' };
+  return { xfcc: peer.ids.xfcc, clientId: peer.ids.clientId, scopes: headerText(d.scopes ?? ''), principal: headerText(d.principals ?? '') };
 }
 
 function unreachable(err: Error): Refusal {
@@ -409,7 +409,7 @@ function tunnel(ctx: ProxyContext, peer: Peer, req: IncomingMessage, socket: Soc
   ctx.tunnels.add(socket);
   ctx.inflight++;
   const up = net.connect({ host: app.host, port: app.port, noDelay: true });
-  up.write(text);
+  up.write(text, 'latin1'); // header bytes as the client sent them (node decoded them as latin1)
   if (head.length > 0) up.write(head);
   up.once('connect', () => {
     connected = true;

@@ -105,7 +105,9 @@ export class Exchange {
   private start(conn: AppConnection): void {
     this.conn = conn;
     conn.exchange = this;
-    conn.socket.write(this.head);
+    // latin1: node decoded the client's header bytes (and the path) as latin1, so this writes them back
+    // byte for byte; UTF-8 would turn each byte above 0x7f into two.
+    conn.socket.write(this.head, 'latin1');
   }
 
   /** Cancels the exchange (the client went away): the connection is closed, never reused. */

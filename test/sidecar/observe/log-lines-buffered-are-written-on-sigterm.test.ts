@@ -1,13 +1,68 @@
 // Allowed requests are logged through a buffer (issue 14: logging at near-zero cost): the lines of the
 // requests answered just before SIGTERM or SIGINT still reach stdout, each once and in order, before
-// the sidecar's last line, and each carries the connection's identity and address.
+// the sidecar's last line, and each carries the connection's identity and address; so do the lines of
+// 20000 requests answered just before SIGTERM (the last of them still buffered or on their way to the pipe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
+import tls from 'node:tls';
 import { echoAppScenarios, statusOf } from '../../support/echo-app-scenarios.js';
 import { FRONTEND_ID, clientTlsOptions, startSidecarProcess } from '../../support/sidecar.js';
 
 const apps = echoAppScenarios();
+
+/** `count` keep-alive GETs of /orders/<tag>-<n> on one raw TLS connection, one after the other; resolves with the statuses. */
+function sequence(opts: tls.ConnectionOptions, tag: string, count: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(opts);
+    const statuses: number[] = [];
+    let buf = '';
+    const send = () => socket.write(`GET /orders/${tag}-${statuses.length} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    socket.setEncoding('latin1');
+    socket.once('secureConnect', send);
+    socket.on('data', (d: string) => {
+      buf += d;
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        statuses.push(Number(buf.slice(9, 12)));
+        buf = buf.slice(end + 4 + length);
+        if (statuses.length === count) {
+          socket.end();
+          return resolve(statuses);
+        }
+        send();
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => (statuses.length < count ? reject(new Error(`connection closed after ${statuses.length} of ${count}`)) : undefined));
+  });
+}
+
+test('20000 requests on 8 connections, then SIGTERM at once: 20000 request lines, each once', async () => {
+  const scenario = apps.scenario({ config: { log: { level: 'info', allowed: 'info' } } });
+  const sidecar = await startSidecarProcess(scenario.configPath);
+  try {
+    const port = await sidecar.waitForInbound();
+    await sidecar.waitUntilReady();
+    const opts = clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port);
+    const tags = Array.from({ length: 8 }, (_, i) => `c${i}`);
+    const statuses = await Promise.all(tags.map((t) => sequence(opts, t, 2500)));
+    assert.ok(statuses.flat().every((s) => s === 200), 'every request allowed');
+    // The last lines are still in the buffer (below a chunk) or in a write on its way to the pipe.
+    assert.equal(await sidecar.stop('SIGTERM'), 0);
+    const counts = new Map<string, number>();
+    for (const l of sidecar.logs) if (l.event === 'request') counts.set(String(l.path), (counts.get(String(l.path)) ?? 0) + 1);
+    assert.equal(counts.size, 20000, 'a line for every request');
+    assert.ok([...counts.values()].every((n) => n === 1), 'no line twice');
+    for (const t of tags) for (const n of [0, 1249, 2499]) assert.equal(counts.get(`/orders/${t}-${n}`), 1);
+    assert.equal(sidecar.logs.at(-1)?.event, 'stopped', 'the last line is the sidecar stopping');
+  } finally {
+    await sidecar.stop('SIGKILL');
+  }
+});
 
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

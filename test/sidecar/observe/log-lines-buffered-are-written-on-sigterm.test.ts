@@ -25,10 +25,19 @@ function sequence(opts: tls.ConnectionOptions, tag: string, count: number): Prom
       for (;;) {
         const end = buf.indexOf('\r\n\r\n');
         if (end < 0) return;
-        const length = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
-        if (buf.length < end + 4 + length) return;
+        // The echo app's JSON body comes chunked (it never holds CRLF 0 CRLF CRLF), or with a length.
+        const head = buf.slice(0, end);
+        let total: number;
+        if (/transfer-encoding: chunked/i.test(head)) {
+          const last = buf.indexOf('\r\n0\r\n\r\n', end);
+          if (last < 0) return;
+          total = last + 7;
+        } else {
+          total = end + 4 + Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+          if (buf.length < total) return;
+        }
         statuses.push(Number(buf.slice(9, 12)));
-        buf = buf.slice(end + 4 + length);
+        buf = buf.slice(total);
         if (statuses.length === count) {
           socket.end();
           return resolve(statuses);

@@ -23,7 +23,6 @@ const ROUNDS = Number(process.env.LOGCOST_ROUNDS ?? 7);
 const REQUESTS = Number(process.env.LOGCOST_REQUESTS ?? 6000);
 const CONNECTIONS = Number(process.env.LOGCOST_CONNECTIONS ?? 8);
 const PROFILE = process.env.LOGCOST_PROFILE;
-const TICK_US = 1e6 / 100; // /proc/PID/stat counts in clock ticks of 10 ms
 
 interface Variant {
   name: string;
@@ -32,10 +31,17 @@ interface Variant {
   perRequestUs: number[];
 }
 
-function cpuTicks(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime, every thread of the process
+/** CPU time of every thread of the process so far, in µs (the scheduler's nanosecond count, not 10 ms ticks). */
+function cpuMicros(pid: number): number {
+  let ns = 0;
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // a thread that ended in between: its time is lost to both readings alike
+    }
+  }
+  return ns / 1000;
 }
 
 const median = (xs: number[]): number => {
@@ -113,9 +119,9 @@ async function main(): Promise<void> {
       // A different order each round, so no variant always runs first (or after the same neighbour).
       const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
       for (const v of order) {
-        const before = cpuTicks(v.child.pid!);
+        const before = cpuMicros(v.child.pid!);
         await load(clientTlsOptions(s.pki, client, v.port), CONNECTIONS, REQUESTS);
-        const us = ((cpuTicks(v.child.pid!) - before) * TICK_US) / REQUESTS;
+        const us = (cpuMicros(v.child.pid!) - before) / REQUESTS;
         v.perRequestUs.push(us);
       }
       process.stderr.write(`round ${r + 1}: ${variants.map((v) => `${v.name} ${v.perRequestUs.at(-1)!.toFixed(1)}`).join(', ')}\n`);

@@ -8,6 +8,10 @@
 // sidecar's. One sidecar process (workers: 1) pinned to core 0 when taskset exists; the load generator
 // (a minimal HTTP/1.1 client on tls sockets, one keep-alive connection per concurrent request) runs here. Targets (issue 13): API key
 // ≥ 0.95×, JWT ≥ 0.90× (both against the GET), HMAC ≥ 0.80× (against the POST). Prints a Markdown table.
+// The warm-up run of each case (connections, JIT, the JWT cache) is not counted in any figure.
+// BENCH_BASELINE_ROOT=DIR (another built checkout, e.g. of main) starts a second sidecar from DIR's build with
+// the same files and runs every case against both, interleaved round by round, then prints each case's CPU µs
+// per request before → after: on a loaded machine only such same-run comparisons of CPU time mean anything.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,6 +53,16 @@ interface Prepared {
   body: Buffer;
 }
 
+const BASELINE_ROOT = process.env.BENCH_BASELINE_ROOT;
+
+/** A sidecar under test: this build, or the baseline build of BENCH_BASELINE_ROOT. */
+interface Target {
+  label: string;
+  child: ChildProcess;
+  authority: string;
+  connections: RawConnection[];
+}
+
 function run(args: string[]): string {
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'meshward.js'), ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`meshward ${args.join(' ')}: ${r.stderr}`);
@@ -57,7 +71,7 @@ function run(args: string[]): string {
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'meshward-bench-creds-'));
-  let sidecar: ChildProcess | undefined;
+  const targets: Target[] = [];
   const app = createServer((req, res) => {
     req.resume();
     req.on('end', () => res.end('ok'));
@@ -95,14 +109,27 @@ async function main(): Promise<void> {
     const pin = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
     // BENCH_SIDECAR_NODE_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the sidecar (NODE_OPTIONS refuses --cpu-prof).
     const flags = (process.env.BENCH_SIDECAR_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-    const argv = [...flags, join(ROOT, 'bin', 'meshward.js'), 'sidecar', '--config', join(tmp, 'sidecar.yaml')];
-    sidecar = pin ? spawn('taskset', ['-c', '0', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-    const port = await inboundPort(sidecar);
+    const wrapper = (process.env.BENCH_SIDECAR_WRAPPER ?? '').split(' ').filter((f) => f !== '');
+    const start = async (root: string): Promise<{ child: ChildProcess; port: number }> => {
+      const argv = [...flags, join(root, 'bin', 'meshward.js'), 'sidecar', '--config', join(tmp, 'sidecar.yaml')];
+      // Both sidecars on core 0: only one of them is loaded at a time.
+      // BENCH_SIDECAR_WRAPPER, e.g. "strace -f -c -o /tmp/syscalls", runs the sidecar under another command (CPU figures then include it).
+      const command = [...(pin ? ['taskset', '-c', '0'] : []), ...wrapper, process.execPath, ...argv];
+      const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+      return { child, port: await inboundPort(child) };
+    };
+    const roots: [string, string][] = BASELINE_ROOT === undefined ? [['this build', ROOT]] : [['baseline', BASELINE_ROOT], ['this build', ROOT]];
+    const started: { label: string; child: ChildProcess; port: number }[] = [];
+    for (const [label, root] of roots) {
+      const s = await start(root);
+      started.push({ label, ...s });
+      targets.push({ label, child: s.child, authority: `127.0.0.1:${s.port}`, connections: [] });
+    }
 
     const body = randomBytes(1024);
-    const authority = `127.0.0.1:${port}`;
     let nonce = 0;
     const digest = `sha-256=:${createSha(body)}:`;
+    let authority = targets[0]!.authority;
     const signed = (): Prepared => {
       const sig = signRequest(
         { method: 'POST', scheme: 'https', authority, path: '/hmac', headers: { 'content-digest': digest }, body: { sha256: Buffer.alloc(32) } },
@@ -131,42 +158,80 @@ async function main(): Promise<void> {
         next: () => pool.pop() ?? signed(),
       },
     ];
-    const tls: ConnectionOptions = { host: '127.0.0.1', port, ca: pki.bundlePem, cert: client.chainPem, key: client.keyPem, servername: 'localhost', ALPNProtocols: ['http/1.1'] };
-    const connections = Array.from({ length: CONNECTIONS }, () => new RawConnection(tls));
-    const results = new Map<string, number[]>(cases.map((c) => [c.name, []]));
-    const failures = new Map<string, number>(cases.map((c) => [c.name, 0]));
+    for (const t of started) {
+      const tls: ConnectionOptions = { host: '127.0.0.1', port: t.port, ca: pki.bundlePem, cert: client.chainPem, key: client.keyPem, servername: 'localhost', ALPNProtocols: ['http/1.1'] };
+      targets.find((x) => x.child === t.child)!.connections = Array.from({ length: CONNECTIONS }, () => new RawConnection(tls));
+    }
     // BENCH_CASES=jwt (words matched in the case names, comma-separated) runs only those cases, e.g. to profile one.
     const only = (process.env.BENCH_CASES ?? '').toLowerCase().split(',').filter((w) => w !== '');
     if (only.length > 0) cases.splice(0, cases.length, ...cases.filter((c) => only.some((w) => c.name.toLowerCase().includes(w))));
-    // Enough prepared requests for 10k req/s (this machine does about 3k); the pool is made before the clock starts.
-    const cpu = new Map<string, number[]>(cases.map((c) => [c.name, []]));
-    const run1 = async (c: Case, seconds: number): Promise<number> => {
-      c.prepare?.(Math.ceil(seconds * 10_000));
-      const before = cpuSeconds(sidecar!.pid!);
-      const { rps, requests } = await load(connections, authority, c, seconds, failures);
-      const used = cpuSeconds(sidecar!.pid!) - before;
-      if (requests > 0 && !Number.isNaN(used)) cpu.get(c.name)!.push((used / requests) * 1e6);
-      if (c.prepare !== undefined) pool = [];
-      return rps;
-    };
-    for (const c of cases) await run1(c, 1); // warm-up: connections, JIT, the JWT cache
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const c of cases) results.get(c.name)!.push(await run1(c, SECONDS));
+    const key = (t: Target, c: Case): string => `${t.label}\n${c.name}`;
+    const results = new Map<string, number[]>();
+    const failures = new Map<string, number>();
+    /** Sidecar CPU µs per request (user + system) and the system part alone, per timed run. */
+    const cpu = new Map<string, number[]>();
+    const sys = new Map<string, number[]>();
+    for (const t of targets) {
+      for (const c of cases) for (const m of [results, cpu, sys]) m.set(key(t, c), []);
+      for (const c of cases) failures.set(key(t, c), 0);
     }
-    for (const conn of connections) conn.close();
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const lines = [
-      `## Credential checks through the sidecar (keep-alive, ${CONNECTIONS} connections, median of ${ROUNDS} × ${SECONDS} s, sidecar ${pin ? 'pinned to core 0' : 'not pinned'})`,
-      '',
-      '| case | requests/s | ratio to mTLS only | target | sidecar CPU µs/request | CPU ratio (baseline/case) | failures |',
-      '|---|---:|---:|---:|---:|---:|---:|',
-    ];
-    for (const c of cases) {
-      const rps = median(results.get(c.name)!);
-      const base = median(results.get(c.baseline ?? c.name) ?? [Number.NaN]);
-      const us = median(cpu.get(c.name)!.length > 0 ? cpu.get(c.name)! : [Number.NaN]);
-      const baseUs = median(cpu.get(c.baseline ?? c.name) ?? [Number.NaN]);
-      lines.push(`| ${c.name} | ${Math.round(rps)} | ${(rps / base).toFixed(3)}${c.baseline === undefined ? '' : ` (to ${c.baseline})`} | ${c.target === undefined ? '' : `≥ ${c.target}`} | ${us.toFixed(0)} | ${(baseUs / us).toFixed(3)} | ${failures.get(c.name)} |`);
+    // Enough prepared requests for 10k req/s (this machine does about 3k); the pool is made before the clock starts.
+    const run1 = async (t: Target, c: Case, seconds: number, counted: boolean): Promise<void> => {
+      authority = t.authority;
+      c.prepare?.(Math.ceil(seconds * 10_000));
+      const before = cpuTimes(t.child.pid!);
+      const { rps, requests } = await load(t.connections, t.authority, c, seconds, failures, key(t, c));
+      const after = cpuTimes(t.child.pid!);
+      if (c.prepare !== undefined) pool = [];
+      // The warm-up run (connections, JIT, the JWT cache) is not counted: its CPU per request is the start-up's.
+      if (!counted) return;
+      results.get(key(t, c))!.push(rps);
+      if (requests > 0 && !Number.isNaN(after.user)) {
+        cpu.get(key(t, c))!.push(((after.user + after.sys - before.user - before.sys) / requests) * 1e6);
+        sys.get(key(t, c))!.push(((after.sys - before.sys) / requests) * 1e6);
+      }
+    };
+    for (const t of targets) for (const c of cases) await run1(t, c, 1, false);
+    for (let round = 0; round < ROUNDS; round++) {
+      // Interleaved: each case on each sidecar in turn, so drift on a shared machine hits all alike.
+      for (const c of cases) for (const t of round % 2 === 0 ? targets : [...targets].reverse()) await run1(t, c, SECONDS, true);
+    }
+    for (const t of targets) for (const conn of t.connections) conn.close();
+    const median = (xs: number[]) => (xs.length === 0 ? Number.NaN : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!);
+    const lines: string[] = [];
+    for (const t of targets) {
+      const of = (m: Map<string, number[]>, c: Case | undefined) => median(c === undefined ? [] : m.get(key(t, c)) ?? []);
+      const byName = (name: string | undefined) => cases.find((c) => c.name === name);
+      lines.push(
+        `## Credential checks through the sidecar${targets.length > 1 ? ` (${t.label})` : ''} (keep-alive, ${CONNECTIONS} connections, median of ${ROUNDS} × ${SECONDS} s, sidecar ${pin ? 'pinned to core 0' : 'not pinned'})`,
+        '',
+        '| case | requests/s | ratio to mTLS only | target | sidecar CPU µs/request | of which system | CPU ratio (baseline/case) | failures |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|',
+      );
+      for (const c of cases) {
+        const base = byName(c.baseline ?? c.name);
+        const rps = of(results, c);
+        const us = of(cpu, c);
+        lines.push(`| ${c.name} | ${Math.round(rps)} | ${(rps / of(results, base)).toFixed(3)}${c.baseline === undefined ? '' : ` (to ${c.baseline})`} | ${c.target === undefined ? '' : `≥ ${c.target}`} | ${us.toFixed(1)} | ${of(sys, c).toFixed(1)} | ${(of(cpu, base) / us).toFixed(3)} | ${failures.get(key(t, c))} |`);
+      }
+      lines.push('');
+    }
+    if (targets.length > 1) {
+      const [before, after] = targets as [Target, Target];
+      lines.push(
+        `## Before → after: sidecar CPU µs per request, same run, interleaved (baseline: ${BASELINE_ROOT})`,
+        '',
+        '| case | before | after | after/before | CPU ratio to mTLS only, before | after |',
+        '|---|---:|---:|---:|---:|---:|',
+      );
+      for (const c of cases) {
+        const base = cases.find((x) => x.name === (c.baseline ?? c.name))!;
+        const b = median(cpu.get(key(before, c))!);
+        const a = median(cpu.get(key(after, c))!);
+        const rb = median(cpu.get(key(before, base))!) / b;
+        const ra = median(cpu.get(key(after, base))!) / a;
+        lines.push(`| ${c.name} | ${b.toFixed(1)} | ${a.toFixed(1)} | ${(a / b).toFixed(3)} | ${rb.toFixed(3)} | ${ra.toFixed(3)} |`);
+      }
     }
     lines.push(
       '',
@@ -176,10 +241,11 @@ async function main(): Promise<void> {
       'digests the body, verifies the signature and records it in the replay cache on every request.',
       'Sidecar CPU µs/request: the sidecar process\'s user+system time (/proc/PID/stat) over a run divided by its requests; on a',
       'shared machine it moves less than requests/s, and its ratio is what the throughput ratio would be were the sidecar the bottleneck.',
+      '"of which system": the kernel\'s part of it (socket reads and writes, including loopback delivery to the app). The warm-up run is not counted.',
     );
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
-    sidecar?.kill('SIGTERM');
+    for (const t of targets) t.child.kill('SIGTERM');
     app.close();
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -189,15 +255,15 @@ function createSha(b: Buffer): string {
   return createHash('sha256').update(b).digest('base64');
 }
 
-/** User + system CPU seconds of a process so far (NaN where /proc is missing). */
-function cpuSeconds(pid: number): number {
+/** User and system CPU seconds of a process so far (NaN where /proc is missing). */
+function cpuTimes(pid: number): { user: number; sys: number } {
   try {
     // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return { user: Number(fields[11]) / CLOCK_TICKS, sys: Number(fields[12]) / CLOCK_TICKS };
   } catch {
-    return Number.NaN;
+    return { user: Number.NaN, sys: Number.NaN };
   }
 }
 
@@ -292,7 +358,7 @@ class RawConnection {
 }
 
 /** Requests per second of `c` for `seconds` over every connection (one request at a time each); non-200s count as failures. */
-async function load(connections: RawConnection[], authority: string, c: Case, seconds: number, failures: Map<string, number>): Promise<{ rps: number; requests: number }> {
+async function load(connections: RawConnection[], authority: string, c: Case, seconds: number, failures: Map<string, number>, failureKey: string): Promise<{ rps: number; requests: number }> {
   const end = performance.now() + seconds * 1000;
   let done = 0;
   const worker = async (conn: RawConnection): Promise<void> => {
@@ -302,7 +368,7 @@ async function load(connections: RawConnection[], authority: string, c: Case, se
       for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
       const status = await conn.exchange(`${head}\r\n`, body);
       if (status === 200) done++;
-      else failures.set(c.name, failures.get(c.name)! + 1);
+      else failures.set(failureKey, failures.get(failureKey)! + 1);
     }
   };
   const start = performance.now();

@@ -9,7 +9,7 @@ import { KEY_ID_FORMAT } from './api-key.js';
 import type { ApiKeySet } from './key-set.js';
 import { statusRefusal } from './key-set.js';
 import { parseDictionary, serializeInnerList, StructuredFieldError, type BareItem, type Dictionary, type InnerList } from './structured-fields.js';
-import { headerValues, refuse, type AuthRequest, type AuthVerdict, type RefusalReason } from './verdict.js';
+import { headerValues, refuse, SEVERAL_AUTHORIZATION, type AuthRequest, type AuthVerdict, type RefusalReason } from './verdict.js';
 
 export const HMAC_ALGORITHM = 'hmac-sha256';
 export const DEFAULT_MAX_SKEW_MS = 300_000;
@@ -214,6 +214,10 @@ function hmac(secret: KeyObject | Buffer, base: string): Buffer {
  */
 export function verifyHttpSignature(req: AuthRequest, keys: ApiKeySet, now: number, policy: HmacPolicy): AuthVerdict {
   let keyId: string | undefined;
+  // Authorization holds one credential: with two lines it is unclear which one the app would act on, and
+  // node's HTTP/2 header object would fold them into the first before forwarding (docs/api-credentials.md).
+  const authorization = req.headers['authorization'];
+  if (authorization !== undefined && typeof authorization !== 'string' && authorization.length > 1) return refuse('hmac', 'ambiguous', SEVERAL_AUTHORIZATION);
   try {
     const input = joinedField(req, 'signature-input');
     const signature = joinedField(req, 'signature');

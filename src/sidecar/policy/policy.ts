@@ -202,6 +202,9 @@ export class Policy {
    * used its burst a fresh one. Changed and new entries start full. Returns how many entries kept theirs.
    */
   carryRateLimitsFrom(previous: Policy): number {
+    // Each API key's own buckets (key file rps/burst) are not policy entries: they always carry over, as they
+    // do across key-file reloads (keyBuckets keeps a bucket while the key's rate is unchanged).
+    this.perKey = previous.perKey;
     const tables = new Map(previous.limits.map((l) => [l.key, l.buckets]));
     let carried = 0;
     for (const l of this.limits) {
@@ -423,7 +426,8 @@ export class Policy {
     return b;
   }
 
-  private readonly perKey = new Map<string, TokenBuckets>();
+  /** Shared with the policy this one replaced (carryRateLimitsFrom): a policy reload keeps every key's bucket. */
+  private perKey = new Map<string, TokenBuckets>();
 
   /** The decision for a new connection to a tcp:// app: the `tcp.scope` check, then the rate limit. */
   connect(principal: Principal, nowMs: number): Decision {

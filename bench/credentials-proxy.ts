@@ -8,7 +8,7 @@
 // sidecar's. One sidecar process (workers: 1) pinned to core 0 when taskset exists; the load generator
 // (a minimal HTTP/1.1 client on tls sockets, one keep-alive connection per concurrent request) runs here. Targets (issue 13): API key
 // ≥ 0.95×, JWT ≥ 0.90× (both against the GET), HMAC ≥ 0.80× (against the POST). Prints a Markdown table.
-// The warm-up run of each case (connections, JIT, the JWT cache) is not counted in any figure.
+// The warm-up of each case (BENCH_WARMUP_REQUESTS, default 5000: connections, JIT, the JWT cache) is not counted in any figure.
 // BENCH_BASELINE_ROOT=DIR (another built checkout, e.g. of main) starts a second sidecar from DIR's build with
 // the same files and runs every case against both, interleaved round by round, then prints each case's CPU µs
 // per request before → after: on a loaded machine only such same-run comparisons of CPU time mean anything.
@@ -29,6 +29,8 @@ import { makeTestPki, writeIdentityDir } from '../test/support/pki-fixtures.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+/** Requests each case runs (per sidecar) before anything is counted. */
+const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 5000);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FRONTEND = 'spiffe://example.org/ns/shop/sa/frontend';
 const ISSUER = 'https://auth.bench.test';
@@ -171,27 +173,45 @@ async function main(): Promise<void> {
     /** Sidecar CPU µs per request (user + system) and the system part alone, per timed run. */
     const cpu = new Map<string, number[]>();
     const sys = new Map<string, number[]>();
+    /** read- and write-type system calls per request (/proc/PID/io syscr, syscw): extra socket writes show here. */
+    const reads = new Map<string, number[]>();
+    const writes = new Map<string, number[]>();
     for (const t of targets) {
-      for (const c of cases) for (const m of [results, cpu, sys]) m.set(key(t, c), []);
+      for (const c of cases) for (const m of [results, cpu, sys, reads, writes]) m.set(key(t, c), []);
       for (const c of cases) failures.set(key(t, c), 0);
     }
     // Enough prepared requests for 10k req/s (this machine does about 3k); the pool is made before the clock starts.
-    const run1 = async (t: Target, c: Case, seconds: number, counted: boolean): Promise<void> => {
+    const run1 = async (t: Target, c: Case, seconds: number, counted: boolean): Promise<number> => {
       authority = t.authority;
       c.prepare?.(Math.ceil(seconds * 10_000));
       const before = cpuTimes(t.child.pid!);
+      const ioBefore = syscalls(t.child.pid!);
       const { rps, requests } = await load(t.connections, t.authority, c, seconds, failures, key(t, c));
       const after = cpuTimes(t.child.pid!);
+      const ioAfter = syscalls(t.child.pid!);
+      // BENCH_VERBOSE=1: every run on stderr, e.g. to turn a --cpu-prof of the sidecar into µs per request.
+      if (process.env.BENCH_VERBOSE === '1') process.stderr.write(`${t.label}\t${c.name}\t${counted ? 'timed' : 'warm-up'}\t${seconds}s\t${requests} requests\n`);
       if (c.prepare !== undefined) pool = [];
-      // The warm-up run (connections, JIT, the JWT cache) is not counted: its CPU per request is the start-up's.
-      if (!counted) return;
+      // The warm-up runs (connections, JIT, the JWT cache) are not counted: their CPU per request is the start-up's.
+      if (!counted) return requests;
       results.get(key(t, c))!.push(rps);
       if (requests > 0 && !Number.isNaN(after.user)) {
         cpu.get(key(t, c))!.push(((after.user + after.sys - before.user - before.sys) / requests) * 1e6);
         sys.get(key(t, c))!.push(((after.sys - before.sys) / requests) * 1e6);
+        reads.get(key(t, c))!.push((ioAfter.reads - ioBefore.reads) / requests);
+        writes.get(key(t, c))!.push((ioAfter.writes - ioBefore.writes) / requests);
       }
+      return requests;
     };
-    for (const t of targets) for (const c of cases) await run1(t, c, 1, false);
+    // Warm-up by count, not time: on a loaded machine a 1 s warm-up ran a few dozen requests, and the first
+    // timed run then still paid for the JIT. Each case runs until WARMUP requests (at most 30 s).
+    for (const t of targets) {
+      for (const c of cases) {
+        const until = performance.now() + 30_000;
+        let warmed = 0;
+        while (warmed < WARMUP && performance.now() < until) warmed += await run1(t, c, 1, false);
+      }
+    }
     for (let round = 0; round < ROUNDS; round++) {
       // Interleaved: each case on each sidecar in turn, so drift on a shared machine hits all alike.
       for (const c of cases) for (const t of round % 2 === 0 ? targets : [...targets].reverse()) await run1(t, c, SECONDS, true);
@@ -205,14 +225,14 @@ async function main(): Promise<void> {
       lines.push(
         `## Credential checks through the sidecar${targets.length > 1 ? ` (${t.label})` : ''} (keep-alive, ${CONNECTIONS} connections, median of ${ROUNDS} × ${SECONDS} s, sidecar ${pin ? 'pinned to core 0' : 'not pinned'})`,
         '',
-        '| case | requests/s | ratio to mTLS only | target | sidecar CPU µs/request | of which system | CPU ratio (baseline/case) | failures |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|',
+        '| case | requests/s | ratio to mTLS only | target | sidecar CPU µs/request | of which system | CPU ratio (baseline/case) | read/write syscalls per request | failures |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
       );
       for (const c of cases) {
         const base = byName(c.baseline ?? c.name);
         const rps = of(results, c);
         const us = of(cpu, c);
-        lines.push(`| ${c.name} | ${Math.round(rps)} | ${(rps / of(results, base)).toFixed(3)}${c.baseline === undefined ? '' : ` (to ${c.baseline})`} | ${c.target === undefined ? '' : `≥ ${c.target}`} | ${us.toFixed(1)} | ${of(sys, c).toFixed(1)} | ${(of(cpu, base) / us).toFixed(3)} | ${failures.get(key(t, c))} |`);
+        lines.push(`| ${c.name} | ${Math.round(rps)} | ${(rps / of(results, base)).toFixed(3)}${c.baseline === undefined ? '' : ` (to ${c.baseline})`} | ${c.target === undefined ? '' : `≥ ${c.target}`} | ${us.toFixed(1)} | ${of(sys, c).toFixed(1)} | ${(of(cpu, base) / us).toFixed(3)} | ${of(reads, c).toFixed(2)} / ${of(writes, c).toFixed(2)} | ${failures.get(key(t, c))} |`);
       }
       lines.push('');
     }
@@ -241,7 +261,8 @@ async function main(): Promise<void> {
       'digests the body, verifies the signature and records it in the replay cache on every request.',
       'Sidecar CPU µs/request: the sidecar process\'s user+system time (/proc/PID/stat) over a run divided by its requests; on a',
       'shared machine it moves less than requests/s, and its ratio is what the throughput ratio would be were the sidecar the bottleneck.',
-      '"of which system": the kernel\'s part of it (socket reads and writes, including loopback delivery to the app). The warm-up run is not counted.',
+      '"read/write syscalls per request": /proc/PID/io syscr and syscw over the run, per request (socket reads and writes, epoll excluded).',
+      `"of which system": the kernel\'s part of it (socket reads and writes, including loopback delivery to the app). The warm-up (${WARMUP} requests per case) is not counted.`,
     );
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
@@ -264,6 +285,16 @@ function cpuTimes(pid: number): { user: number; sys: number } {
     return { user: Number(fields[11]) / CLOCK_TICKS, sys: Number(fields[12]) / CLOCK_TICKS };
   } catch {
     return { user: Number.NaN, sys: Number.NaN };
+  }
+}
+
+/** Read- and write-type system calls of a process so far (/proc/PID/io; NaN where it is missing). */
+function syscalls(pid: number): { reads: number; writes: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    return { reads: Number(/^syscr: (\d+)/m.exec(io)![1]), writes: Number(/^syscw: (\d+)/m.exec(io)![1]) };
+  } catch {
+    return { reads: Number.NaN, writes: Number.NaN };
   }
 }
 

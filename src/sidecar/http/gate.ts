@@ -125,7 +125,8 @@ export class Gate {
     }
     const finish = (): Decision => {
       const final = policy.authorize(d, principal, verdicts, Date.now());
-      for (const v of Object.values(verdicts)) {
+      for (const kind of d.pending!.kinds) {
+        const v = verdicts[kind]!;
         // A credential the request did not carry, on a route it passed another way, is not news.
         if (!v.ok && v.reason === 'missing' && final.allow && !final.wouldDeny) continue;
         this.authenticator.count(v);

@@ -87,6 +87,36 @@ export interface Decision {
 /** The verdicts of the credentials a route's alternatives name (those the request did not need are absent). */
 export type Verdicts = Partial<Record<CredentialKind, AuthVerdict>>;
 
+/** What an admitted alternative's proofs put in the headers for the app and in audit lines. */
+interface AdmittedProofs {
+  readonly principals: string;
+  readonly scopes: string;
+  readonly keyId: string | undefined;
+}
+
+/** One level of Policy.admitted()'s memo (WeakMaps by caller or scopes array, Maps by principal string). */
+type MemoLevel = WeakMap<object, MemoLevel> | Map<string, MemoLevel> | AdmittedProofs;
+
+/** The memo's caller slot for an alternative without mtls (the certificate plays no part then). */
+const NO_CALLER = Object.freeze({});
+
+/** A scopes array is a key's or a token's own; more principals under one means arrays are being shared: start over. */
+const MAX_PRINCIPALS_PER_SCOPES = 64;
+
+function computeAdmitted(alternative: readonly ProofKind[], p: Principal, verdicts: Verdicts): AdmittedProofs {
+  let scopes: string[] | undefined;
+  const principals: string[] = [];
+  let keyId: string | undefined;
+  for (const kind of alternative) {
+    const held = kind === 'mtls' ? [...p.scopes] : (verdicts[kind] as Accepted).scopes;
+    scopes = scopes === undefined ? [...held] : scopes.filter((s) => held.includes(s));
+    const name = kind === 'mtls' ? p.id : (verdicts[kind] as Accepted).principal;
+    if (!principals.includes(name)) principals.push(name);
+    keyId ??= kind === 'mtls' ? undefined : (verdicts[kind] as Accepted).keyId;
+  }
+  return Object.freeze({ principals: principals.join(' '), scopes: (scopes ?? []).sort().join(' '), keyId });
+}
+
 /**
  * A principal as this policy computed it: scopes as a lookup by scope number, and its limit. The internals
  * are non-enumerable so that logging or serializing a principal shows only id, scopes and scopeHeader.
@@ -316,14 +346,15 @@ export class Policy {
     const target = pending.target;
     let lacking: { kind: ProofKind; reason: string } | undefined;
     let refused: Refused | undefined;
-    const challenges = new Set<string>();
+    // Made only when an alternative fails: an admitted request allocates nothing here.
+    let challenges: Set<string> | undefined;
     for (const alternative of route.require!) {
       let authenticated = true;
       for (const kind of alternative) {
         if (kind === 'mtls') {
           if (p.anonymous) {
             authenticated = false;
-            challenges.add(MTLS_CHALLENGE);
+            (challenges ??= new Set()).add(MTLS_CHALLENGE);
           }
           continue;
         }
@@ -331,7 +362,7 @@ export class Policy {
         if (v === undefined || !v.ok) {
           authenticated = false;
           if (v !== undefined) {
-            challenges.add(v.wwwAuthenticate);
+            (challenges ??= new Set()).add(v.wwwAuthenticate);
             if (refused === undefined || (refused.reason === 'missing' && v.reason !== 'missing')) refused = v;
           }
         }
@@ -351,7 +382,7 @@ export class Policy {
     }
     const reason = refused !== undefined ? refused.message : 'this route requires a client certificate (mTLS) and the connection has none';
     const d = this.deny(401, reason, route.rule, target, route.scopeName);
-    d.challenges = [...challenges];
+    d.challenges = challenges === undefined ? [] : [...challenges];
     if (refused?.keyId !== undefined) d.keyId = refused.keyId;
     if (refused !== undefined) {
       d.credential = refused.kind;
@@ -371,27 +402,63 @@ export class Policy {
 
   /** An authenticated alternative with the scope: intersected scopes, principals, then the rate limits. */
   private admit(pending: Decision, route: CompiledRoute, alternative: readonly ProofKind[], p: CompiledPrincipal, verdicts: Verdicts, nowMs: number): Decision {
-    let scopes: string[] | undefined;
-    const principals: string[] = [];
-    let keyId: string | undefined;
-    for (const kind of alternative) {
-      const held = kind === 'mtls' ? [...p.scopes] : (verdicts[kind] as Accepted).scopes;
-      scopes = scopes === undefined ? [...held] : scopes.filter((s) => held.includes(s));
-      const name = kind === 'mtls' ? p.id : (verdicts[kind] as Accepted).principal;
-      if (!principals.includes(name)) principals.push(name);
-      keyId ??= kind === 'mtls' ? undefined : (verdicts[kind] as Accepted).keyId;
-    }
+    const { principals, scopes, keyId } = this.admitted(alternative, p, verdicts);
     const limited = this.overLimit(alternative, p, verdicts, nowMs);
     if (limited !== undefined) {
       const d = this.deny(429, limited.reason, limited.rule, pending.target, route.scopeName);
       if (keyId !== undefined) d.keyId = keyId;
       return d;
     }
-    const decision: Decision = { allow: true, status: 200, wouldDeny: false, reason: route.allowReason, rule: route.rule, target: pending.target, principals: principals.join(' '), scopes: (scopes ?? []).sort().join(' ') };
+    const decision: Decision = { allow: true, status: 200, wouldDeny: false, reason: route.allowReason, rule: route.rule, target: pending.target, principals, scopes };
     if (route.scopeName !== undefined) decision.scope = route.scopeName;
     if (keyId !== undefined) decision.keyId = keyId;
     return decision;
   }
+
+  /**
+   * x-mesh-principal, x-mesh-scopes and the key id of an admitted alternative, remembered per (alternative,
+   * caller, proofs): a client repeating its key or token gets the strings computed on its first request. The
+   * proofs are told apart by what the headers are made of, each verdict's principal and its scopes array (the
+   * key set and the JWT cache hand out one frozen array per key or token, so a reloaded key file or JWKS makes
+   * new entries); the caller by its CompiledPrincipal, which a policy reload replaces. Weakly held: entries go
+   * with the principals and scope arrays they were made for; the principal-keyed level is a Map bounded per
+   * scopes array (one principal per key or token).
+   */
+  private admitted(alternative: readonly ProofKind[], p: CompiledPrincipal, verdicts: Verdicts): AdmittedProofs {
+    let node = this.admittedMemo.get(alternative);
+    if (node === undefined) {
+      node = new WeakMap();
+      this.admittedMemo.set(alternative, node);
+    }
+    let found: AdmittedProofs | undefined;
+    let level: WeakMap<object, MemoLevel> = node;
+    let slot: object = alternative.includes('mtls') ? p : NO_CALLER;
+    for (const kind of alternative) {
+      if (kind === 'mtls') continue;
+      const v = verdicts[kind] as Accepted;
+      let byPrincipal = level.get(slot) as Map<string, MemoLevel> | undefined;
+      if (byPrincipal === undefined) {
+        byPrincipal = new Map();
+        level.set(slot, byPrincipal as unknown as MemoLevel);
+      }
+      let next = byPrincipal.get(v.principal);
+      if (next === undefined) {
+        if (byPrincipal.size >= MAX_PRINCIPALS_PER_SCOPES) byPrincipal.clear();
+        next = new WeakMap();
+        byPrincipal.set(v.principal, next);
+      }
+      level = next as WeakMap<object, MemoLevel>;
+      slot = v.scopes;
+    }
+    found = level.get(slot) as AdmittedProofs | undefined;
+    if (found === undefined) {
+      found = computeAdmitted(alternative, p, verdicts);
+      level.set(slot, found as unknown as MemoLevel);
+    }
+    return found;
+  }
+
+  private readonly admittedMemo = new WeakMap<readonly ProofKind[], WeakMap<object, MemoLevel>>();
 
   /** The first rate limit the request exceeds: the certificate's policy limit, each key's own, policy limits naming the key. */
   private overLimit(alternative: readonly ProofKind[], p: CompiledPrincipal, verdicts: Verdicts, nowMs: number): { rule: string; reason: string } | undefined {
@@ -399,13 +466,13 @@ export class Policy {
       const limit = this.limits[p.limit]!;
       if (!limit.buckets.take(p.id, nowMs)) return limit;
     }
-    const seen = new Set<string>();
+    let first: string | undefined; // apikey and hmac: at most two keys, and the same key counts once
     for (const kind of alternative) {
       if (kind === 'mtls' || kind === 'jwt') continue;
       const v = verdicts[kind] as Accepted;
       const id = v.keyId!;
-      if (seen.has(id)) continue;
-      seen.add(id);
+      if (id === first) continue;
+      first ??= id;
       if (v.limit !== undefined && !this.keyBuckets(id, v.limit).take(id, nowMs)) {
         return { rule: `apikey:${id}`, reason: `API key ${id}: its rate limit of ${v.limit.rps} rps is exceeded` };
       }

@@ -148,6 +148,9 @@ async function main(): Promise<void> {
       { name: 'mTLS + JWT (repeated token)', path: '/jwt', method: 'GET', raw: () => [...common, 'authorization', `Bearer ${token}`] },
       { name: 'mTLS + HMAC, 1 KiB body', path: '/hmac', method: 'POST', body, raw: () => [...common, 'Content-Length', '1024', ...signatures[nextSignature++]!] },
     ];
+    // BENCH_CASES=hmac (words matched in the case names, comma-separated; mTLS only always runs) runs only those cases.
+    const only = (process.env.BENCH_CASES ?? '').toLowerCase().split(',').filter((w) => w !== '');
+    if (only.length > 0) cases.splice(1, cases.length - 1, ...cases.slice(1).filter((c) => only.some((w) => c.name.toLowerCase().includes(w))));
     const block = async (b: Build, c: Case): Promise<number> => {
       const start = process.cpuUsage();
       for (let i = 0; i < BLOCK; i++) {

@@ -21,10 +21,6 @@ import type { ReplayStore } from './replay.js';
 const MAX_JWKS_BYTES = 1024 * 1024;
 const JWKS_FETCH_TIMEOUT_MS = 5_000;
 
-interface Inc {
-  inc(): void;
-}
-
 export interface AuthenticatorOptions {
   config: CredentialsConfig | undefined;
   logger: Logger;
@@ -45,7 +41,6 @@ export class Authenticator {
   private readonly gates = new Map<string, RefetchGate>();
   private readonly fetching = new Map<string, Promise<void>>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly counters = new Map<string, Inc>();
   private readonly logger: Logger;
   private readonly metrics: SidecarMetrics;
   private readonly replay: ReplayStore;
@@ -58,6 +53,12 @@ export class Authenticator {
     this.jwt = new JwtVerifier(this.issuers);
     this.hmac = { maxSkewMs: opts.config?.hmac.maxSkewMs ?? 300_000 };
     this.maxBodyBytes = opts.config?.hmac.maxBodyBytes ?? 1024 * 1024;
+    // Chained: a second authenticator on the same metrics (a Gate made without one, in tests) keeps the first's counts.
+    const previous = opts.metrics.beforeCredentialsScrape;
+    opts.metrics.beforeCredentialsScrape = () => {
+      previous?.();
+      this.flushCounts();
+    };
   }
 
   /** The files whose folders the sidecar watches (key file, JWKS files). */
@@ -235,16 +236,41 @@ export class Authenticator {
     return this.jwt.verify(found.token, Date.now(), req.peer);
   }
 
-  /** Counts a verdict in meshward_credential_checks_total. */
+  /**
+   * Counts a verdict in meshward_credential_checks_total: a plain number per (kind, result, reason), added to
+   * the counter when it is read (beforeCredentialsScrape). Accepted verdicts skip even the key string.
+   */
   count(v: AuthVerdict): void {
-    const key = v.ok ? `${v.kind}\n` : `${v.kind}\n${v.reason}`;
-    let c = this.counters.get(key);
-    if (c === undefined) {
-      c = this.metrics.credentials.labels({ kind: v.kind, result: v.ok ? 'accepted' : 'refused', reason: v.ok ? 'ok' : v.reason });
-      this.counters.set(key, c);
+    if (v.ok) {
+      this.acceptedCounts[v.kind]++;
+      return;
     }
-    c.inc();
+    const key = `${v.kind}\n${v.reason}`;
+    let c = this.refusedCounts.get(key);
+    if (c === undefined) {
+      c = { labels: { kind: v.kind, result: 'refused', reason: v.reason }, pending: 0 };
+      this.refusedCounts.set(key, c);
+    }
+    c.pending++;
   }
+
+  /** Adds what count() counted since the last read to the prom-client counter. */
+  private flushCounts(): void {
+    for (const kind of ['apikey', 'hmac', 'jwt'] as const) {
+      const n = this.acceptedCounts[kind];
+      if (n === 0) continue;
+      this.acceptedCounts[kind] = 0;
+      this.metrics.credentials.inc({ kind, result: 'accepted', reason: 'ok' }, n);
+    }
+    for (const c of this.refusedCounts.values()) {
+      if (c.pending === 0) continue;
+      this.metrics.credentials.inc(c.labels, c.pending);
+      c.pending = 0;
+    }
+  }
+
+  private readonly acceptedCounts: Record<CredentialKind, number> = { apikey: 0, hmac: 0, jwt: 0 };
+  private readonly refusedCounts = new Map<string, { labels: { kind: CredentialKind; result: 'refused'; reason: string }; pending: number }>();
 }
 
 /** One line for a file that could not be loaded: the parser's own message, or "PATH: cannot read WHAT (ENOENT)". */

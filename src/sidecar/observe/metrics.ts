@@ -29,6 +29,11 @@ export class SidecarMetrics {
   private readonly requestSeries = new Map<string, Map<string, Inc>>();
   crlNextUpdate: Gauge;
   credentials: Counter<'kind' | 'result' | 'reason'>;
+  /**
+   * Runs before meshward_credential_checks_total is read: the authenticator counts verdicts in plain numbers
+   * on the request path and adds them here (prom-client's labelled inc() cost about as much as an API key check).
+   */
+  beforeCredentialsScrape: (() => void) | undefined;
 
   constructor(opts: { processMetrics?: boolean; identityLabels?: number } = {}) {
     const registry = new Registry();
@@ -117,11 +122,13 @@ export class SidecarMetrics {
       aggregator: 'min',
       registers: [registry],
     });
+    const flushCredentials = () => this.beforeCredentialsScrape?.();
     this.credentials = new Counter({
       name: 'meshward_credential_checks_total',
       help: 'API credentials checked on routes with require, by kind (apikey, hmac, jwt), result (accepted, refused) and reason (ok or a refusal reason).',
       labelNames: ['kind', 'result', 'reason'],
       registers: [registry],
+      collect: flushCredentials,
     });
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
   }

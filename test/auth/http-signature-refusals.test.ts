@@ -37,6 +37,12 @@ describe('HMAC signatures: accepted', () => {
     assert.equal(v.replayKey?.startsWith(`${key.id}:`), true);
   });
 
+  it('one authorization line (the app\'s, not a credential of this route) does not stand in the way', () => {
+    const v = verifyAt(setHeader(sign(post()), 'authorization', 'Bearer app-token'));
+    assert.ok(v.ok, !v.ok ? v.message : '');
+    assert.ok(verifyAt(setHeader(sign(post()), 'authorization', ['Bearer app-token'])).ok, 'one line given as an array (headersDistinct shape)');
+  });
+
   it('@target-uri covers authority, path and query; @request-target covers path and query', () => {
     assert.ok(verifyAt(sign(post(), { components: ['@method', '@target-uri', 'content-digest'] })).ok);
     assert.ok(verifyAt(sign(post(), { components: ['@method', '@authority', '@request-target', 'content-digest'] })).ok);
@@ -46,6 +52,8 @@ describe('HMAC signatures: accepted', () => {
 describe('HMAC signatures: refusals', () => {
   const cases: [string, () => AuthVerdict, RefusalReason][] = [
     ['no signature at all', () => verifyAt(post()), 'missing'],
+    ['two authorization lines beside a valid signature', () => verifyAt(setHeader(sign(post()), 'authorization', ['Bearer app-1', 'Bearer app-2'])), 'ambiguous'],
+    ['two authorization lines and no signature', () => verifyAt(setHeader(post(), 'authorization', ['Basic dXNlcjpwdw==', 'Basic dXNlcjpwdw=='])), 'ambiguous'],
     ['the body changed after signing (digest header kept)', () => {
       const signed = sign(post());
       return verifyAt({ ...signed, body: { sha256: withBody(request(), '{"amount":1000}').body!.sha256 } });

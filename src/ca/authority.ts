@@ -11,7 +11,7 @@ import { formatDuration, formatTime } from '../duration.js';
 import { writeFilesAtomic, type FileToWrite } from '../files.js';
 import { CertificateSigner, parseCertificate, selfSign } from '../pki/certificate.js';
 import { buildCrl, REVOCATION_REASONS, type RevocationReason } from '../pki/crl.js';
-import { parseCsr } from '../pki/csr.js';
+import { parseCsrAsync } from '../pki/csr.js';
 import { exportPrivateKeyPem, generateKeyPair, keyTypeOf, parseKeyType, type KeyType } from '../pki/keys.js';
 import type { DistinguishedName } from '../pki/name.js';
 import { encodePem } from '../pki/pem.js';
@@ -27,8 +27,8 @@ import { DEFAULT_ALLOWED_DNS_NAMES, SanPolicy } from './san-policy.js';
 import { keyFilesIn, looseKeyFiles, looseKeyWarning } from '../key-permissions.js';
 import { resolveStore, type StoreSpec } from './store/dsn.js';
 import { openStore } from './store/open-store.js';
-import { CertificateRecorder } from './store/group-commit.js';
-import { isEmptyStore, type CaCertificateRow, type CaRole, type CaStore, type CrlDraft, type CrlWrite, type StoreOps, type StoredCrl } from './store/store.js';
+import { CertificateLookup, CertificateRecorder } from './store/batches.js';
+import { isEmptyStore, type CaCertificateRow, type CaRole, type CertificateRow, type CaStore, type CrlDraft, type CrlWrite, type StoreOps, type StoredCrl } from './store/store.js';
 import { createBootstrapToken, type CreatedToken } from './tokens.js';
 
 
@@ -194,13 +194,17 @@ export class Authority {
   private readonly rules: IssuanceRules;
   private readonly sanPolicy: SanPolicy;
   private readonly recorder: CertificateRecorder;
+  private readonly lookup: CertificateLookup;
   private generationRead: Promise<bigint> | undefined;
   /** See AuthorityOpenOptions.readOnlyDir. */
   private readOnlyDir = false;
+  /** The intermediate PEM intermediate.crt was last found to hold (chainFilesStale). */
+  private chainFileChecked: string | undefined;
 
   private constructor(layout: CaLayout, readonly config: CaConfig, readonly store: CaStore, generation: bigint, issuers: IssuerSet) {
     this.layout = layout;
     this.recorder = new CertificateRecorder(store);
+    this.lookup = new CertificateLookup(store);
     this.rules = new IssuanceRules(config);
     this.sanPolicy = SanPolicy.compile(config.allowedDnsNames, config.allowedIpAddresses);
     this.generation = generation;
@@ -393,7 +397,8 @@ export class Authority {
   async signCsr(csrDer: Buffer, opts: SignCsrOptions, now: Date): Promise<IssuedCertificate> {
     // Inside the caller's transaction every read goes through it: SQLite's one connection is busy with it.
     await this.refresh(opts.tx);
-    const csr = parseCsr(csrDer);
+    // The CSR's signature is checked on the thread pool: concurrent Sign calls verify beside the main thread.
+    const csr = await parseCsrAsync(csrDer);
     if (csr.uris.length !== 1) {
       throw invalid(`the CSR has ${csr.uris.length} URI SANs: it must carry exactly one, the SPIFFE ID (e.g. -addext "subjectAltName=URI:spiffe://${this.trustDomain}/ns/NS/sa/SA")`);
     }
@@ -401,7 +406,7 @@ export class Authority {
     if (opts.expectedSpiffeId !== undefined && opts.expectedSpiffeId !== spiffeId) {
       throw new MeshwardError('permission_denied', `the CSR asks for ${spiffeId} but the caller is ${opts.expectedSpiffeId}: a CSR may only ask for the caller's own identity`);
     }
-    const keyType = keyTypeOf(csr.publicKey);
+    const keyType = csr.keyType;
     const dns = checkDnsNames(csr.dns);
     const ips = checkIpAddresses(csr.ips);
     // A workload (expectedSpiffeId: the caller's token or certificate) asks only for names its policy allows;
@@ -454,9 +459,10 @@ export class Authority {
       if (attempt > SERIAL_ATTEMPTS) throw new MeshwardError('internal', `${SERIAL_ATTEMPTS} random serials in a row were already taken in ${this.store.description}: the random source or the store is broken; nothing was issued`);
       const serial = randomSerial();
       serialHex = serialHexOf(serial);
-      const signed = chain.signer.sign(leafTemplate({ serial, publicKey: o.publicKey, keyType: o.keyType, spiffeId: o.spiffeId, dns: o.dns, ips: o.ips, subject: o.subject, validity }));
+      // Signed on the thread pool (the main thread goes on with other calls meanwhile).
+      const signed = await chain.signer.signAsync(leafTemplate({ serial, publicKey: o.publicKey, keyType: o.keyType, spiffeId: o.spiffeId, dns: o.dns, ips: o.ips, subject: o.subject, validity }));
       const row = { serialHex, spiffeId: o.spiffeId, issuerSerialHex: chain.intermediate.row.serialHex, notBefore: validity.notBefore, notAfter: validity.notAfter, der: signed };
-      // Outside a caller's transaction, concurrent issuances share commits (./store/group-commit.ts).
+      // Outside a caller's transaction, concurrent issuances share commits (./store/batches.ts).
       const inserted = tx ? (await tx.insertCertificates([row]))[0]! : await this.recorder.insert(row);
       if (inserted) der = signed;
     }
@@ -571,6 +577,11 @@ export class Authority {
   async trustBundlePem(): Promise<string> {
     await this.refresh();
     return this.issuers.bundlePem();
+  }
+
+  /** An issued certificate by its serial (lowercase hex, as stored); concurrent lookups share one read. */
+  issuedCertificate(serialHex: string): Promise<CertificateRow | undefined> {
+    return this.lookup.certificate(serialHex);
   }
 
   async certificateStatus(serialText: string, now: Date): Promise<CertificateStatus> {
@@ -725,12 +736,17 @@ export class Authority {
     let current: string;
     try {
       current = this.issuers.current(now).intermediate.pem;
+      // Compared once per signing intermediate, not on every issuance: once this process has seen the file
+      // hold it (or written it), only a change of the signing chain makes it stale again.
+      if (current === this.chainFileChecked) return false;
       accessSync(this.layout.dir, constants.W_OK);
     } catch {
       return false; // no chain signs yet (the caller reports that), or D is read-only
     }
     try {
-      return readFileSync(this.layout.intermediateCert, 'utf8') !== current;
+      if (readFileSync(this.layout.intermediateCert, 'utf8') !== current) return true;
+      this.chainFileChecked = current;
+      return false;
     } catch {
       return true;
     }

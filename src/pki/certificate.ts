@@ -285,7 +285,10 @@ function encodeTbs(t: CertificateTemplate, serial: Buffer, issuer: IssuerContext
 }
 
 function signTbs(tbs: Buffer, issuer: IssuerContext): Buffer {
-  const signature = cryptoSign(issuer.algorithm.digest, tbs, issuer.key);
+  return signedCertificate(tbs, issuer, cryptoSign(issuer.algorithm.digest, tbs, issuer.key));
+}
+
+function signedCertificate(tbs: Buffer, issuer: IssuerContext, signature: Buffer): Buffer {
   return der.encode(
     der.constructed(der.TAG.SEQUENCE, [tbs, issuer.algorithm.identifierDer, der.constructed(der.TAG.BIT_STRING, [NO_UNUSED_BITS, signature])]),
   );
@@ -318,6 +321,19 @@ export class CertificateSigner {
     const serial = checkTemplate(template);
     return signTbs(encodeTbs(template, serial, this.issuer), this.issuer);
   }
+
+  /**
+   * sign() with the signature made on libuv's thread pool (crypto.sign with a callback): the same
+   * certificate bytes but for the signature's randomness; the template is checked and encoded here first.
+   */
+  async signAsync(template: CertificateTemplate): Promise<Buffer> {
+    const serial = checkTemplate(template);
+    const tbs = encodeTbs(template, serial, this.issuer);
+    const signature = await new Promise<Buffer>((resolve, reject) => {
+      cryptoSign(this.issuer.algorithm.digest, tbs, this.issuer.key, (err, sig) => (err ? reject(err) : resolve(sig)));
+    });
+    return signedCertificate(tbs, this.issuer, signature);
+  }
 }
 
 /** A self-signed certificate (roots): issuer = subject, AKI = SKI. */
@@ -344,15 +360,32 @@ export function verifyCertificateSignature(cert: ParsedCertificate, issuerPublic
 
 /** Verifies a signature made with one of the algorithms in oids.ts; false when it does not verify or is unsupported. */
 export function verifySignedData(algorithmOid: string, data: Buffer, signature: Buffer, publicKey: KeyObject): boolean {
-  if (!(algorithmOid in SIGNATURE_DIGEST)) return false;
-  const kind = publicKey.asymmetricKeyType;
-  const expected = algorithmOid === OID.ed25519 ? 'ed25519' : algorithmOid.startsWith('1.2.840.10045.') ? 'ec' : 'rsa';
-  if (kind !== expected) return false;
+  if (!signatureFits(algorithmOid, publicKey)) return false;
   try {
     return cryptoVerify(SIGNATURE_DIGEST[algorithmOid]!, data, publicKey, signature);
   } catch {
     return false;
   }
+}
+
+/** verifySignedData on libuv's thread pool (crypto.verify with a callback): same answers, off the main thread. */
+export function verifySignedDataAsync(algorithmOid: string, data: Buffer, signature: Buffer, publicKey: KeyObject): Promise<boolean> {
+  if (!signatureFits(algorithmOid, publicKey)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    try {
+      cryptoVerify(SIGNATURE_DIGEST[algorithmOid]!, data, publicKey, signature, (err, ok) => resolve(!err && ok));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/** The algorithm is one meshward knows and matches the key's type. */
+function signatureFits(algorithmOid: string, publicKey: KeyObject): boolean {
+  if (!(algorithmOid in SIGNATURE_DIGEST)) return false;
+  const kind = publicKey.asymmetricKeyType;
+  const expected = algorithmOid === OID.ed25519 ? 'ed25519' : algorithmOid.startsWith('1.2.840.10045.') ? 'ec' : 'rsa';
+  return kind === expected;
 }
 
 // ---------- parsing ----------

@@ -1,4 +1,4 @@
-// Group commit (src/ca/store/group-commit.ts), on both stores: 60 issuances started at once on one Authority
+// Group commit (src/ca/store/batches.ts), on both stores: 60 issuances started at once on one Authority
 // are committed in shared batches, and every certificate returned is recorded with exactly its DER, with 60
 // distinct serials. On PostgreSQL, issuances started while the database is stopped all fail with the
 // store's UNAVAILABLE error and record nothing; once it is back, the next ones are recorded again.

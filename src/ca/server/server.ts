@@ -5,6 +5,7 @@
 // so a `ca rotate --root` reaches every WatchTrustBundle stream, and serves the store's current CRL
 // (crl-publisher.ts: renewed before half its validity, pushed on every WatchTrustBundle stream).
 import * as grpc from '@grpc/grpc-js';
+import { TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import { MeshwardError, isMeshwardError, type ErrorCode } from '../../errors.js';
 import { Authority } from '../authority.js';
@@ -69,9 +70,26 @@ export function parseListen(listen: string, flag = '--listen'): { host: string; 
   return { host: m[1]!, port };
 }
 
+/**
+ * The DER of the client certificate TLS verified against the bundle, or undefined. Read from the TLS socket
+ * under the call (grpc-js keeps it at call.call[.nextCall…].stream.session.socket, not a public API) with
+ * getPeerX509Certificate(): getAuthContext() runs getPeerCertificate(), which turns the whole certificate
+ * into a JavaScript object on every call, only for its .raw to be used. When that path is not there (another
+ * grpc-js), getAuthContext() gives the same bytes.
+ */
+export function peerCertificateDerOf(call: grpc.ServerUnaryCall<unknown, unknown>): Buffer | undefined {
+  type Link = { nextCall?: Link; stream?: { session?: { socket?: unknown } } };
+  let link = (call as unknown as { call?: Link }).call;
+  for (let depth = 0; link && !link.stream && depth < 8; depth++) link = link.nextCall;
+  const socket = link?.stream?.session?.socket;
+  if (socket instanceof TLSSocket) return socket.authorized ? socket.getPeerX509Certificate()?.raw : undefined;
+  return call.getAuthContext().sslPeerCertificate?.raw;
+}
+
 export class CaServer {
   private readonly watches = new Set<grpc.ServerWritableStream<unknown, TrustBundleMessage>>();
   private closing = false;
+  private decodedBundle: { pem: string; der: Buffer[] } | undefined;
 
   private constructor(
     readonly authority: Authority,
@@ -169,12 +187,12 @@ export class CaServer {
     const observe = (code: grpc.status) => this.metrics?.observeSign(ctx.method, code, Number(process.hrtime.bigint() - started) / 1e9, ctx.identity !== undefined);
     const req = call.request;
     try {
-      const peerCertificateDer = call.getAuthContext().sslPeerCertificate?.raw;
+      const peerCertificateDer = peerCertificateDerOf(call);
       const issued = await signer.sign({ csr: req.csr, token: req.token, ttlSeconds: req.ttlSeconds, peerCertificateDer }, ctx, now);
       this.logger.info({ event: 'sign', peer, method: ctx.method, identity: ctx.identity, serial: issued.serialHex, notAfter: issued.notAfter.toISOString(), result: 'issued' }, 'certificate issued');
       callback(null, {
         certChain: issued.chainDer,
-        trustBundle: decodePem(issued.bundlePem).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der),
+        trustBundle: this.bundleDer(issued.bundlePem),
         notAfter: Math.floor(issued.notAfter.getTime() / 1000),
         spiffeId: issued.spiffeId,
         serial: issued.serialHex,
@@ -191,6 +209,14 @@ export class CaServer {
       }, 'certificate refused');
       callback({ code: status.code, details: status.details });
     }
+  }
+
+  /** The bundle's certificates as DER, decoded once per bundle rather than once per Sign. */
+  private bundleDer(pem: string): Buffer[] {
+    if (this.decodedBundle?.pem !== pem) {
+      this.decodedBundle = { pem, der: decodePem(pem).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der) };
+    }
+    return this.decodedBundle.der;
   }
 
   private handleWatch(call: grpc.ServerWritableStream<unknown, TrustBundleMessage>): void {

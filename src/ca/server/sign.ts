@@ -82,7 +82,7 @@ export class SignService {
    */
   private async renewalIdentity(der: Buffer, now: Date): Promise<string> {
     const serialHex = certificateSerialHex(der);
-    const row = await this.authority.store.certificate(serialHex);
+    const row = await this.authority.issuedCertificate(serialHex);
     if (!row || !row.der.equals(der)) {
       throw new MeshwardError('permission_denied', `the client certificate ${serialHex} was not issued by this CA: renew with the CA that issued it, or bootstrap with a token`);
     }

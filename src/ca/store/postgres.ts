@@ -142,6 +142,11 @@ class PgOps implements StoreOps {
     return r.rows[0] ? certRow(r.rows[0] as CertificateDbRow) : undefined;
   }
 
+  async certificatesBySerial(serialHexes: readonly string[]): Promise<Map<string, CertificateRow>> {
+    const r = await this.q('SELECT * FROM certificates WHERE serial = ANY($1::text[])', [serialHexes], 'mw_certs_by_serial');
+    return new Map((r.rows as CertificateDbRow[]).map((row) => [row.serial, certRow(row)]));
+  }
+
   async certificateState(serialHex: string): Promise<CertificateStateRow | undefined> {
     const r = await this.q('SELECT status, not_after, revoked_at, reason, spiffe_id FROM certificates WHERE serial = $1', [serialHex], 'mw_cert_state');
     const row = r.rows[0] as Pick<CertificateDbRow, 'status' | 'not_after' | 'revoked_at' | 'reason' | 'spiffe_id'> | undefined;

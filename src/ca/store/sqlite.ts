@@ -107,6 +107,8 @@ function prepare(db: SqliteDatabase) {
     importCert: db.prepare(`INSERT INTO certificates (serial, spiffe_id, issuer_serial, not_before, not_after, der, status, revoked_at, reason)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     cert: db.prepare('SELECT * FROM certificates WHERE serial = ?'),
+    // The serials as one JSON array parameter: one prepared statement for any number of them.
+    certsBySerial: db.prepare('SELECT * FROM certificates WHERE serial IN (SELECT value FROM json_each(?))'),
     certStatus: db.prepare('SELECT status, not_after, revoked_at, reason, spiffe_id FROM certificates WHERE serial = ?'),
     allCerts: db.prepare('SELECT * FROM certificates ORDER BY not_before, rowid'),
     revoke: db.prepare("UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ? WHERE serial = ? AND status = 'valid'"),
@@ -191,6 +193,10 @@ class SqliteOps implements StoreOps {
       const r = this.s.cert.get(serialHex) as CertificateDbRow | undefined;
       return r && certRow(r);
     });
+  }
+
+  certificatesBySerial(serialHexes: readonly string[]): Promise<Map<string, CertificateRow>> {
+    return this.run(() => new Map((this.s.certsBySerial.all(JSON.stringify(serialHexes)) as CertificateDbRow[]).map((r) => [r.serial, certRow(r)])));
   }
 
   certificateState(serialHex: string): Promise<CertificateStateRow | undefined> {

@@ -120,6 +120,8 @@ export interface StoreOps {
    */
   insertCertificates(rows: readonly CertificateInsert[]): Promise<boolean[]>;
   certificate(serialHex: string): Promise<CertificateRow | undefined>;
+  /** Several certificates in one read, by serial; serials not issued are absent from the map. */
+  certificatesBySerial(serialHexes: readonly string[]): Promise<Map<string, CertificateRow>>;
   certificateState(serialHex: string): Promise<CertificateStateRow | undefined>;
   /** Every issued certificate, oldest first. */
   certificates(): Promise<CertificateRow[]>;

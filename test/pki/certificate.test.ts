@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MeshwardError } from '../../src/errors.js';
-import { CertificateSigner, parseCertificate, selfSign, subjectKeyIdentifier, type CertificateTemplate } from '../../src/pki/certificate.js';
+import { CertificateSigner, parseCertificate, selfSign, subjectKeyIdentifier, verifyCertificateSignature, type CertificateTemplate } from '../../src/pki/certificate.js';
 import { generateKeyPair } from '../../src/pki/keys.js';
 import { formatName } from '../../src/pki/name.js';
 import { decodePem } from '../../src/pki/pem.js';
@@ -79,6 +79,22 @@ describe('validity times', () => {
     const t = pki.now;
     assert.throws(() => sign({ notBefore: t, notAfter: t }), isInvalid(/must be after notBefore/));
     assert.throws(() => sign({ notBefore: new Date(NaN) }), isInvalid(/valid notBefore and notAfter/));
+  });
+});
+
+describe('CertificateSigner.signAsync (the signature made on the thread pool)', () => {
+  it('gives the certificate sign() gives, but for the randomized ECDSA signature, and it verifies under the issuer', async () => {
+    const t = template({ uris: ['spiffe://example.org/ns/a/sa/b'], dns: ['b.local'] });
+    const viaPool = parseCertificate(await pki.intermediate.signer.signAsync(t));
+    const direct = parseCertificate(pki.intermediate.signer.sign(t));
+    assert.deepEqual(viaPool.tbsDer, direct.tbsDer);
+    assert.ok(verifyCertificateSignature(viaPool, pki.intermediate.cert.publicKey));
+    assert.ok(!verifyCertificateSignature(viaPool, pki.root.cert.publicKey), 'not under another key');
+  });
+
+  it('refuses the templates sign() refuses, before anything is signed', async () => {
+    await assert.rejects(pki.intermediate.signer.signAsync(template({ uris: [] })), isInvalid(/empty subject needs at least one subject alternative name/));
+    await assert.rejects(pki.intermediate.signer.signAsync(template({ notBefore: pki.now, notAfter: pki.now })), isInvalid(/must be after notBefore/));
   });
 });
 

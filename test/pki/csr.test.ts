@@ -5,9 +5,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MeshwardError } from '../../src/errors.js';
-import { createCsr, parseCsr } from '../../src/pki/csr.js';
+import { createCsr, parseCsr, parseCsrAsync } from '../../src/pki/csr.js';
 import { exportPrivateKeyPem, generateKeyPair, KEY_TYPES } from '../../src/pki/keys.js';
 import { decodePem, encodePem } from '../../src/pki/pem.js';
+import * as der from '../../src/pki/der.js';
 import { openssl, tempDir } from './openssl-tool.js';
 
 const tmp = tempDir();
@@ -125,5 +126,56 @@ describe('parseCsr refusals', () => {
       assert.ok(err instanceof MeshwardError);
       assert.ok(!err.message.includes(pem.split('\n')[1]!));
     }
+  });
+});
+
+// parseCsrAsync checks the signature on libuv's thread pool: it must accept and refuse exactly what parseCsr does.
+describe('parseCsrAsync agrees with parseCsr', () => {
+  const keys = generateKeyPair('ec-p256');
+  const good = createCsr({ subject: { cn: 'x' }, uris: ['spiffe://example.org/x'], dns: ['x.local'] }, keys);
+  const bothRefuse = async (bad: Buffer, pattern: RegExp) => {
+    assert.throws(() => parseCsr(bad), isInvalid(pattern), 'parseCsr');
+    await assert.rejects(parseCsrAsync(bad), isInvalid(pattern), 'parseCsrAsync');
+  };
+
+  for (const keyType of KEY_TYPES) {
+    it(`reads a ${keyType} CSR exactly as parseCsr does`, async () => {
+      const der = createCsr({ subject: { cn: 'orders' }, uris: ['spiffe://example.org/ns/shop/sa/orders'], ips: ['192.0.2.1'] }, generateKeyPair(keyType));
+      const sync = parseCsr(der);
+      const async = await parseCsrAsync(der);
+      assert.deepEqual({ ...async, publicKey: undefined }, { ...sync, publicKey: undefined });
+      assert.ok(async.publicKey.equals(sync.publicKey));
+    });
+  }
+
+  it('refuses a CSR whose signed content was altered, like parseCsr', async () => {
+    const bad = Buffer.from(good);
+    const at = bad.indexOf(Buffer.from('spiffe://example.org/x'));
+    bad[at + 'spiffe://example.org/'.length] = 'y'.charCodeAt(0);
+    await bothRefuse(bad, /signature does not verify/);
+  });
+
+  it('refuses a CSR whose signature has a flipped byte, like parseCsr', async () => {
+    const bad = Buffer.from(good);
+    bad[bad.length - 5]! ^= 0x01;
+    await bothRefuse(bad, /CSR/);
+  });
+
+  it('refuses a request carrying the signature of another request, like parseCsr', async () => {
+    const other = createCsr({ subject: { cn: 'x' }, uris: ['spiffe://example.org/x'], dns: ['x.local'] }, generateKeyPair('ec-p256'));
+    const parts = (csr: Buffer) => der.children(der.readRoot(csr)).map(der.bytesOf);
+    const [info, algorithm] = parts(good);
+    const [, , otherSignature] = parts(other);
+    await bothRefuse(der.sequence(info!, algorithm!, otherSignature!), /signature does not verify/);
+  });
+
+  it('refuses malformed DER and a signature with unused bits, like parseCsr', async () => {
+    await bothRefuse(good.subarray(0, good.length - 1), /CSR is malformed/);
+    await bothRefuse(Buffer.alloc(0), /CSR is malformed/);
+    // The signature BIT STRING's unused-bits octet set to 1: never a valid signature.
+    const [info, algorithm, signature] = der.children(der.readRoot(good)).map(der.bytesOf);
+    const content = der.contentOf(der.readRoot(signature!));
+    const bits = der.sequence(info!, algorithm!, der.tlv(0x03, Buffer.from([1]), content.subarray(1)));
+    await bothRefuse(bits, /CSR/);
   });
 });

@@ -78,12 +78,18 @@ export function parseListen(listen: string, flag = '--listen'): { host: string; 
  * grpc-js), getAuthContext() gives the same bytes.
  */
 export function peerCertificateDerOf(call: grpc.ServerUnaryCall<unknown, unknown>): Buffer | undefined {
+  const socket = tlsSocketOf(call);
+  if (socket) return socket.authorized ? socket.getPeerX509Certificate()?.raw : undefined;
+  return call.getAuthContext().sslPeerCertificate?.raw;
+}
+
+/** The TLS socket under a grpc-js server call, or undefined when grpc-js does not keep it where expected. */
+export function tlsSocketOf(call: grpc.ServerUnaryCall<unknown, unknown>): TLSSocket | undefined {
   type Link = { nextCall?: Link; stream?: { session?: { socket?: unknown } } };
   let link = (call as unknown as { call?: Link }).call;
   for (let depth = 0; link && !link.stream && depth < 8; depth++) link = link.nextCall;
   const socket = link?.stream?.session?.socket;
-  if (socket instanceof TLSSocket) return socket.authorized ? socket.getPeerX509Certificate()?.raw : undefined;
-  return call.getAuthContext().sslPeerCertificate?.raw;
+  return socket instanceof TLSSocket ? socket : undefined;
 }
 
 export class CaServer {

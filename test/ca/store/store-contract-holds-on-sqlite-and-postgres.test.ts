@@ -90,6 +90,22 @@ const cases: Case[] = [
     assert.deepEqual(await a.insertCertificates([row('04', 4, 5), row('05', 5, 6)]), [true, true]);
     assert.deepEqual((await b.certificates()).map((c) => c.serialHex), ['01', '02', '03', '04', '05'], 'in the order given');
   }],
+  ['several certificates read at once by serial (one grouped read): the issued ones, with their state; unknown serials absent', async (a, b) => {
+    await a.insertCertificate('01', ID, 'aa02', at(0), at(60), der(1));
+    await a.insertCertificate('02', 'spiffe://example.org/ns/a/sa/c', 'aa02', at(1), at(90), der(2));
+    await a.revoke('02', at(5), 'keyCompromise');
+    assert.deepEqual(await b.certificatesBySerial([]), new Map());
+    const rows = await b.certificatesBySerial(['02', 'ff', '01', '01']);
+    assert.deepEqual([...rows.keys()].sort(), ['01', '02']);
+    assert.deepEqual(rows.get('01'), await a.certificate('01'), 'the same row certificate() reads');
+    assert.deepEqual([rows.get('02')!.spiffeId, rows.get('02')!.status, rows.get('02')!.reason, rows.get('02')!.der], ['spiffe://example.org/ns/a/sa/c', 'revoked', 'keyCompromise', der(2)]);
+    assert.deepEqual(await b.certificatesBySerial(['ff', "01') OR ('1'='1"]), new Map(), 'serials are values, never SQL');
+    // Inside a transaction the read goes through the transaction's connection and sees its writes.
+    await a.transaction(async (tx) => {
+      await tx.insertCertificate('03', ID, 'aa02', at(2), at(60), der(3));
+      assert.deepEqual([...(await tx.certificatesBySerial(['03'])).keys()], ['03']);
+    });
+  }],
   ['revoke marks once, counts revocations, and lists per issuer', async (a, b) => {
     await a.insertCertificate('01', ID, 'i1', at(0), at(60), der(1));
     await a.insertCertificate('02', ID, 'i2', at(0), at(60), der(2));

@@ -152,9 +152,11 @@ export class CaServer {
       closers.push(() => serving.stop());
       await serving.start();
 
-      // Channelz (grpc-js's introspection service) is off: nothing here serves it, and its bookkeeping
-      // (counters and timestamps per call, message and session) costs on every Sign.
-      const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024, 'grpc.enable_channelz': 0 });
+      // Channelz (grpc-js's introspection service) stays on though nothing serves it and its bookkeeping
+      // shows in a Sign's profile: in grpc-js 1.14.7 `grpc.enable_channelz: 0` also leaves the server's
+      // session map empty, and forceShutdown() destroys only the sessions in that map, so a closed server kept
+      // its open client connections and the process never exited (test/agent hung after its last test).
+      const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 });
       // Client certificates are requested, verified against the bundle, and optional (tokens need none).
       const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, provider, false);
       let instance: CaServer | undefined;

@@ -48,6 +48,8 @@ interface Case {
   prepare?(count: number): void;
   /** Headers (and body) for one request. */
   next(): { headers: Record<string, string>; body?: Buffer };
+  /** A diagnostic case: run only when BENCH_CASES names it. */
+  optIn?: boolean;
 }
 
 interface Prepared {
@@ -159,6 +161,20 @@ async function main(): Promise<void> {
         // Past the pool (a much faster machine), sign here: slower, never a replay.
         next: () => pool.pop() ?? signed(),
       },
+      {
+        // Diagnostic (BENCH_CASES=signature): the HMAC case's exact requests on the mTLS-only route, which
+        // checks nothing and forwards the signature headers. Its distance to the plain POST is what the
+        // bigger request head costs (parse, forward); its distance to the HMAC case is the credential step.
+        name: 'signature headers, mTLS-only route (diagnostic)',
+        path: '/mtls',
+        method: 'POST',
+        baseline: POST,
+        optIn: true,
+        prepare: (count) => {
+          pool = Array.from({ length: count }, signed);
+        },
+        next: () => pool.pop() ?? signed(),
+      },
     ];
     for (const t of started) {
       const tls: ConnectionOptions = { host: '127.0.0.1', port: t.port, ca: pki.bundlePem, cert: client.chainPem, key: client.keyPem, servername: 'localhost', ALPNProtocols: ['http/1.1'] };
@@ -166,7 +182,8 @@ async function main(): Promise<void> {
     }
     // BENCH_CASES=jwt (words matched in the case names, comma-separated) runs only those cases, e.g. to profile one.
     const only = (process.env.BENCH_CASES ?? '').toLowerCase().split(',').filter((w) => w !== '');
-    if (only.length > 0) cases.splice(0, cases.length, ...cases.filter((c) => only.some((w) => c.name.toLowerCase().includes(w))));
+    const picked = only.length > 0 ? cases.filter((c) => only.some((w) => c.name.toLowerCase().includes(w))) : cases.filter((c) => c.optIn !== true);
+    cases.splice(0, cases.length, ...picked);
     const key = (t: Target, c: Case): string => `${t.label}\n${c.name}`;
     const results = new Map<string, number[]>();
     const failures = new Map<string, number>();

@@ -8,21 +8,19 @@
 // BENCH_BASELINE_ROOT=DIR (another built checkout, e.g. of main) loads DIR's build too and runs both
 // builds interleaved, block by block, in this one process: before → after on the same CPU at the same time.
 // Usage: node dist/bench/credential-step.js
-import { createHash, generateKeyPairSync, hash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { exportJWK, SignJWT } from 'jose';
 import pino from 'pino';
 import { stringify } from 'yaml';
+import { FRONTEND, JWT_ISSUER, writeCredentialFiles } from './credential-files.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BLOCK = Number(process.env.BENCH_BLOCK ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const FRONTEND = 'spiffe://example.org/ns/shop/sa/frontend';
-const ISSUER = 'https://auth.bench.test';
 const AUTHORITY = '127.0.0.1:8443';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- two builds are loaded by path: their types are not this file's */
@@ -100,28 +98,13 @@ function request(b: Build, c: Case, i: number): number | Promise<number> {
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'meshward-bench-step-'));
   try {
-    const keyFile = join(tmp, 'apikeys.yaml');
-    const plain = JSON.parse(run(ROOT, ['apikey', 'create', '--file', keyFile, '--name', 'bench', '--scopes', 'orders:read,orders:write', '--json'])) as { key: string };
-    const hmacKey = JSON.parse(run(ROOT, ['apikey', 'create', '--file', keyFile, '--name', 'bench-hmac', '--scopes', 'orders:read,orders:write', '--hmac', '--json'])) as { id: string; secret: string };
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    writeFileSync(join(tmp, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'b1', alg: 'ES256', use: 'sig' }] }));
+    const { plainKey, hmac: hmacKey, token } = await writeCredentialFiles(tmp, (args) => run(ROOT, args));
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ iss: ISSUER, aud: 'bench', sub: 'svc', scope: 'orders:read orders:write', iat: now, exp: now + 3600 })
-      .setProtectedHeader({ alg: 'ES256', kid: 'b1' }).sign(privateKey);
-    writeFileSync(join(tmp, 'policy.yaml'), stringify({
-      grants: [{ identities: [FRONTEND], scopes: ['orders:read', 'orders:write'] }],
-      routes: [
-        { match: { path: '/mtls' }, scope: 'orders:read' },
-        { match: { path: '/apikey' }, scope: 'orders:read', require: ['mtls', 'apikey'] },
-        { match: { path: '/jwt' }, scope: 'orders:read', require: ['mtls', 'jwt'] },
-        { match: { path: '/hmac' }, scope: 'orders:write', require: ['mtls', 'hmac'] },
-      ],
-    }));
     writeFileSync(join(tmp, 'sidecar.yaml'), stringify({
       identity: { dir: './identity' },
       inbound: { listen: '127.0.0.1:0', app: 'http://127.0.0.1:1' },
       policy: './policy.yaml',
-      credentials: { apiKeys: './apikeys.yaml', jwt: [{ issuer: ISSUER, audiences: ['bench'], jwks: './jwks.json', algorithms: ['ES256'] }] },
+      credentials: { apiKeys: './apikeys.yaml', jwt: [JWT_ISSUER] },
     }));
     const builds: Build[] = [];
     const base = process.env.BENCH_BASELINE_ROOT;
@@ -144,7 +127,7 @@ async function main(): Promise<void> {
     const common = ['Host', AUTHORITY, 'User-Agent', 'bench', 'Accept', '*/*'];
     const cases: Case[] = [
       { name: 'mTLS only (GET)', path: '/mtls', method: 'GET', raw: () => [...common] },
-      { name: 'mTLS + API key', path: '/apikey', method: 'GET', raw: () => [...common, 'x-api-key', plain.key] },
+      { name: 'mTLS + API key', path: '/apikey', method: 'GET', raw: () => [...common, 'x-api-key', plainKey] },
       { name: 'mTLS + JWT (repeated token)', path: '/jwt', method: 'GET', raw: () => [...common, 'authorization', `Bearer ${token}`] },
       { name: 'mTLS + HMAC, 1 KiB body', path: '/hmac', method: 'POST', body, raw: () => [...common, 'Content-Length', '1024', ...signatures[nextSignature++]!] },
     ];

@@ -13,7 +13,7 @@
 // the same files and runs every case against both, interleaved round by round, then prints each case's CPU µs
 // per request before → after: on a loaded machine only such same-run comparisons of CPU time mean anything.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportJWK, SignJWT } from 'jose';
 import { stringify } from 'yaml';
+import { FRONTEND, JWT_ISSUER, writeCredentialFiles } from './credential-files.js';
 import { signRequest } from '../src/auth/http-signature.js';
 import { makeTestPki, writeIdentityDir } from '../test/support/pki-fixtures.js';
 
@@ -32,8 +32,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 /** Requests each case runs (per sidecar) before anything is counted. */
 const WARMUP = Number(process.env.BENCH_WARMUP_REQUESTS ?? 5000);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const FRONTEND = 'spiffe://example.org/ns/shop/sa/frontend';
-const ISSUER = 'https://auth.bench.test';
 /** USER_HZ: /proc/PID/stat counts CPU time in these. */
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
@@ -85,30 +83,14 @@ async function main(): Promise<void> {
     const pki = makeTestPki();
     writeIdentityDir(join(tmp, 'identity'), pki.leaf({ spiffeId: 'spiffe://example.org/ns/shop/sa/orders', dns: ['localhost'], ips: ['127.0.0.1'] }), pki);
     const client = pki.leaf({ spiffeId: FRONTEND });
-    const keyFile = join(tmp, 'apikeys.yaml');
-    const plain = JSON.parse(run(['apikey', 'create', '--file', keyFile, '--name', 'bench', '--scopes', 'orders:read,orders:write', '--json'])) as { key: string };
-    const hmac = JSON.parse(run(['apikey', 'create', '--file', keyFile, '--name', 'bench-hmac', '--scopes', 'orders:read,orders:write', '--hmac', '--json'])) as { id: string; secret: string };
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    writeFileSync(join(tmp, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'b1', alg: 'ES256', use: 'sig' }] }));
-    const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ iss: ISSUER, aud: 'bench', sub: 'svc', scope: 'orders:read orders:write', iat: now, exp: now + 3600 })
-      .setProtectedHeader({ alg: 'ES256', kid: 'b1' }).sign(privateKey);
-    writeFileSync(join(tmp, 'policy.yaml'), stringify({
-      grants: [{ identities: [FRONTEND], scopes: ['orders:read', 'orders:write'] }],
-      routes: [
-        { match: { path: '/mtls' }, scope: 'orders:read' },
-        { match: { path: '/apikey' }, scope: 'orders:read', require: ['mtls', 'apikey'] },
-        { match: { path: '/jwt' }, scope: 'orders:read', require: ['mtls', 'jwt'] },
-        { match: { path: '/hmac' }, scope: 'orders:write', require: ['mtls', 'hmac'] },
-      ],
-    }));
+    const { plainKey, hmac, token } = await writeCredentialFiles(tmp, run);
     writeFileSync(join(tmp, 'sidecar.yaml'), stringify({
       identity: { dir: './identity' },
       inbound: { listen: '127.0.0.1:0', app: `http://127.0.0.1:${(app.address() as AddressInfo).port}` },
       policy: './policy.yaml',
       admin: { listen: '127.0.0.1:0' },
       log: { level: 'info', allowed: 'silent' },
-      credentials: { apiKeys: './apikeys.yaml', jwt: [{ issuer: ISSUER, audiences: ['bench'], jwks: './jwks.json', algorithms: ['ES256'] }] },
+      credentials: { apiKeys: './apikeys.yaml', jwt: [JWT_ISSUER] },
     }));
     const pin = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
     // BENCH_SIDECAR_NODE_FLAGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the sidecar (NODE_OPTIONS refuses --cpu-prof).
@@ -147,7 +129,7 @@ async function main(): Promise<void> {
     const cases: Case[] = [
       { name: GET, path: '/mtls', method: 'GET', next: () => ({ headers: {} }) },
       { name: POST, path: '/mtls', method: 'POST', next: () => ({ headers: { 'content-length': String(body.length) }, body }) },
-      { name: 'mTLS + API key', path: '/apikey', method: 'GET', baseline: GET, target: 0.95, next: () => ({ headers: { 'x-api-key': plain.key } }) },
+      { name: 'mTLS + API key', path: '/apikey', method: 'GET', baseline: GET, target: 0.95, next: () => ({ headers: { 'x-api-key': plainKey } }) },
       { name: 'mTLS + JWT (repeated token)', path: '/jwt', method: 'GET', baseline: GET, target: 0.9, next: () => ({ headers: { authorization: `Bearer ${token}` } }) },
       {
         name: 'mTLS + HMAC, 1 KiB body',

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { makeScenario, FRONTEND_ID, clientTlsOptions, startSidecarProcess, tlsOpen } from '../support/sidecar.js';
+import { makeScenario, FRONTEND_ID, clientTlsOptions, exchangeHead, startSidecarProcess } from '../support/sidecar.js';
 import { listenOnLoopback } from '../support/ports.js';
 
 /** An app on raw TCP that keeps the bytes of each request head and answers 200 (or 101 to an upgrade). */
@@ -29,26 +29,6 @@ async function startRawApp(): Promise<{ port: number; heads: Buffer[]; close(): 
   return { port, heads, close: () => server.close() };
 }
 
-/** Writes `head` on a new TLS connection and resolves with what comes back until a full head (or close). */
-async function send(opts: Parameters<typeof tlsOpen>[0], head: Buffer): Promise<string> {
-  const socket = await tlsOpen(opts);
-  return new Promise((resolve) => {
-    let got = '';
-    const timer = setTimeout(() => socket.destroy(), 10_000);
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      got += d;
-      if (got.includes('\r\n\r\n')) socket.destroy();
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    socket.write(head);
-  });
-}
-
 // Each a header line as bytes: latin1 é, a UTF-8 é, bytes no encoding would produce, obs-text at the end.
 const HEADER_LINES = [
   Buffer.from('X-Latin1: caf\xe9', 'latin1'),
@@ -69,8 +49,8 @@ test('header bytes above 0x7f reach the app unchanged; a Subject with non-ASCII 
     const request = Buffer.concat([Buffer.from('GET /orders/1 HTTP/1.1\r\nHost: localhost\r\n'), lines, Buffer.from('\r\n')]);
     const upgrade = Buffer.concat([Buffer.from('GET /orders/ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: test\r\n'), lines, Buffer.from('\r\n')]);
 
-    assert.match(await send(opts, request), /^HTTP\/1\.1 200 /);
-    assert.match(await send(opts, upgrade), /^HTTP\/1\.1 101 /);
+    assert.match(await exchangeHead(opts, request), /^HTTP\/1\.1 200 /);
+    assert.match(await exchangeHead(opts, upgrade), /^HTTP\/1\.1 101 /);
     assert.equal(app.heads.length, 2);
     for (const [i, head] of app.heads.entries()) {
       const what = i === 0 ? 'request' : 'upgrade';

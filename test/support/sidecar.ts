@@ -317,6 +317,29 @@ export function clientTlsOptions(pki: TestPki, leaf: TestLeaf | undefined, port:
   };
 }
 
+/**
+ * Writes `bytes` (a request as raw bytes, hostile ones included) on a new TLS connection and resolves with
+ * what came back (latin1, byte for byte) once a whole response head arrived or the connection closed.
+ */
+export async function exchangeHead(options: ConnectionOptions, bytes: Buffer): Promise<string> {
+  const socket = await tlsOpen(options);
+  return new Promise((resolve) => {
+    let got = '';
+    const timer = setTimeout(() => socket.destroy(), 10_000);
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      got += d;
+      if (got.includes('\r\n\r\n')) socket.destroy();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    socket.write(bytes);
+  });
+}
+
 /** Opens a TLS connection; resolves once connected (the server may still refuse right after, under TLS 1.3). */
 export function tlsOpen(options: ConnectionOptions, timeoutMs = 10_000): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {

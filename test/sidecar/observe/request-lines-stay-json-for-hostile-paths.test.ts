@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { echoAppScenarios } from '../../support/echo-app-scenarios.js';
-import { FRONTEND_ID, clientTlsOptions, startSidecarProcess, tlsOpen } from '../../support/sidecar.js';
+import { FRONTEND_ID, clientTlsOptions, exchangeHead, startSidecarProcess } from '../../support/sidecar.js';
 
 const apps = echoAppScenarios();
 
@@ -29,22 +29,8 @@ const HOSTILE_TARGETS = [
 
 /** One request on its own TLS connection; the status, or 0 when the connection ended without an answer. */
 async function rawStatus(port: number, pki: Parameters<typeof clientTlsOptions>[0], leaf: Parameters<typeof clientTlsOptions>[1], target: string): Promise<number> {
-  const socket = await tlsOpen(clientTlsOptions(pki, leaf, port));
-  return new Promise((resolve) => {
-    let got = '';
-    const timer = setTimeout(() => socket.destroy(), 10_000);
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      got += d;
-      if (got.includes('\r\n\r\n')) socket.destroy();
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(got)?.[1] ?? 0));
-    });
-    socket.on('error', () => {});
-    socket.write(Buffer.from(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: "\\\r\nConnection: close\r\n\r\n`, 'latin1'));
-  });
+  const got = await exchangeHead(clientTlsOptions(pki, leaf, port), Buffer.from(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: "\\\r\nConnection: close\r\n\r\n`, 'latin1'));
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(got)?.[1] ?? 0);
 }
 
 test('hostile request targets (HTTP/1.1 and HTTP/2): every log line is JSON and names what the app received', async () => {

@@ -3,8 +3,8 @@
 // sends one GET through a (keep-alive) https Agent and gives the status.
 import { after, before } from 'node:test';
 import { Agent, request } from 'node:https';
-import { makeScenario, startEchoHttpApp } from './sidecar.js';
-import type { EchoHttpApp, Scenario } from './sidecar.js';
+import { makeScenario, startEchoHttpApp, startSidecarProcess } from './sidecar.js';
+import type { EchoHttpApp, Scenario, SidecarProcess } from './sidecar.js';
 
 export function echoAppScenarios(): { app: () => EchoHttpApp; scenario: (opts?: Omit<Parameters<typeof makeScenario>[0], 'app'>) => Scenario } {
   let app: EchoHttpApp | undefined;
@@ -24,6 +24,23 @@ export function echoAppScenarios(): { app: () => EchoHttpApp; scenario: (opts?: 
       return s;
     },
   };
+}
+
+/**
+ * A sidecar in front of the echo app that logs every allowed request at info (the audit trail under test),
+ * listening and ready. The test stops it; a failed start leaves nothing running.
+ */
+export async function startLoggingSidecar(apps: ReturnType<typeof echoAppScenarios>): Promise<{ scenario: Scenario; sidecar: SidecarProcess; port: number }> {
+  const scenario = apps.scenario({ config: { log: { level: 'info', allowed: 'info' } } });
+  const sidecar = await startSidecarProcess(scenario.configPath);
+  try {
+    const port = await sidecar.waitForInbound();
+    await sidecar.waitUntilReady();
+    return { scenario, sidecar, port };
+  } catch (err) {
+    await sidecar.stop('SIGKILL');
+    throw err;
+  }
 }
 
 export function statusOf(agent: Agent, port: number, path: string): Promise<number> {

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
 import tls from 'node:tls';
-import { echoAppScenarios, statusOf } from '../../support/echo-app-scenarios.js';
-import { FRONTEND_ID, clientTlsOptions, startSidecarProcess } from '../../support/sidecar.js';
+import { echoAppScenarios, startLoggingSidecar, statusOf } from '../../support/echo-app-scenarios.js';
+import { FRONTEND_ID, clientTlsOptions } from '../../support/sidecar.js';
 
 const apps = echoAppScenarios();
 
@@ -51,11 +51,8 @@ function sequence(opts: tls.ConnectionOptions, tag: string, count: number): Prom
 }
 
 test('20000 requests on 8 connections, then SIGTERM at once: 20000 request lines, each once', async () => {
-  const scenario = apps.scenario({ config: { log: { level: 'info', allowed: 'info' } } });
-  const sidecar = await startSidecarProcess(scenario.configPath);
+  const { scenario, sidecar, port } = await startLoggingSidecar(apps);
   try {
-    const port = await sidecar.waitForInbound();
-    await sidecar.waitUntilReady();
     const opts = clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port);
     const tags = Array.from({ length: 8 }, (_, i) => `c${i}`);
     const statuses = await Promise.all(tags.map((t) => sequence(opts, t, 2500)));
@@ -76,11 +73,8 @@ test('20000 requests on 8 connections, then SIGTERM at once: 20000 request lines
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal}: the lines of the last 40 requests are all written before the sidecar exits`, async () => {
-    const scenario = apps.scenario({ config: { log: { level: 'info', allowed: 'info' } } });
-    const sidecar = await startSidecarProcess(scenario.configPath);
+    const { scenario, sidecar, port } = await startLoggingSidecar(apps);
     try {
-      const port = await sidecar.waitForInbound();
-      await sidecar.waitUntilReady();
       const agent = new Agent({ ...clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port), keepAlive: true, maxSockets: 1 });
       const paths = Array.from({ length: 40 }, (_, i) => `/orders/${signal}-${i}`);
       try {

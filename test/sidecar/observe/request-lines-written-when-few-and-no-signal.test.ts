@@ -3,18 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
-import { echoAppScenarios, statusOf } from '../../support/echo-app-scenarios.js';
-import { FRONTEND_ID, clientTlsOptions, startSidecarProcess } from '../../support/sidecar.js';
+import { echoAppScenarios, startLoggingSidecar, statusOf } from '../../support/echo-app-scenarios.js';
+import { FRONTEND_ID, clientTlsOptions } from '../../support/sidecar.js';
 import { waitFor } from '../../support/poll.js';
 
 const apps = echoAppScenarios();
 
 test('30 requests, then nothing: their lines are written without a signal, all and in order', async () => {
-  const scenario = apps.scenario({ config: { log: { level: 'info', allowed: 'info' } } });
-  const sidecar = await startSidecarProcess(scenario.configPath);
+  const { scenario, sidecar, port } = await startLoggingSidecar(apps);
   try {
-    const port = await sidecar.waitForInbound();
-    await sidecar.waitUntilReady();
     const agent = new Agent({ ...clientTlsOptions(scenario.pki, scenario.pki.leaf({ spiffeId: FRONTEND_ID }), port), keepAlive: true, maxSockets: 1 });
     const paths = Array.from({ length: 30 }, (_, i) => `/orders/quiet-${i}`);
     try {

@@ -30,6 +30,18 @@ export function isBootstrapTokenShape(text: string): boolean {
   return TOKEN_SHAPE.test(text);
 }
 
+/**
+ * 256 random bits as base64url, never beginning with "-": one token in 64 did, and a command line then read
+ * `--token -hX…` as flags (yargs took the "h" for --help and exited 0 without a certificate). Drawing again
+ * costs under 0.01 bits of entropy.
+ */
+export function newTokenText(): string {
+  for (;;) {
+    const token = randomBytes(TOKEN_BYTES).toString('base64url');
+    if (!token.startsWith('-')) return token;
+  }
+}
+
 export interface CreatedToken { token: string; spiffeId: string; expiresAt: Date }
 
 /** Makes a token for `spiffeId` valid for `ttlMs` from `now`; only its hash is stored. */
@@ -39,7 +51,7 @@ export async function createBootstrapToken(store: TokenStore, spiffeId: string, 
   if (ttlMs > MAX_TOKEN_TTL_MS) {
     throw new MeshwardError('invalid_argument', `a token lifetime of ${formatDuration(ttlMs)} is above the maximum ${formatDuration(MAX_TOKEN_TTL_MS)}: bootstrap tokens are meant to be used within minutes`);
   }
-  const token = randomBytes(TOKEN_BYTES).toString('base64url');
+  const token = newTokenText();
   const expiresAt = new Date(now.getTime() + ttlMs);
   await store.createToken(tokenHash(token), spiffeId, expiresAt, now);
   return { token, spiffeId, expiresAt };

@@ -1,6 +1,7 @@
 // The `meshward` command line: builds the yargs parser from one module per top-level command and turns
 // errors into one clear line on stderr and an exit status (0 done, 1 refused/failed, 2 usage error).
 import type { Argv, CommandModule } from 'yargs';
+import { isBootstrapTokenShape } from '../ca/tokens.js';
 import { MeshwardError, isMeshwardError } from '../errors.js';
 import { ExitStatus, yargsErrorAsUsage } from './command-support.js';
 import { plainSidecarArguments } from './sidecar-arguments.js';
@@ -43,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     return ExitStatus.code;
   }
   const { default: yargs } = await import('yargs');
-  let parser: Argv = yargs(argv)
+  let parser: Argv = yargs(bindDashedTokens(argv))
     .scriptName('meshward')
     .option('debug', { type: 'boolean', describe: 'print stack traces on errors', global: true })
     .strict()
@@ -65,6 +66,25 @@ export async function main(argv: string[]): Promise<number> {
     return reportError(err, debug);
   }
   return ExitStatus.code;
+}
+
+/**
+ * `--token VALUE` where VALUE begins with "-" becomes `--token=VALUE` when VALUE has a bootstrap token's
+ * shape: tokens made before tokens.ts stopped drawing them began with "-" once in 64, and yargs reads such a
+ * value as flags (one holding an "h" as --help: exit 0, nothing done). Nothing with that shape is a flag.
+ */
+export function bindDashedTokens(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (argv[i] === '--token' && next !== undefined && next.startsWith('-') && isBootstrapTokenShape(next)) {
+      out.push(`--token=${next}`);
+      i++;
+    } else {
+      out.push(argv[i]!);
+    }
+  }
+  return out;
 }
 
 function reportError(err: unknown, debug: boolean): number {

@@ -149,6 +149,29 @@ export function forwardableTrailers(raw: readonly string[]): string[] {
   return out;
 }
 
+/** An HTTP/2 request's trailers (node's object) as raw name/value pairs, pseudo-headers left out. */
+export function http2TrailerPairs(t: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (const name of Object.keys(t)) {
+    if (name.startsWith(':')) continue;
+    const v = t[name];
+    if (Array.isArray(v)) for (const one of v) out.push(name, one);
+    else if (v !== undefined) out.push(name, v);
+  }
+  return out;
+}
+
+/** Raw trailer pairs as the object an HTTP/2 stream sends (names lower-cased, repeated names as arrays). */
+export function trailerObject(pairs: readonly string[]): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    const name = pairs[i]!.toLowerCase();
+    const prior = out[name];
+    out[name] = prior === undefined ? pairs[i + 1]! : [...(Array.isArray(prior) ? prior : [prior]), pairs[i + 1]!];
+  }
+  return out;
+}
+
 const TRAILER_FORBIDDEN = new Set(['authorization', 'cookie', 'set-cookie', 'content-type', 'content-encoding', 'content-range', 'max-forwards', 'cache-control', 'expect', 'range']);
 
 /** Classifies a lower-case request header name. */

@@ -14,7 +14,7 @@ import { readBody, whenSettled } from './body.js';
 import type { ProxyContext } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
-import { appendIdentity, credentialHeaders, headerText, forwardableTrailers, http1RequestToH2c, http1ResponseHeaders, scanHttp1Request, setIdentity, stripCredentials, withoutPseudo, type Http1RequestScan, type IdentityHeaders } from './headers.js';
+import { appendIdentity, credentialHeaders, headerText, forwardableTrailers, http1RequestToH2c, trailerObject, http1ResponseHeaders, scanHttp1Request, setIdentity, stripCredentials, withoutPseudo, type Http1RequestScan, type IdentityHeaders } from './headers.js';
 import { refusal, sendHttp1, sendRawHttp1, type Refusal } from './responses.js';
 import type { BodyKind } from './upstream-http1.js';
 import type { UpstreamResponse } from './upstream-response.js';
@@ -314,7 +314,8 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp1Request): void {
   };
   let up: http2.ClientHttp2Stream;
   try {
-    up = ctx.h2cApp!.request(headers, !scan.hasBody, false);
+    // A streamed body may end with a trailer section: the stream waits for it ('wantTrailers' below).
+    up = ctx.h2cApp!.request(headers, !scan.hasBody, scan.hasBody && request.body === undefined);
   } catch (err) {
     fail(err as Error);
     res.on('close', () => {
@@ -345,6 +346,8 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp1Request): void {
   });
   if (request.body !== undefined) up.end(request.body);
   else if (scan.hasBody) {
+    // The chunked body's trailer section, filtered as for an http:// app (forwardableTrailers), follows it.
+    up.once('wantTrailers', () => up.sendTrailers(trailerObject(forwardableTrailers(req.rawTrailers))));
     req.pipe(up, { end: false });
     req.on('end', () => {
       if (req.complete) up.end();

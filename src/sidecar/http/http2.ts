@@ -12,7 +12,7 @@ import { readBody, whenSettled } from './body.js';
 import type { ProxyContext, SessionState } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
-import { appendIdentity, credentialHeaders, http1ResponseToHttp2, http2RequestToH2c, http2RequestToHttp1, setIdentity, stripCredentials, stripCredentialFields, type IdentityHeaders } from './headers.js';
+import { appendIdentity, credentialHeaders, forwardableTrailers, http1ResponseToHttp2, http2TrailerPairs, trailerObject, http2RequestToH2c, http2RequestToHttp1, setIdentity, stripCredentials, stripCredentialFields, type IdentityHeaders } from './headers.js';
 import { authorizedIds, decisionRefusal } from './http1.js';
 import { refusal, sendHttp2, type Refusal } from './responses.js';
 import type { BodyKind } from './upstream-http1.js';
@@ -341,7 +341,13 @@ function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp2Request): void {
     ctx.requestDone();
   });
   if (exchange.body !== undefined && request.body !== undefined) exchange.body.end(request.body);
-  else if (exchange.body !== undefined) stream.pipe(exchange.body);
+  else if (exchange.body !== undefined) {
+    // The client's trailers arrive before the stream ends, so they are in place when the last chunk goes out
+    // (a body with a Content-Length has no trailer section in HTTP/1.1: they are dropped there).
+    const body = exchange.body;
+    if (kind === 'chunked') stream.on('trailers', (t: IncomingHttpHeaders) => { body.trailers = forwardableTrailers(http2TrailerPairs(t)); });
+    stream.pipe(body);
+  }
 }
 
 function forwardToH2c(ctx: ProxyContext, request: AllowedHttp2Request): void {
@@ -394,11 +400,13 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp2Request): void {
     else if (code !== 0 && !stream.writableFinished) stream.close(code);
   });
   if (!endStream) {
-    let clientTrailers: IncomingHttpHeaders | undefined;
+    // The client's trailers, without what a trailer must not carry or only the sidecar sets (identity
+    // headers smuggled after the body), as for HTTP/1.1 clients.
+    let clientTrailers: string[] = [];
     stream.on('trailers', (t: IncomingHttpHeaders) => {
-      clientTrailers = t;
+      clientTrailers = forwardableTrailers(http2TrailerPairs(t));
     });
-    upstream.once('wantTrailers', () => upstream.sendTrailers(clientTrailers ?? {}));
+    upstream.once('wantTrailers', () => upstream.sendTrailers(trailerObject(clientTrailers)));
     if (request.body !== undefined) upstream.end(request.body);
     else stream.pipe(upstream);
   }

@@ -175,7 +175,7 @@ export class Sidecar {
       if (!this.credentials) {
         if (message !== this.credentialsProblem) {
           // Missing files while waiting are expected (an agent is coming); anything else is a failed load.
-          if (!(isMeshwardError(err) && err.code === 'not_found')) this.metrics.reloads.inc({ kind: 'credentials', result: 'failure' });
+          if (!(isMeshwardError(err) && err.code === 'not_found')) this.metrics.reloads.labels({ kind: 'credentials', result: 'failure' }).inc();
           const missing = isMeshwardError(err) && err.code === 'not_found';
           this.credentialsProblem = missing ? message : `credentials in ${dir} are not usable: ${message}`;
           // Missing files are reported once, as credentials_waiting, by start().
@@ -185,7 +185,7 @@ export class Sidecar {
       }
       if (message === this.lastReloadFailure) return; // the periodic re-check sees the same broken set again
       this.lastReloadFailure = message;
-      this.metrics.reloads.inc({ kind: 'credentials', result: 'failure' });
+      this.metrics.reloads.labels({ kind: 'credentials', result: 'failure' }).inc();
       this.logger.warn({ event: 'credentials_reload_failed', dir, reason: message, keeping: this.credentials.identity.serialHex }, `credentials reload failed, keeping the current ones: ${message}`);
       return;
     }
@@ -197,14 +197,14 @@ export class Sidecar {
     const onlyCrl = prev !== undefined && prev.cert.equals(next.files.cert) && prev.key.equals(next.files.key) && prev.ca.equals(next.files.ca);
     this.credentials = next;
     if (next.crlProblem !== undefined) {
-      this.metrics.reloads.inc({ kind: 'crl', result: 'failure' });
+      this.metrics.reloads.labels({ kind: 'crl', result: 'failure' }).inc();
       const keeping = next.crl ? `keeping the CRLs loaded before (next update ${next.crl.nextUpdate?.toISOString() ?? 'none'})` : 'no CRL is in force';
       this.logger.warn({ event: 'crl_reload_failed', dir, reason: next.crlProblem, keeping: next.crl ? 'previous' : 'none' }, `crl.pem not used, ${keeping}: ${next.crlProblem}`);
     }
     if (crlChanged) this.crlInForce(next);
     this.inbound?.updateCredentials(next);
     for (const o of this.outbound) o.credentialsChanged();
-    this.metrics.reloads.inc({ kind: 'credentials', result: 'success' });
+    this.metrics.reloads.labels({ kind: 'credentials', result: 'success' }).inc();
     this.metrics.certificateNotAfter.set(Math.floor(next.notAfter.getTime() / 1000));
     if (!onlyCrl) {
       this.logger.info(
@@ -233,11 +233,11 @@ export class Sidecar {
     this.crlStaleTimer = undefined;
     const set = c.crl;
     if (!set) {
-      this.metrics.crlNextUpdate.reset();
+      this.metrics.crlNextUpdate.clear();
       return;
     }
     if (set.nextUpdate) this.metrics.crlNextUpdate.set(Math.floor(set.nextUpdate.getTime() / 1000));
-    else this.metrics.crlNextUpdate.reset();
+    else this.metrics.crlNextUpdate.clear();
     this.logger.info({ event: 'crl_loaded', crls: set.crls.length, revoked: set.revoked.count, nextUpdate: set.nextUpdate?.toISOString() }, 'CRLs in force');
     const warnIfStale = () => {
       const problem = staleCrlProblem(this.credentials?.crl, new Date());
@@ -266,7 +266,7 @@ export class Sidecar {
       const message = isMeshwardError(err) ? err.message : `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
       if (message === this.lastPolicyFailure) return;
       this.lastPolicyFailure = message;
-      this.metrics.reloads.inc({ kind: 'policy', result: 'failure' });
+      this.metrics.reloads.labels({ kind: 'policy', result: 'failure' }).inc();
       this.logger.warn({ event: 'policy_reload_failed', path, reason: message }, `policy reload failed, keeping the current policy: ${message}`);
       return;
     }
@@ -274,7 +274,7 @@ export class Sidecar {
     this.policyText = text;
     const rateLimitsKept = this.policy ? next.carryRateLimitsFrom(this.policy) : 0;
     this.policy = next;
-    this.metrics.reloads.inc({ kind: 'policy', result: 'success' });
+    this.metrics.reloads.labels({ kind: 'policy', result: 'success' }).inc();
     this.logger.info({ event: 'policy_reloaded', path, mode: next.mode, rateLimitsKept }, 'policy reloaded');
   }
 

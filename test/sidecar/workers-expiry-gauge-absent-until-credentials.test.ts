@@ -1,5 +1,5 @@
 // workers: 2 — while the workers wait for their first credentials, /metrics has no expiry value at all
-// (prom-client reads an unset gauge as 0, and a summed-by-minimum 0 would fire every "certificate
+// (a single process reads an unset expiry as 0, and a summed-by-minimum 0 would fire every "certificate
 // expires" alert); once the credentials appear, the expiry is the leaf's notAfter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,9 +1,11 @@
-// Prometheus metrics of one `meshward ca serve` process (prom-client, one Registry per server so tests and
+// Prometheus metrics of one `meshward ca serve` process (src/metrics/, one Registry per server so tests and
 // embedders can run several in a process). docs/metrics.md lists every series; dashboards and alerts rely
 // on these names. Counters move where the decision is made (the Sign handler, the readiness probe, the
 // store's background errors); the CRL gauges are read from the store when /metrics is scraped, so they
 // show what every replica serves, whoever wrote it.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram } from '../../metrics/metric.js';
+import { Registry } from '../../metrics/registry.js';
+import { registerProcessMetrics } from '../../metrics/process.js';
 import * as grpc from '@grpc/grpc-js';
 import type { CaStore } from '../store/store.js';
 import type { AuthMethod } from './sign.js';
@@ -33,34 +35,30 @@ export class CaMetrics {
   private store: CaStore | undefined;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
-    const registers = [this.registry];
-    this.signs = new Counter({
+    const r = this.registry;
+    this.signs = r.register(new Counter({
       name: 'meshward_ca_sign_requests_total',
       help: 'Sign calls by credential method, result (issued or refused) and gRPC status code.',
       labelNames: ['method', 'result', 'code'],
-      registers,
-    });
-    this.signDuration = new Histogram({
+    }));
+    this.signDuration = r.register(new Histogram({
       name: 'meshward_ca_sign_duration_seconds',
       help: 'Time the CA spent on a Sign call, from the request to the answer, by result.',
       labelNames: ['result'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
-    this.tokens = new Counter({
+    }));
+    this.tokens = r.register(new Counter({
       name: 'meshward_ca_bootstrap_tokens_total',
       help: 'One-time bootstrap tokens presented to Sign: redeemed (a certificate was issued) or refused (unknown, used, expired or malformed).',
       labelNames: ['result'],
-      registers,
-    });
-    this.storeErrors = new Counter({
+    }));
+    this.storeErrors = r.register(new Counter({
       name: 'meshward_ca_store_errors_total',
       help: "Failures of the CA's store (database unreachable, locked, timed out), by where they were seen.",
       labelNames: ['operation'],
-      registers,
-    });
-    // The CRL every replica serves, read at scrape time (one read shared by both gauges: prom-client
-    // collects a registry's metrics concurrently); while the store is unreachable the last value read stays.
+    }));
+    // The CRL every replica serves, read at scrape time (one read shared by both gauges: a registry
+    // collects its metrics concurrently); while the store is unreachable the last value read stays.
     let crl = { number: 0, nextUpdate: 0 };
     let reading: Promise<void> | undefined;
     const readCrl = (): Promise<void> => (reading ??= (async () => {
@@ -69,30 +67,28 @@ export class CaMetrics {
         const current = await withTimeout(this.store.currentCrl(), CRL_READ_TIMEOUT_MS, `the store did not answer within ${CRL_READ_TIMEOUT_MS} ms`);
         if (current) crl = { number: Number(current.crlNumber), nextUpdate: Math.floor(current.nextUpdate.getTime() / 1000) };
       } catch {
-        this.storeErrors.inc({ operation: 'metrics' });
+        this.storeErrors.labels({ operation: 'metrics' }).inc();
       } finally {
         reading = undefined;
       }
     })());
-    new Gauge({
+    const crlNumber: Gauge = r.register(new Gauge({
       name: 'meshward_ca_crl_number',
       help: 'The highest CRL number of the current CRL in the store (0 until one is read).',
-      registers,
       async collect() {
         await readCrl();
-        this.set(crl.number);
+        crlNumber.set(crl.number);
       },
-    });
-    new Gauge({
+    }));
+    const crlNextUpdate: Gauge = r.register(new Gauge({
       name: 'meshward_ca_crl_next_update_seconds',
       help: 'nextUpdate of the current CRL in the store, in Unix seconds: sidecars refuse new credentials once it has passed.',
-      registers,
       async collect() {
         await readCrl();
-        this.set(crl.nextUpdate);
+        crlNextUpdate.set(crl.nextUpdate);
       },
-    });
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    }));
+    if (opts.processMetrics !== false) registerProcessMetrics(r);
   }
 
   /** The store whose current CRL the CRL gauges report (set once the server has opened it). */
@@ -103,15 +99,15 @@ export class CaMetrics {
   /** One Sign call answered with `code` (grpc.status.OK when a certificate was issued). */
   observeSign(method: AuthMethod, code: grpc.status, seconds: number, identified: boolean): void {
     const result = code === grpc.status.OK ? 'issued' : 'refused';
-    this.signs.inc({ method, result, code: grpc.status[code] });
-    this.signDuration.observe({ result }, seconds);
+    this.signs.labels({ method, result, code: grpc.status[code] }).inc();
+    this.signDuration.labels({ result }).observe(seconds);
     // A bootstrap token is consumed only together with its certificate (one transaction): redeemed means
     // issued; refused means the token itself was turned away, before any identity was known.
-    if (method === 'token' && result === 'issued') this.tokens.inc({ result: 'redeemed' });
-    else if (method === 'token' && !identified && code === grpc.status.UNAUTHENTICATED) this.tokens.inc({ result: 'refused' });
+    if (method === 'token' && result === 'issued') this.tokens.labels({ result: 'redeemed' }).inc();
+    else if (method === 'token' && !identified && code === grpc.status.UNAUTHENTICATED) this.tokens.labels({ result: 'refused' }).inc();
   }
 
   storeError(operation: StoreErrorOperation): void {
-    this.storeErrors.inc({ operation });
+    this.storeErrors.labels({ operation }).inc();
   }
 }

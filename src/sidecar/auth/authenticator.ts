@@ -127,7 +127,7 @@ export class Authenticator {
       return;
     }
     this.lastKeysFailure = undefined;
-    this.metrics.reloads.inc({ kind: 'apikeys', result: 'success' });
+    this.metrics.reloads.labels({ kind: 'apikeys', result: 'success' }).inc();
     this.logger.info({ event: 'api_keys_reloaded', path, keys: this.keys.size }, 'API key file reloaded');
   }
 
@@ -147,7 +147,7 @@ export class Authenticator {
       return;
     }
     this.jwksFailures.delete(issuer.issuer);
-    this.metrics.reloads.inc({ kind: 'jwks', result: 'success' });
+    this.metrics.reloads.labels({ kind: 'jwks', result: 'success' }).inc();
     this.logger.info({ event: 'jwks_reloaded', issuer: issuer.issuer, source: path }, 'JWKS reloaded');
   }
 
@@ -167,7 +167,7 @@ export class Authenticator {
     const message = describeLoadError(path, 'it', err);
     if (message === last) return; // the periodic re-check sees the same broken file again
     remember(message);
-    this.metrics.reloads.inc({ kind, result: 'failure' });
+    this.metrics.reloads.labels({ kind, result: 'failure' }).inc();
     this.logger.warn({ event: `${kind === 'apikeys' ? 'api_keys' : 'jwks'}_reload_failed`, path, reason: message }, `reload of ${path} failed, keeping the last good version: ${message}`);
   }
 
@@ -187,11 +187,11 @@ export class Authenticator {
         if (text === this.jwksTexts.get(issuer.issuer)) return;
         this.installJwks(issuer, text, url);
         this.jwksFailures.delete(issuer.issuer);
-        this.metrics.reloads.inc({ kind: 'jwks', result: 'success' });
+        this.metrics.reloads.labels({ kind: 'jwks', result: 'success' }).inc();
         this.logger.info({ event: 'jwks_fetched', issuer: issuer.issuer, url, why }, 'JWKS fetched');
       } catch (err) {
         const message = isMeshwardError(err) ? err.message : `${url}: ${(err as Error).message}`;
-        this.metrics.reloads.inc({ kind: 'jwks', result: 'failure' });
+        this.metrics.reloads.labels({ kind: 'jwks', result: 'failure' }).inc();
         this.logger.warn({ event: 'jwks_fetch_failed', issuer: issuer.issuer, url, why, reason: message }, `fetching the JWKS failed, keeping the keys loaded before (if any): ${message}`);
       } finally {
         this.fetching.delete(issuer.issuer);
@@ -254,17 +254,17 @@ export class Authenticator {
     c.pending++;
   }
 
-  /** Adds what count() counted since the last read to the prom-client counter. */
+  /** Adds what count() counted since the last read to meshward_credential_checks_total. */
   private flushCounts(): void {
     for (const kind of ['apikey', 'hmac', 'jwt'] as const) {
       const n = this.acceptedCounts[kind];
       if (n === 0) continue;
       this.acceptedCounts[kind] = 0;
-      this.metrics.credentials.inc({ kind, result: 'accepted', reason: 'ok' }, n);
+      this.metrics.credentials.labels({ kind, result: 'accepted', reason: 'ok' }).inc(n);
     }
     for (const c of this.refusedCounts.values()) {
       if (c.pending === 0) continue;
-      this.metrics.credentials.inc(c.labels, c.pending);
+      this.metrics.credentials.labels(c.labels).inc(c.pending);
       c.pending = 0;
     }
   }

@@ -156,7 +156,7 @@ export class InboundListener {
 
   private endConnection(socket: TLSSocket, reason: EndReason): void {
     const { logger, metrics, limits } = this.opts;
-    metrics.connectionsEnded.inc({ reason });
+    metrics.connectionsEnded.labels({ reason }).inc();
     logger.info(
       { event: 'connection_ended', peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason },
       reason === 'max_age' ? 'connection reached limits.maxConnectionAge: ending it' : `the peer certificate is ${reason}: ending its connection`,
@@ -167,7 +167,7 @@ export class InboundListener {
   }
 
   private refuse(socket: TLSSocket, reason: HandshakeFailureReason, detail: string): void {
-    this.opts.metrics.handshakeFailures.inc({ reason });
+    this.opts.metrics.handshakeFailures.labels({ reason }).inc();
     this.opts.logger.warn(
       { event: 'handshake_refused', peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, reason, detail },
       `TLS handshake refused: ${reason}`,

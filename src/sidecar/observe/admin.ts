@@ -11,7 +11,7 @@ import type { HostPort } from '../config.js';
 /** `detail`: conditions worth a look that do not make the sidecar unready (e.g. a CRL past its nextUpdate). */
 export type Readiness = { ready: true; detail?: string[] } | { ready: false; reason: string; detail?: string[] };
 
-/** What /metrics serves: a prom-client Registry fits, as does a cluster aggregation. */
+/** What /metrics serves: a Registry (src/metrics/) fits, as does a cluster aggregation. */
 export interface MetricsSource {
   metrics(): Promise<string>;
   readonly contentType: string;

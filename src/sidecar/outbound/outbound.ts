@@ -19,6 +19,7 @@ import { Http1Upstream, NO_CREDENTIALS } from './http1.js';
 import { Http2Upstream, serveHttp2 } from './http2.js';
 import { UpstreamTimeout, classifyUpstreamError, describeUpstreamError, limitConnectTime, upstreamIdentityCheck, upstreamTlsOptions } from './upstream-tls.js';
 import type { UpstreamIdentityError } from './upstream-tls.js';
+import type { CounterChild, HistogramChild } from '../../metrics/metric.js';
 
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -42,6 +43,8 @@ export class OutboundListener {
   private readonly h2Sessions = new Set<Http2Session>();
   private readonly upstreamName: string;
   private readonly check;
+  private readonly requestCount: CounterChild;
+  private readonly duration: HistogramChild;
 
   constructor(private readonly opts: OutboundOptions) {
     const { config, logger } = opts;
@@ -51,9 +54,12 @@ export class OutboundListener {
     const upstream = this.upstreamName;
     const { metrics } = opts;
     const onError = (err: Error) => this.failed(err, 'outbound request failed');
+    // This listener's series, resolved once: a request adds to them without a label lookup.
+    this.requestCount = metrics.outboundRequests.labels({ upstream });
+    this.duration = metrics.outboundDuration.labels({ upstream });
     const started = () => {
-      metrics.outboundRequests.inc({ upstream });
-      const end = metrics.outboundDuration.startTimer({ upstream });
+      this.requestCount.inc();
+      const end = this.duration.startTimer();
       return () => void end();
     };
     const deps = { credentials: opts.credentials, tlsFor, upstreamName: upstream, connectTimeoutMs: config.connectTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, onError, started };
@@ -146,7 +152,7 @@ export class OutboundListener {
   private failed(err: Error, message: string): void {
     const presented = (err as Partial<UpstreamIdentityError>).presented;
     const { reason } = classifyUpstreamError(err);
-    this.opts.metrics.outboundFailures.inc({ upstream: this.upstreamName, reason });
+    this.opts.metrics.outboundFailures.labels({ upstream: this.upstreamName, reason }).inc();
     this.opts.logger.warn(
       { event: 'outbound_upstream_error', upstream: this.upstreamName, expected: this.opts.config.identity, presented, reason, error: describeUpstreamError(err, this.upstreamName) },
       message,
@@ -154,8 +160,9 @@ export class OutboundListener {
   }
 
   private tunnel(client: Socket): void {
-    this.opts.metrics.outboundRequests.inc({ upstream: this.upstreamName });
-    client.once('close', this.opts.metrics.outboundDuration.startTimer({ upstream: this.upstreamName }));
+    this.requestCount.inc();
+    const end = this.duration.startTimer();
+    client.once('close', () => void end());
     const creds = this.opts.credentials();
     if (!creds) {
       this.failed(NO_CREDENTIALS, 'outbound connection refused: no credentials yet');

@@ -1,12 +1,15 @@
 // The cluster primary of `workers: N` (N > 1). It serves no traffic: it forks N workers (worker.ts,
 // each an ordinary Sidecar sharing the inbound and outbound ports through node:cluster), serves the one
 // admin listener (readiness = every worker ready, asked over IPC; metrics = every worker's Registry
-// summed), re-forks a worker that dies (with backoff), and on SIGTERM has every worker drain.
+// summed by src/metrics/aggregate.ts), re-forks a worker that dies (with backoff), and on SIGTERM has every worker drain.
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge } from '../../metrics/metric.js';
+import { Registry } from '../../metrics/registry.js';
+import { aggregate } from '../../metrics/aggregate.js';
+import { exposition } from '../../metrics/exposition.js';
 import { MeshwardError } from '../../errors.js';
 import { AdminServer } from '../observe/admin.js';
 import type { Readiness } from '../observe/admin.js';
@@ -95,20 +98,18 @@ export class SidecarCluster {
     this.logger = logger;
     this.done = new Promise((resolve) => (this.finished = resolve));
     const slots = this.slots;
-    new Gauge({
+    const workers: Gauge = this.registry.register(new Gauge({
       name: 'meshward_workers',
       help: 'Worker processes alive and answering the primary (workers > 1).',
-      registers: [this.registry],
       collect() {
-        this.set(slots.filter((s) => s.online).length);
+        workers.set(slots.filter((s) => s.online).length);
       },
-    });
-    this.restarts = new Counter({
+    }));
+    this.restarts = this.registry.register(new Counter({
       name: 'meshward_worker_restarts_total',
       help: 'Workers re-forked after an unexpected exit, by worker number.',
       labelNames: ['worker'],
-      registers: [this.registry],
-    });
+    }));
   }
 
   /** Starts the admin server, forks every worker and resolves once all have started. */
@@ -229,7 +230,7 @@ export class SidecarCluster {
     if (Date.now() - slot.forkedAt >= STABLE_AFTER_MS) slot.consecutiveExits = 0;
     slot.consecutiveExits++;
     const delay = restartDelayMs(slot.consecutiveExits);
-    this.restarts.inc({ worker: String(slot.n) });
+    this.restarts.labels({ worker: String(slot.n) }).inc();
     this.logger.warn(
       { event: 'worker_exited', worker: slot.n, pid: slot.pid, code, signal, restartInMs: delay },
       `worker ${slot.n} (pid ${slot.pid}) exited unexpectedly (${how}); forking a new one in ${delay} ms`,
@@ -310,8 +311,8 @@ export class SidecarCluster {
         return withoutUnsetExpiry(msg.metrics);
       }),
     );
-    const all: WorkerMetrics[] = [...answers, ...this.retired, await this.registry.getMetricsAsJSON()];
-    return AggregatorRegistry.aggregate(all).metrics();
+    const all: WorkerMetrics[] = [...answers, ...this.retired, await this.registry.snapshot()];
+    return exposition(aggregate(all));
   }
 
   /** Keeps an exited worker's counters in the sums (see `retired`), folded into one entry. */
@@ -319,8 +320,8 @@ export class SidecarCluster {
     const last = slot.lastMonotonic;
     slot.lastMonotonic = undefined;
     if (last === undefined) return;
-    this.retiring = this.retiring.then(async () => {
-      this.retired = [await AggregatorRegistry.aggregate([...this.retired, last]).getMetricsAsJSON()];
+    this.retiring = this.retiring.then(() => {
+      this.retired = [aggregate([...this.retired, last])];
     });
   }
 
@@ -372,17 +373,15 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 
 /** Counters and histograms only: what must keep adding up after a worker is gone (gauges describe the present). */
 function monotonicOnly(metrics: WorkerMetrics): WorkerMetrics {
-  // prom-client's typings declare `type` as a numeric enum, but at run time it is the string
-  // ('counter', 'gauge', 'histogram', 'summary') that getMetricsAsJSON() returns.
-  return metrics.filter((m) => String(m.type) === 'counter' || String(m.type) === 'histogram');
+  return metrics.filter((m) => m.type === 'counter' || m.type === 'histogram');
 }
 
 /**
- * A worker that has not loaded credentials yet reports its expiry gauge as 0 (prom-client's value for an
- * unset gauge); under the `min` aggregator that 0 would win and fire every expiry alert.
+ * A worker that has not loaded credentials yet reports its expiry gauge as 0 (a single process shows that
+ * 0, docs/metrics.md); under the `min` aggregator that 0 would win and fire every expiry alert.
  */
 function withoutUnsetExpiry(metrics: WorkerMetrics): WorkerMetrics {
   return metrics.map((m) =>
-    m.name === 'meshward_certificate_not_after_seconds' ? { ...m, values: m.values.filter((v) => v.value !== 0) } : m,
+    m.name === 'meshward_certificate_not_after_seconds' ? { ...m, series: m.series.filter((v) => v.value !== 0) } : m,
   );
 }

@@ -2,7 +2,7 @@
 // talks to the primary (cluster.ts) over the cluster IPC channel: it asks for its configuration, and
 // answers for its readiness and metrics and to "drain".
 // Everything else (credentials and policy reload, draining) is the Sidecar's own behaviour, per process.
-import type { Registry } from 'prom-client';
+import type { MetricSnapshot } from '../../metrics/snapshot.js';
 import { isMeshwardError } from '../../errors.js';
 import type { ErrorCode } from '../../errors.js';
 import type { Readiness } from '../observe/admin.js';
@@ -13,8 +13,8 @@ import { IpcReplayStore, type ReplayAnswer, type ReplayQuestion } from '../auth/
 /** Environment the primary forks each worker with. */
 export const WORKER_SLOT_ENV = 'MESHWARD_WORKER_SLOT';
 
-/** One registry's getMetricsAsJSON(), what AggregatorRegistry.aggregate() combines. */
-export type WorkerMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+/** One worker registry's snapshot (plain data: it crosses the IPC channel as JSON), what the primary sums. */
+export type WorkerMetrics = MetricSnapshot[];
 
 /** Primary → worker. */
 export type ToWorker =
@@ -76,7 +76,7 @@ export async function runWorker(configPath: string): Promise<never> {
     if (msg?.type === 'meshward:ask' && msg.what === 'readiness') {
       void send({ type: 'meshward:answer', id: msg.id, readiness: sidecar.readiness(new Date(msg.now)) });
     } else if (msg?.type === 'meshward:ask' && msg.what === 'metrics') {
-      void sidecar.metrics.registry.getMetricsAsJSON().then((metrics) => send({ type: 'meshward:answer', id: msg.id, metrics }));
+      void sidecar.metrics.registry.snapshot().then((metrics) => send({ type: 'meshward:answer', id: msg.id, metrics }));
     } else if (msg?.type === 'meshward:drain') {
       void sidecar.shutdown(msg.reason);
     }

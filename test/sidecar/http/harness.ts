@@ -328,13 +328,12 @@ export function firstStatus(raw: string): number {
 
 /** Sum of a counter in the registry for the given labels. */
 export async function counterValue(metrics: SidecarMetrics, name: string, labels: Record<string, string>): Promise<number> {
-  const metric = metrics.registry.getSingleMetric(name);
+  const metric = metrics.registry.get(name);
   if (metric === undefined) return 0;
-  const data = await metric.get();
+  const data = await metric.snapshot();
   let sum = 0;
-  for (const v of data.values) {
-    const l = v.labels as Record<string, string | number>;
-    if (Object.entries(labels).every(([k, want]) => String(l[k]) === want)) sum += v.value;
+  for (const v of data.series) {
+    if (Object.entries(labels).every(([k, want]) => v.labels[k] === want)) sum += v.value;
   }
   return sum;
 }

@@ -1,5 +1,5 @@
 // The ranking behind the bounded identity label (src/sidecar/observe/identity-labels.ts), on a real
-// prom-client registry: a caller counted under `other` that becomes more active than a labelled one
+// metrics registry: a caller counted under `other` that becomes more active than a labelled one
 // takes its place at the next window, and the evicted caller's series leave /metrics.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { SidecarMetrics } from '../../../src/sidecar/observe/metrics.js';
 import { IdentityLabels } from '../../../src/sidecar/observe/identity-labels.js';
 
 async function identityValues(m: SidecarMetrics): Promise<string[]> {
-  const values = (await m.requests.get()).values.map((v) => String(v.labels.identity));
+  const values = (await m.requests.snapshot()).series.map((v) => v.labels.identity!);
   return [...new Set(values)].sort();
 }
 
@@ -28,7 +28,7 @@ test('a busier caller under other replaces the least active labelled one at the 
   count('b', 1);
   // b's series is gone (removed, not left to grow the label set); its new request is under other.
   assert.deepEqual(await identityValues(m), ['a', 'c', 'other']);
-  const other = (await m.requests.get()).values.find((v) => v.labels.identity === 'other');
+  const other = (await m.requests.snapshot()).series.find((v) => v.labels.identity === 'other');
   assert.equal(other?.value, 9 + 1);
 });
 

@@ -243,3 +243,21 @@ test("Prometheus' own parser (promtool check metrics) reads a sidecar and a CA s
   const broken = promtoolCheck('# TYPE x counter\nx{a="unterminated} 1\n');
   assert.equal(broken.status, 1, `promtool does refuse a broken exposition: ${broken.output}`);
 });
+
+test('a sidecar without credentials yet: not_after reads 0, and neither the expiry nor the CRL nextUpdate has a sample', async () => {
+  const s = new SidecarMetrics({ processMetrics: false });
+  const text = await s.registry.metrics();
+  assert.match(text, /^meshward_certificate_not_after_seconds 0$/m);
+  assert.match(text, /^# TYPE meshward_crl_next_update_timestamp_seconds gauge$/m);
+  assert.doesNotMatch(text, /^meshward_crl_next_update_timestamp_seconds /m, 'a 0 would read as a CRL stale since 1970');
+  assert.doesNotMatch(text, /^meshward_certificate_expiry_seconds/m);
+  assert.doesNotMatch(text, /^process_/m, 'processMetrics: false');
+  s.certificateNotAfter.set(Math.floor(Date.now() / 1000) + 100);
+  s.crlNextUpdate.set(1_900_000_000);
+  const loaded = await s.registry.metrics();
+  const expiry = Number(/^meshward_certificate_expiry_seconds\{certificate="serving"\} (\S+)$/m.exec(loaded)?.[1]);
+  assert.ok(expiry > 0 && expiry <= 100, `expiry ${expiry}`);
+  assert.match(loaded, /^meshward_crl_next_update_timestamp_seconds 1900000000$/m);
+  s.crlNextUpdate.clear();
+  assert.doesNotMatch(await s.registry.metrics(), /^meshward_crl_next_update_timestamp_seconds /m, 'a CRL that went away takes its sample with it');
+});

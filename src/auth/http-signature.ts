@@ -8,7 +8,8 @@ import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:cr
 import { KEY_ID_FORMAT } from './api-key.js';
 import type { ApiKeySet } from './key-set.js';
 import { statusRefusal } from './key-set.js';
-import { parseDictionary, serializeInnerList, StructuredFieldError, type BareItem, type Dictionary, type InnerList } from './structured-fields.js';
+import { base64Length, canonicalByteSequence, parseCanonicalSignatureInput } from './signature-fields.js';
+import { parseDictionary, serializeInnerList, StructuredFieldError, type BareItem, type Dictionary, type InnerList, type Parameters } from './structured-fields.js';
 import { headerValues, refuse, SEVERAL_AUTHORIZATION, type AuthRequest, type AuthVerdict, type RefusalReason } from './verdict.js';
 
 export const HMAC_ALGORITHM = 'hmac-sha256';
@@ -27,6 +28,15 @@ const PARAMS = new Set(['created', 'expires', 'nonce', 'alg', 'keyid', 'tag']);
 const MAX_FIELD_LENGTH = 8192;
 const MAX_COMPONENTS = 32;
 const EMPTY_SHA256 = createHash('sha256').digest();
+/** Characters of a field name (RFC 9110 tchar) without uppercase: covered header names must be lowercase. */
+const NAME_CHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR[c.charCodeAt(0)] = 1;
+/**
+ * Scratch space for decoded 32-byte byte sequences (the signature, the Content-Digest) on the fast path.
+ * verifyHttpSignature is synchronous and never re-entered, so one of each serves every request.
+ */
+const SIGNATURE_BYTES = Buffer.alloc(32);
+const DIGEST_BYTES = Buffer.alloc(32);
 
 /** What must be covered, and which components cover it (@target-uri and @request-target include others). */
 const MUST_COVER = {
@@ -82,7 +92,7 @@ function componentValue(req: AuthRequest, name: string): string {
 
 /** The covered component names of a Signature-Input inner list, checked. */
 function componentNames(list: InnerList): string[] {
-  if (list.items.length > MAX_COMPONENTS) throw new SignatureProblem('malformed', `the signature covers more than ${MAX_COMPONENTS} components`);
+  if (list.items.length > MAX_COMPONENTS) throw tooManyComponents();
   const names: string[] = [];
   for (const item of list.items) {
     if (item.value.type !== 'string') throw new SignatureProblem('malformed', 'Signature-Input: every covered component must be a quoted string');
@@ -90,13 +100,39 @@ function componentNames(list: InnerList): string[] {
     if (item.params.length > 0) {
       throw new SignatureProblem('malformed', `Signature-Input: component parameters (${item.params.map(([k]) => `;${k}`).join('')} on "${name}") are not supported: cover the plain component`);
     }
-    if (name.startsWith('@') ? !DERIVED.has(name) : name !== name.toLowerCase() || name === '' || /[^!#$%&'*+\-.^_`|~0-9a-z]/.test(name)) {
-      throw new SignatureProblem('malformed', `Signature-Input: "${name}" is not a component this verifier knows (lowercase header names and ${[...DERIVED].join(', ')})`);
-    }
-    if (names.includes(name)) throw new SignatureProblem('malformed', `Signature-Input: "${name}" is covered twice`);
+    checkName(name, names.includes(name));
     names.push(name);
   }
   return names;
+}
+
+/** The same checks as componentNames, for names the fast path read (plain strings without parameters). */
+function checkedNames(names: string[]): string[] {
+  if (names.length > MAX_COMPONENTS) throw tooManyComponents();
+  for (let i = 0; i < names.length; i++) checkName(names[i]!, names.indexOf(names[i]!) < i);
+  return names;
+}
+
+function tooManyComponents(): SignatureProblem {
+  return new SignatureProblem('malformed', `the signature covers more than ${MAX_COMPONENTS} components`);
+}
+
+/** `name` is a component this verifier knows, and not one covered before it (`repeated`). */
+function checkName(name: string, repeated: boolean): void {
+  if (name.startsWith('@') ? !DERIVED.has(name) : !isFieldName(name)) {
+    throw new SignatureProblem('malformed', `Signature-Input: "${name}" is not a component this verifier knows (lowercase header names and ${[...DERIVED].join(', ')})`);
+  }
+  if (repeated) throw new SignatureProblem('malformed', `Signature-Input: "${name}" is covered twice`);
+}
+
+/** A non-empty lowercase field name (a code table, not a regular expression per request). */
+function isFieldName(name: string): boolean {
+  if (name === '') return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (!(c < 128 && NAME_CHAR[c] === 1)) return false;
+  }
+  return true;
 }
 
 /**
@@ -104,18 +140,21 @@ function componentNames(list: InnerList): string[] {
  * one line per component, then `"@signature-params"` with the serialized list. Deterministic.
  */
 export function signatureBase(req: AuthRequest, list: InnerList): string {
-  return buildBase(req, componentNames(list), list);
+  return buildBase(req, componentNames(list), serializeInnerList(list));
 }
 
-function buildBase(req: AuthRequest, names: readonly string[], list: InnerList): string {
+/** `serialized`: the inner list's RFC 8941 serialization (the `@signature-params` value). */
+function buildBase(req: AuthRequest, names: readonly string[], serialized: string): string {
   let base = '';
   for (const name of names) {
     const value = componentValue(req, name);
-    if (/[\r\n]/.test(value)) throw new SignatureProblem('malformed', `the value of "${name}" holds a line break`);
+    if (value.includes('\n') || value.includes('\r')) throw new SignatureProblem('malformed', `the value of "${name}" holds a line break`);
     base += `"${name}": ${value}\n`;
   }
-  return `${base}"@signature-params": ${serializeInnerList(list)}`;
+  return `${base}"@signature-params": ${serialized}`;
 }
+
+const OPTIONAL_STRINGS = ['nonce', 'tag'] as const;
 
 interface SignatureParams {
   keyId: string;
@@ -123,9 +162,9 @@ interface SignatureParams {
   expires?: number;
 }
 
-function signatureParams(list: InnerList): SignatureParams {
-  const get = (key: string): BareItem | undefined => list.params.find(([k]) => k === key)?.[1];
-  for (const [key] of list.params) {
+function signatureParams(list: Parameters): SignatureParams {
+  const get = (key: string): BareItem | undefined => list.find(([k]) => k === key)?.[1];
+  for (const [key] of list) {
     if (!PARAMS.has(key)) throw new SignatureProblem('malformed', `Signature-Input: unknown parameter "${key}" (known: ${[...PARAMS].join(', ')})`);
   }
   const alg = get('alg');
@@ -138,7 +177,7 @@ function signatureParams(list: InnerList): SignatureParams {
   if (created?.type !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: created=<unix seconds> is required');
   const expires = get('expires');
   if (expires !== undefined && expires.type !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: expires must be unix seconds');
-  for (const key of ['nonce', 'tag']) {
+  for (const key of OPTIONAL_STRINGS) {
     const v = get(key);
     if (v !== undefined && v.type !== 'string') throw new SignatureProblem('malformed', `Signature-Input: ${key} must be a string`);
   }
@@ -165,8 +204,34 @@ function dictionaryField(text: string, field: string, reason: RefusalReason): Di
   }
 }
 
-/** The one signature of the request: its label, covered list and bytes. */
-function theSignature(input: string, signature: string): { list: InnerList; bytes: Buffer } {
+/** The one signature of the request, from either parser. */
+interface TheSignature {
+  params: Parameters;
+  /** The generic parser's inner list (its names are checked after the key lookup), or the fast path's names. */
+  list?: InnerList;
+  names?: string[];
+  /** The `@signature-params` value: the fast path's slice of the field; serializeInnerList(list) otherwise. */
+  serialized?: string;
+  /** The signature's bytes and their base64 (the replay key). */
+  bytes: Buffer;
+  base64: string;
+}
+
+/**
+ * The one signature of the request: Signature-Input and Signature in the common canonical shape
+ * (signature-fields.ts) without the generic parser's objects; anything else by parseDictionary, with the
+ * same verdicts (test/auth/signature-fields-match-the-generic-parser.test.ts).
+ */
+function theSignature(input: string, signature: string): TheSignature {
+  const fast = parseCanonicalSignatureInput(input);
+  if (fast !== undefined) {
+    const base64 = canonicalByteSequence(signature, fast.label);
+    if (base64 !== undefined) {
+      // A 32-byte value goes to the scratch buffer; any other length never matches (bad_secret) either way.
+      const bytes = base64Length(base64) === 32 ? (SIGNATURE_BYTES.write(base64, 'base64'), SIGNATURE_BYTES) : Buffer.from(base64, 'base64');
+      return { params: fast.params, names: fast.names, serialized: fast.serialized, bytes, base64 };
+    }
+  }
   const inputs = dictionaryField(input, 'Signature-Input', 'malformed');
   const signatures = dictionaryField(signature, 'Signature', 'malformed');
   if (inputs.size !== 1 || signatures.size !== 1) {
@@ -178,30 +243,49 @@ function theSignature(input: string, signature: string): { list: InnerList; byte
   if (sig === undefined) throw new SignatureProblem('malformed', `Signature has no "${label}" to match Signature-Input`);
   if (list.kind !== 'innerList') throw new SignatureProblem('malformed', `Signature-Input: ${label} must be an inner list of components`);
   if (sig.kind !== 'item' || sig.value.type !== 'bytes') throw new SignatureProblem('malformed', `Signature: ${label} must be a byte sequence (:base64:)`);
-  return { list, bytes: sig.value.value };
+  return { params: list.params, list, bytes: sig.value.value, base64: sig.value.value.toString('base64') };
 }
 
 function checkCoverage(req: AuthRequest, names: readonly string[]): void {
-  const covers = (alternatives: readonly string[]) => alternatives.some((n) => names.includes(n));
+  const covers = (alternatives: readonly string[]): boolean => {
+    for (const n of alternatives) if (names.includes(n)) return true;
+    return false;
+  };
+  const query = req.query !== undefined && req.query !== '';
+  const body = req.body !== undefined;
+  // Checked without building the list first: a signed request covers everything.
+  if (covers(MUST_COVER.method) && covers(MUST_COVER.authority) && covers(MUST_COVER.path) && (!query || covers(MUST_COVER.query)) && (!body || covers(MUST_COVER.body))) return;
   const missing: string[] = [];
   if (!covers(MUST_COVER.method)) missing.push('@method');
   if (!covers(MUST_COVER.authority)) missing.push('@authority');
   if (!covers(MUST_COVER.path)) missing.push('@path');
-  if (req.query !== undefined && req.query !== '' && !covers(MUST_COVER.query)) missing.push('@query');
-  if (req.body !== undefined && !covers(MUST_COVER.body)) missing.push('content-digest');
-  if (missing.length > 0) throw new SignatureProblem('not_covered', `the signature must cover ${missing.join(', ')}`);
+  if (query && !covers(MUST_COVER.query)) missing.push('@query');
+  if (body && !covers(MUST_COVER.body)) missing.push('content-digest');
+  throw new SignatureProblem('not_covered', `the signature must cover ${missing.join(', ')}`);
 }
+
+const DIGEST_NOT_32_BYTES = 'Content-Digest: sha-256 must be a 32-byte byte sequence (:base64:)';
+const DIGEST_DIFFERS = 'Content-Digest does not match the body: the body was changed or the digest is wrong';
 
 /** RFC 9530: the sha-256 member of Content-Digest must equal the body's SHA-256 (of nothing, for no body). */
 function checkContentDigest(req: AuthRequest): void {
   const field = joinedField(req, 'content-digest');
   if (field === undefined) return;
+  const expected = req.body?.sha256 ?? EMPTY_SHA256;
+  // The common shape, `sha-256=:base64:` alone, without the generic parser; anything else goes through it.
+  const fast = canonicalByteSequence(field, 'sha-256');
+  if (fast !== undefined) {
+    if (base64Length(fast) !== 32) throw new SignatureProblem('digest_mismatch', DIGEST_NOT_32_BYTES);
+    DIGEST_BYTES.write(fast, 'base64');
+    if (!DIGEST_BYTES.equals(expected)) throw new SignatureProblem('digest_mismatch', DIGEST_DIFFERS);
+    return;
+  }
   const member = dictionaryField(field, 'Content-Digest', 'digest_mismatch').get('sha-256');
   if (member === undefined) throw new SignatureProblem('digest_mismatch', 'Content-Digest has no sha-256 member (the only algorithm checked)');
   if (member.kind !== 'item' || member.value.type !== 'bytes' || member.value.value.length !== 32) {
-    throw new SignatureProblem('digest_mismatch', 'Content-Digest: sha-256 must be a 32-byte byte sequence (:base64:)');
+    throw new SignatureProblem('digest_mismatch', DIGEST_NOT_32_BYTES);
   }
-  if (!member.value.value.equals(req.body?.sha256 ?? EMPTY_SHA256)) throw new SignatureProblem('digest_mismatch', 'Content-Digest does not match the body: the body was changed or the digest is wrong');
+  if (!member.value.value.equals(expected)) throw new SignatureProblem('digest_mismatch', DIGEST_DIFFERS);
 }
 
 function hmac(secret: KeyObject | Buffer, base: string): Buffer {
@@ -225,17 +309,18 @@ export function verifyHttpSignature(req: AuthRequest, keys: ApiKeySet, now: numb
       return refuse('hmac', 'missing', 'no HTTP message signature: sign the request (Signature-Input and Signature headers)');
     }
     if (input === undefined || signature === undefined) throw new SignatureProblem('malformed', 'Signature-Input and Signature must be sent together');
-    const { list, bytes } = theSignature(input, signature);
-    const params = signatureParams(list);
+    const sig = theSignature(input, signature);
+    const { bytes } = sig;
+    const params = signatureParams(sig.params);
     // Only a well-formed id goes into the verdict (audit lines): a keyid is whatever the sender wrote.
     if (KEY_ID_FORMAT.test(params.keyId)) keyId = params.keyId;
     const entry = keys.get(params.keyId);
     if (entry === undefined || entry.hmacSecrets.length === 0) {
       throw new SignatureProblem('unknown_key', entry === undefined ? 'the signature\'s keyid names no key' : `key ${params.keyId} is not an HMAC key (create it with --hmac)`);
     }
-    const names = componentNames(list);
+    const names = sig.list !== undefined ? componentNames(sig.list) : checkedNames(sig.names!);
     checkCoverage(req, names);
-    const base = buildBase(req, names, list);
+    const base = buildBase(req, names, sig.serialized ?? serializeInnerList(sig.list!));
     let matched: 'current' | 'grace' | 'after' | undefined;
     if (bytes.length === 32) {
       for (const s of entry.hmacSecrets) {
@@ -255,7 +340,7 @@ export function verifyHttpSignature(req: AuthRequest, keys: ApiKeySet, now: numb
     checkContentDigest(req);
     const status = statusRefusal(entry, 'hmac', now, req.peer);
     if (status !== undefined) return status;
-    return { ...entry.accepted.hmac, replayKey: `${entry.id}:${bytes.toString('base64')}` };
+    return { ...entry.accepted.hmac, replayKey: `${entry.id}:${sig.base64}` };
   } catch (err) {
     if (err instanceof SignatureProblem) return refuse('hmac', err.reason, err.message, keyId);
     throw err;

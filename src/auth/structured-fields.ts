@@ -52,6 +52,23 @@ const BASE64 = `${UPPER}${LOWER}${DIGITS}+/`;
 const BASE64_CHAR = table(BASE64);
 const isIn = (t: Uint8Array, code: number): boolean => code < 128 && t[code] === 1;
 
+/** Why `body` (the text between the colons of a byte sequence) is refused, or undefined. */
+function base64Problem(body: string): string | undefined {
+  const padding = body.endsWith('==') ? 2 : body.endsWith('=') ? 1 : 0;
+  const chars = body.length - padding;
+  for (let i = 0; i < chars; i++) if (!isIn(BASE64_CHAR, body.charCodeAt(i))) return 'a byte sequence must be padded base64';
+  if (body.length % 4 !== 0) return 'a byte sequence must be padded base64';
+  // Canonical base64 only: the bits the padding leaves unused in the last character must be zero, or two
+  // different texts would stand for the same bytes.
+  if (padding > 0 && (BASE64.indexOf(body[chars - 1]!) & (padding === 2 ? 0x0f : 0x03)) !== 0) return 'a byte sequence must be canonical base64';
+  return undefined;
+}
+
+/** True when the byte-sequence parser accepts `body`: padded, canonical base64 (so it round-trips exactly). */
+export function isCanonicalBase64(body: string): boolean {
+  return base64Problem(body) === undefined;
+}
+
 class Parser {
   pos = 0;
   constructor(readonly input: string) {}
@@ -164,13 +181,8 @@ class Parser {
     const end = this.input.indexOf(':', this.pos + 1);
     if (end < 0) this.fail('unterminated byte sequence');
     const body = this.input.slice(this.pos + 1, end);
-    const padding = body.endsWith('==') ? 2 : body.endsWith('=') ? 1 : 0;
-    const chars = body.length - padding;
-    for (let i = 0; i < chars; i++) if (!isIn(BASE64_CHAR, body.charCodeAt(i))) this.fail('a byte sequence must be padded base64');
-    if (body.length % 4 !== 0) this.fail('a byte sequence must be padded base64');
-    // Canonical base64 only: the bits the padding leaves unused in the last character must be zero, or two
-    // different texts would stand for the same bytes.
-    if (padding > 0 && (BASE64.indexOf(body[chars - 1]!) & (padding === 2 ? 0x0f : 0x03)) !== 0) this.fail('a byte sequence must be canonical base64');
+    const problem = base64Problem(body);
+    if (problem !== undefined) this.fail(problem);
     const value = Buffer.from(body, 'base64');
     this.pos = end + 1;
     return { type: 'bytes', value };

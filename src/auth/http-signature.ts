@@ -4,12 +4,13 @@
 // (when there is a query) and `content-digest` (when there is a body) must be covered, `created` within
 // ±maxSkew, `expires` honoured, and RFC 9530 Content-Digest equal to the body's SHA-256. The verdict carries a
 // replay key for the sidecar's replay cache (replay-cache.ts), which every worker shares.
-import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { KEY_ID_FORMAT } from './api-key.js';
 import type { ApiKeySet } from './key-set.js';
 import { statusRefusal } from './key-set.js';
-import { base64Length, canonicalByteSequence, parseCanonicalSignatureInput } from './signature-fields.js';
-import { parseDictionary, serializeInnerList, StructuredFieldError, type BareItem, type Dictionary, type InnerList, type Parameters } from './structured-fields.js';
+import { hmacSha256Into } from './hmac-sha256.js';
+import { base64Length, canonicalByteSequence, flatParams, parseCanonicalSignatureInput, type FlatParams } from './signature-fields.js';
+import { parseDictionary, serializeInnerList, StructuredFieldError, type BareItem, type Dictionary, type InnerList } from './structured-fields.js';
 import { headerValues, refuse, SEVERAL_AUTHORIZATION, type AuthRequest, type AuthVerdict, type RefusalReason } from './verdict.js';
 
 export const HMAC_ALGORITHM = 'hmac-sha256';
@@ -37,6 +38,7 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") NAME_CHAR
  */
 const SIGNATURE_BYTES = Buffer.alloc(32);
 const DIGEST_BYTES = Buffer.alloc(32);
+const MAC = Buffer.alloc(32);
 
 /** What must be covered, and which components cover it (@target-uri and @request-target include others). */
 const MUST_COVER = {
@@ -162,27 +164,27 @@ interface SignatureParams {
   expires?: number;
 }
 
-function signatureParams(list: Parameters): SignatureParams {
-  const get = (key: string): BareItem | undefined => list.find(([k]) => k === key)?.[1];
-  for (const [key] of list) {
+function signatureParams(p: FlatParams): SignatureParams {
+  const at = (key: string): number => p.keys.indexOf(key);
+  for (const key of p.keys) {
     if (!PARAMS.has(key)) throw new SignatureProblem('malformed', `Signature-Input: unknown parameter "${key}" (known: ${[...PARAMS].join(', ')})`);
   }
-  const alg = get('alg');
-  if (alg !== undefined && !(alg.type === 'string' && alg.value === HMAC_ALGORITHM)) {
+  const alg = at('alg');
+  if (alg >= 0 && !(p.types[alg] === 'string' && p.values[alg] === HMAC_ALGORITHM)) {
     throw new SignatureProblem('algorithm', `Signature-Input: alg must be "${HMAC_ALGORITHM}"`);
   }
-  const keyId = get('keyid');
-  if (keyId?.type !== 'string') throw new SignatureProblem('malformed', 'Signature-Input: keyid="<API key id>" is required');
-  const created = get('created');
-  if (created?.type !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: created=<unix seconds> is required');
-  const expires = get('expires');
-  if (expires !== undefined && expires.type !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: expires must be unix seconds');
+  const keyId = at('keyid');
+  if (keyId < 0 || p.types[keyId] !== 'string') throw new SignatureProblem('malformed', 'Signature-Input: keyid="<API key id>" is required');
+  const created = at('created');
+  if (created < 0 || p.types[created] !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: created=<unix seconds> is required');
+  const expires = at('expires');
+  if (expires >= 0 && p.types[expires] !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: expires must be unix seconds');
   for (const key of OPTIONAL_STRINGS) {
-    const v = get(key);
-    if (v !== undefined && v.type !== 'string') throw new SignatureProblem('malformed', `Signature-Input: ${key} must be a string`);
+    const i = at(key);
+    if (i >= 0 && p.types[i] !== 'string') throw new SignatureProblem('malformed', `Signature-Input: ${key} must be a string`);
   }
-  const params: SignatureParams = { keyId: keyId.value, created: created.value };
-  if (expires !== undefined) params.expires = expires.value;
+  const params: SignatureParams = { keyId: p.values[keyId] as string, created: p.values[created] as number };
+  if (expires >= 0) params.expires = p.values[expires] as number;
   return params;
 }
 
@@ -206,7 +208,7 @@ function dictionaryField(text: string, field: string, reason: RefusalReason): Di
 
 /** The one signature of the request, from either parser. */
 interface TheSignature {
-  params: Parameters;
+  params: FlatParams;
   /** The generic parser's inner list (its names are checked after the key lookup), or the fast path's names. */
   list?: InnerList;
   names?: string[];
@@ -243,7 +245,7 @@ function theSignature(input: string, signature: string): TheSignature {
   if (sig === undefined) throw new SignatureProblem('malformed', `Signature has no "${label}" to match Signature-Input`);
   if (list.kind !== 'innerList') throw new SignatureProblem('malformed', `Signature-Input: ${label} must be an inner list of components`);
   if (sig.kind !== 'item' || sig.value.type !== 'bytes') throw new SignatureProblem('malformed', `Signature: ${label} must be a byte sequence (:base64:)`);
-  return { params: list.params, list, bytes: sig.value.value, base64: sig.value.value.toString('base64') };
+  return { params: flatParams(list.params), list, bytes: sig.value.value, base64: sig.value.value.toString('base64') };
 }
 
 function checkCoverage(req: AuthRequest, names: readonly string[]): void {
@@ -288,7 +290,7 @@ function checkContentDigest(req: AuthRequest): void {
   if (!member.value.value.equals(expected)) throw new SignatureProblem('digest_mismatch', DIGEST_DIFFERS);
 }
 
-function hmac(secret: KeyObject | Buffer, base: string): Buffer {
+function hmac(secret: Buffer, base: string): Buffer {
   return createHmac('sha256', secret).update(base).digest();
 }
 
@@ -324,7 +326,7 @@ export function verifyHttpSignature(req: AuthRequest, keys: ApiKeySet, now: numb
     let matched: 'current' | 'grace' | 'after' | undefined;
     if (bytes.length === 32) {
       for (const s of entry.hmacSecrets) {
-        if (!timingSafeEqual(hmac(s.value, base), bytes)) continue;
+        if (!timingSafeEqual(hmacSha256Into(s.value, base, MAC), bytes)) continue;
         const kind = s.until === undefined ? 'current' : now < s.until ? 'grace' : 'after';
         if (matched === undefined || matched === 'after') matched = kind;
       }

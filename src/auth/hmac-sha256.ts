@@ -20,7 +20,8 @@ const scratch = Buffer.alloc(BLOCK + MAX_SCRATCH_BASE);
 const outerScratch = Buffer.alloc(BLOCK + 32);
 /**
  * Views of the scratch buffer by message length, made once each: crypto.hash takes a whole buffer, and a
- * Buffer object costs about 230 bytes of young generation, more than the Hmac object this replaces.
+ * Buffer object costs about 230 bytes of young generation, more than the Hmac object this replaces. At most
+ * one per length up to MAX_SCRATCH_BASE, and only for lengths seen: a few MB at the very worst.
  */
 const views: Buffer[] = [];
 

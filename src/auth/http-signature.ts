@@ -87,7 +87,8 @@ function componentValue(req: AuthRequest, name: string): string {
       // §2.1: every field line trimmed, joined with ", ".
       const lines = headerValues(req.headers, name);
       if (lines.length === 0) throw new SignatureProblem('malformed', `the signature covers "${name}", which the request does not have`);
-      return lines.map((l) => l.trim()).join(', ');
+      // One line (nearly always): no array of trimmed lines to join.
+      return lines.length === 1 ? lines[0]!.trim() : lines.map((l) => l.trim()).join(', ');
     }
   }
 }

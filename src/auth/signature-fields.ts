@@ -87,6 +87,16 @@ function canonicalIntegerEnd(text: string, pos: number): number {
   return i;
 }
 
+/** Names nearly every signature covers: handed out as these strings instead of a fresh copy per request. */
+const COMMON_NAMES = ['@method', '@authority', '@path', '@query', 'content-digest', '@target-uri', '@request-target', '@scheme', 'content-type'];
+
+/** text[from, to) as a string: a constant for the common names, a slice otherwise. */
+function componentName(text: string, from: number, to: number): string {
+  const length = to - from;
+  for (const name of COMMON_NAMES) if (name.length === length && text.startsWith(name, from)) return name;
+  return text.slice(from, to);
+}
+
 /** Parses Signature-Input in the canonical common shape, or undefined (then parse it with parseDictionary). */
 export function parseCanonicalSignatureInput(text: string): CanonicalSignatureInput | undefined {
   const labelEnd = keyEnd(text, 0);
@@ -97,7 +107,7 @@ export function parseCanonicalSignatureInput(text: string): CanonicalSignatureIn
     for (;;) {
       const end = plainStringEnd(text, i);
       if (end < 0) return undefined;
-      names.push(text.slice(i + 1, end - 1));
+      names.push(componentName(text, i + 1, end - 1));
       const c = text.charCodeAt(end);
       i = end + 1;
       if (c === 0x29) break;

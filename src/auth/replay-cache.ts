@@ -1,55 +1,214 @@
 // The memory of HMAC signatures already accepted, so a captured request cannot be sent again. A signature is
-// accepted only while `created` is within ±maxSkew of the clock, so it needs remembering for 2·maxSkew after
-// it is first seen and never longer. Two generations of that length each: a key is found if it is in either;
-// when the current one is a generation old it becomes the previous one and the old previous is dropped whole.
-// O(1) per request, no per-entry timers, bounded. Time is passed in. The sidecar keeps one of these where every
-// worker reaches it (a replay must not pass by landing on another worker).
+// accepted only while its `created` is within ±maxSkew of the clock, so it needs remembering until
+// created + maxSkew and not a second longer: after that the verifier refuses it as clock_skew anyway. Each
+// entry therefore carries its own expiry second, and the cache forgets it exactly then (plus an optional
+// grace for callers whose clock reading comes from elsewhere, see `graceMs`).
+//
+// Compact, because at one core's signed-request rate (~6.7k/s) the default window holds millions: an entry is
+// a 64-bit fingerprint of the replay key plus a uint32 expiry second, 12 bytes in one Uint32Array of an
+// open-addressing table (linear probing) kept between 1/4 and 3/4 full, so 16-48 bytes per live entry, 24 at
+// the usual half-full; a JavaScript Set of strings costs ~100. The table starts at 1024 slots (12 KiB) and
+// doubles as needed; it is rebuilt (live entries only) when expired entries pile up and shrunk when traffic
+// falls. The live count is exact at every second (a ring of per-second counts), so 'full' means "this many
+// signatures still inside their window", never "the table has stale slots".
+//
+// A 64-bit fingerprint can collide: two different keys with the same fingerprint make the second one look
+// like a replay. That is a refused request (the client signs again and gets through), never an accepted
+// replay: a replay has the same key, so the same fingerprint, and is always found. The chance is
+// live / 2^64 per request (8M live: ~4e-13). Fingerprints are seeded per process, so nobody can aim
+// requests at one probe chain; and only holders of an HMAC key reach the cache at all.
+//
+// O(1) per request, no per-entry timers, no allocation per call (the rebuilds aside), bounded. Time is
+// passed in. The sidecar keeps one of these where every worker reaches it (src/sidecar/auth/replay.ts).
+import { randomBytes } from 'node:crypto';
 
 export type ReplayOutcome = 'fresh' | 'replay' | 'full';
 
-/** About 100 bytes each: a million signatures is ~100 MB at most. */
-export const DEFAULT_MAX_REPLAY_ENTRIES = 1_000_000;
+/**
+ * The default bound: 8,388,608 (2^23) signatures still inside their window. Sized for the sustained rate of
+ * one core (~6.7k signed requests/s) held for the longest a signature can need (2 × the default maxSkew of
+ * 300 s, for clients whose clock runs ahead), times two workers: 6.7k × 600 × 2 ≈ 8.0M. At the bound the table
+ * has 2^24 slots of 12 bytes: 192 MiB, the worst case (a rebuild briefly holds the old table too).
+ */
+export const DEFAULT_MAX_REPLAY_ENTRIES = 2 ** 23;
+
+/** The smallest table: 1024 slots, 12 KiB (an idle sidecar holds no more). */
+const MIN_SLOTS = 1024;
+/** Words per slot: fingerprint high, fingerprint low, expiry second (0 = never used). */
+const STRIDE = 3;
+
+export interface ReplayCacheOptions {
+  /** 'full' beyond this many live entries (DEFAULT_MAX_REPLAY_ENTRIES). */
+  maxEntries?: number;
+  /**
+   * Extra time each entry is kept (ms, rounded up to seconds). 0 for a caller that verifies and remembers
+   * with the same clock reading; the cluster primary, which remembers what a worker verified a moment ago,
+   * sets it to cover that delay.
+   */
+  graceMs?: number;
+}
 
 export class ReplayCache {
-  private current = new Set<string>();
-  private previous = new Set<string>();
-  private generationStart: number | undefined;
-  readonly generationMs: number;
+  readonly maxEntries: number;
+  private readonly skewMs: number;
+  private readonly graceS: number;
+  /** Seconds of expiry the ring tells apart: an entry's expiry second is at most this far ahead. */
+  private readonly ringSize: number;
+  /** Live entries by expiry second (index: second % ringSize). */
+  private readonly ring: Uint32Array;
+  private live = 0;
+  /** Slots ever written since the last rebuild (live + expired ones not yet reused). */
+  private used = 0;
+  private slots = new Uint32Array(MIN_SLOTS * STRIDE);
+  private mask = MIN_SLOTS - 1;
+  /**
+   * The first second not yet expired: an entry with expiry second u is live while u >= horizon, i.e. while
+   * now <= u * 1000. Never goes back: a clock stepped backwards forgets nothing early.
+   */
+  private horizon = 0;
+  private readonly seed1: number;
+  private readonly seed2: number;
+  private h1 = 0;
+  private h2 = 0;
 
-  /** `maxSkewMs` as in the HMAC policy; `maxEntries` bounds both generations together. */
-  constructor(maxSkewMs: number, readonly maxEntries = DEFAULT_MAX_REPLAY_ENTRIES) {
-    this.generationMs = 2 * maxSkewMs;
+  /** `maxSkewMs` as in the HMAC policy. */
+  constructor(maxSkewMs: number, opts: ReplayCacheOptions = {}) {
+    this.skewMs = maxSkewMs;
+    this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_REPLAY_ENTRIES;
+    this.graceS = Math.ceil((opts.graceMs ?? 0) / 1000);
+    // expiry - horizon <= ceil(created + skew) + grace - ceil(now) <= 2·skew + grace + 1 for any created the
+    // verifier accepts (created <= now + skew); two more seconds of slack.
+    this.ringSize = Math.ceil((2 * maxSkewMs) / 1000) + this.graceS + 3;
+    this.ring = new Uint32Array(this.ringSize);
+    const seeds = randomBytes(8);
+    this.seed1 = seeds.readUInt32LE(0);
+    this.seed2 = seeds.readUInt32LE(4);
   }
 
+  /** Signatures still inside their window. */
   get size(): number {
-    return this.current.size + this.previous.size;
+    return this.live;
+  }
+
+  /** Slots in the table now (it grows and shrinks by powers of two). */
+  get capacity(): number {
+    return this.mask + 1;
+  }
+
+  /** Bytes the table and the ring hold. */
+  get bytes(): number {
+    return this.slots.byteLength + this.ring.byteLength;
   }
 
   /**
-   * 'fresh' (now remembered), 'replay' (seen inside the window) or 'full' (cannot remember more: refuse the
-   * request rather than accept one that could be replayed). Only verified signatures reach the cache, so
-   * only key holders can fill it.
+   * 'fresh' (now remembered), 'replay' (seen, still inside its window) or 'full' (cannot remember more:
+   * refuse the request rather than accept one that could be replayed). `now` in ms; `createdS` the
+   * signature's `created` (unix seconds): it is kept until createdS + maxSkew. Without it (a caller that
+   * could not tell) it is kept for the longest any accepted signature needs: now + 2·maxSkew.
    */
-  remember(key: string, now: number): ReplayOutcome {
-    this.age(now);
-    if (this.current.has(key) || this.previous.has(key)) return 'replay';
-    if (this.size >= this.maxEntries) return 'full';
-    this.current.add(key);
+  remember(key: string, now: number, createdS?: number): ReplayOutcome {
+    this.advance(now);
+    this.fingerprint(key);
+    const h1 = this.h1;
+    const h2 = this.h2;
+    const t = this.slots;
+    const mask = this.mask;
+    const horizon = this.horizon;
+    let i = h2 & mask;
+    let reusable = -1;
+    // Ends at an empty slot: the table is never more than 3/4 used (grow() runs before that).
+    for (let probes = 0; probes <= mask; probes++) {
+      const b = i * STRIDE;
+      const until = t[b + 2]!;
+      if (until === 0) break;
+      if (until < horizon) {
+        // Expired: reusable, but the chain goes on past it (an entry further on may be the key).
+        if (reusable < 0) reusable = i;
+      } else if (t[b] === h1 && t[b + 1] === h2) {
+        return 'replay';
+      }
+      i = (i + 1) & mask;
+    }
+    if (this.live >= this.maxEntries) return 'full';
+    const created = createdS ?? Math.ceil(now / 1000) + this.skewMs / 1000;
+    // At least the current second, at most what the ring can count (reached only by a `created` beyond
+    // now + maxSkew, which the verifier refuses); never 0, which marks an empty slot.
+    const until = Math.max(1, horizon, Math.min(Math.ceil(created + this.skewMs / 1000) + this.graceS, horizon + this.ringSize - 1));
+    const slot = reusable >= 0 ? reusable : i;
+    if (reusable < 0) this.used++;
+    const b = slot * STRIDE;
+    t[b] = h1;
+    t[b + 1] = h2;
+    t[b + 2] = until;
+    this.ring[until % this.ringSize]!++;
+    this.live++;
+    if (this.used * 4 > this.capacity * 3) this.rebuild(this.slotsFor(this.live));
     return 'fresh';
   }
 
-  private age(now: number): void {
-    if (this.generationStart === undefined) {
-      this.generationStart = now;
-      return;
+  /** Moves the horizon to `now` (never back), dropping the counts of the seconds that expired. */
+  private advance(now: number): void {
+    const horizon = Math.ceil(now / 1000);
+    if (horizon <= this.horizon) return;
+    if (horizon - this.horizon >= this.ringSize) {
+      this.ring.fill(0);
+      this.live = 0;
+    } else {
+      for (let s = this.horizon; s < horizon; s++) {
+        const r = s % this.ringSize;
+        this.live -= this.ring[r]!;
+        this.ring[r] = 0;
+      }
     }
-    // A clock that goes backwards ages nothing.
-    const elapsed = now - this.generationStart;
-    if (elapsed < this.generationMs) return;
-    // Every entry of `current` was added before generationStart + generationMs; after two generations
-    // without a call, all of them are older than the window.
-    this.previous = elapsed >= 2 * this.generationMs ? new Set() : this.current;
-    this.current = new Set();
-    this.generationStart = now;
+    this.horizon = horizon;
+    // Traffic fell: give the memory back (checked once a second at most, when the horizon moves).
+    if (this.capacity > MIN_SLOTS && this.live * 8 < this.capacity) this.rebuild(this.slotsFor(this.live));
+  }
+
+  /** The table size for `n` live entries: a power of two at least twice n (half full at most). */
+  private slotsFor(n: number): number {
+    let slots = MIN_SLOTS;
+    while (slots < 2 * n) slots *= 2;
+    return slots;
+  }
+
+  /** A new table of `slots` slots with the live entries only. */
+  private rebuild(slots: number): void {
+    const old = this.slots;
+    const next = new Uint32Array(slots * STRIDE);
+    const mask = slots - 1;
+    for (let b = 0; b < old.length; b += STRIDE) {
+      const until = old[b + 2]!;
+      if (until === 0 || until < this.horizon) continue;
+      let i = old[b + 1]! & mask;
+      while (next[i * STRIDE + 2] !== 0) i = (i + 1) & mask;
+      next[i * STRIDE] = old[b]!;
+      next[i * STRIDE + 1] = old[b + 1]!;
+      next[i * STRIDE + 2] = until;
+    }
+    this.slots = next;
+    this.mask = mask;
+    this.used = this.live;
+  }
+
+  /**
+   * The key's 64-bit fingerprint into h1/h2 (no allocation): cyrb53's two 32-bit lanes (a public-domain
+   * string hash), seeded per process. The key is mostly an HMAC output, uniform already; the seeds stop
+   * anyone from choosing keys that share a probe chain.
+   */
+  private fingerprint(key: string): void {
+    let h1 = 0xdeadbeef ^ this.seed1;
+    let h2 = 0x41c6ce57 ^ this.seed2;
+    for (let k = 0; k < key.length; k++) {
+      const c = key.charCodeAt(k);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+    h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+    h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    this.h1 = h1 >>> 0;
+    this.h2 = h2 >>> 0;
   }
 }

@@ -16,7 +16,7 @@ import type { Readiness } from '../observe/admin.js';
 import { formatHostPort } from '../config.js';
 import type { SidecarConfig } from '../config.js';
 import { WORKER_SLOT_ENV, isFromWorker } from './worker.js';
-import { LocalReplayStore } from '../auth/replay.js';
+import { LocalReplayStore, PRIMARY_REPLAY_GRACE_MS } from '../auth/replay.js';
 import { DEFAULT_MAX_SKEW_MS } from '../../auth/http-signature.js';
 import type { FromWorker, ToWorker, WorkerMetrics } from './worker.js';
 
@@ -93,7 +93,7 @@ export class SidecarCluster {
 
   constructor(config: SidecarConfig, configText: string, logger: Logger) {
     this.config = config;
-    this.replay = new LocalReplayStore(config.credentials?.hmac.maxSkewMs ?? DEFAULT_MAX_SKEW_MS);
+    this.replay = new LocalReplayStore(config.credentials?.hmac.maxSkewMs ?? DEFAULT_MAX_SKEW_MS, PRIMARY_REPLAY_GRACE_MS);
     this.configText = configText;
     this.logger = logger;
     this.done = new Promise((resolve) => (this.finished = resolve));
@@ -193,7 +193,7 @@ export class SidecarCluster {
         break;
       case 'meshward:replay':
         // The one replay cache of every worker (auth/replay.ts): answered at once, in the primary's time.
-        worker.send({ type: 'meshward:replay-answer', id: msg.id, outcome: this.replay.remember(msg.key) } satisfies ToWorker, undefined, () => undefined);
+        worker.send({ type: 'meshward:replay-answer', id: msg.id, outcome: this.replay.remember(msg.key, msg.created) } satisfies ToWorker, undefined, () => undefined);
         break;
       case 'meshward:answer': {
         const p = this.pending.get(msg.id);

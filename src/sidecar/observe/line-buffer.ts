@@ -16,6 +16,11 @@
 // 'exit' for any other way out. A non-blocking descriptor (stdout as a pipe) answering EAGAIN is retried.
 // Like sonic-boom, the 'exit' write cannot wait for a chunk already handed to the thread pool: the lines
 // logged after it are written, that chunk completes on its own.
+//
+// A write that fails for good (EPIPE, EBADF: the reader is gone) stops the writing. Any other failure (ENOSPC,
+// EIO, EFBIG) drops that chunk and the next chunks are tried as usual, since the disk may get space again.
+// It is said on stderr without flooding it: one line for the first failure, then at most one line per
+// interval (10 s) with the count of lines lost meanwhile, and one line when a write succeeds again.
 import fs from 'node:fs';
 
 /** Characters gathered before a write to a regular file. */
@@ -30,12 +35,16 @@ const MAX_PENDING = 16 * 1024 * 1024;
 const EAGAIN_RETRY_MS = 5;
 /** How long the synchronous exit write keeps retrying EAGAIN before giving up. */
 const EXIT_WRITE_PATIENCE_MS = 5_000;
+/** While writes keep failing, at most one stderr line per this interval. */
+const FAILURE_REPORT_INTERVAL_MS = 10_000;
 
 export interface LineBufferOptions {
   /** Characters per write; by default from what `fd` is (16 KiB file, 4 KiB pipe/socket/terminal). */
   chunk?: number;
-  /** A write failed (not EAGAIN); the chunk is dropped. Default: one line on stderr. */
-  onError?: (err: NodeJS.ErrnoException) => void;
+  /** Where the lines about failed writes go (each ends in '\n'). Default: stderr. */
+  report?: (line: string) => void;
+  /** While writes keep failing, at most one report per this many ms (default 10 s). */
+  reportIntervalMs?: number;
   /** The line (with its newline) that says `count` lines were dropped because the descriptor did not keep up. */
   droppedLine?: (count: number) => string;
 }
@@ -53,7 +62,11 @@ export class LineBuffer {
   private dropped = 0;
   /** The descriptor is gone (EPIPE, EBADF): lines are discarded from then on. */
   private broken = false;
-  private readonly onError: (err: NodeJS.ErrnoException) => void;
+  private readonly report: (line: string) => void;
+  private readonly reportIntervalMs: number;
+  /** Writes are failing: since when (ms), lines lost since the last report and in all, the last error. */
+  private failing: { since: number; lastReport: number; unreported: number; lost: number; error: string } | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
   private readonly droppedLine: ((count: number) => string) | undefined;
   private readonly onTimer = (): void => {
     this.timer = undefined;
@@ -66,15 +79,19 @@ export class LineBuffer {
 
   constructor(readonly fd: number, opts: LineBufferOptions = {}) {
     this.chunk = opts.chunk ?? chunkFor(fd);
-    this.onError = opts.onError ?? ((err) => {
+    this.report = opts.report ?? ((line) => {
       try {
-        process.stderr.write(`meshward: writing log lines failed: ${err.message}\n`);
+        process.stderr.write(line);
       } catch {
         // stderr is gone too: nothing left to tell
       }
     });
+    this.reportIntervalMs = opts.reportIntervalMs ?? FAILURE_REPORT_INTERVAL_MS;
     this.droppedLine = opts.droppedLine;
-    process.on('exit', () => this.flushSync());
+    process.on('exit', () => {
+      this.flushSync();
+      this.reportNow(); // the count a pending report timer would have given
+    });
   }
 
   /** Appends one line (ending in '\n'); it is written with the next chunk. */
@@ -128,12 +145,13 @@ export class LineBuffer {
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         if (e.code !== 'EAGAIN' || Date.now() > giveUp) {
-          this.fail(e);
+          this.fail(e, buf, off);
           return;
         }
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, EAGAIN_RETRY_MS);
       }
     }
+    this.succeeded();
   }
 
   private flushNow(): void {
@@ -164,10 +182,12 @@ export class LineBuffer {
           setTimeout(() => this.writeFrom(buf, off), EAGAIN_RETRY_MS);
           return;
         }
-        this.fail(err);
+        this.fail(err, buf, off);
       } else if (off + n < buf.length) {
         this.writeFrom(buf, off + n);
         return;
+      } else {
+        this.succeeded();
       }
       this.inFlight = false;
       if (this.broken) return this.settle();
@@ -188,14 +208,62 @@ export class LineBuffer {
     for (const w of waiters) w();
   }
 
-  private fail(err: NodeJS.ErrnoException): void {
-    // A reader that went away (EPIPE) or a closed descriptor will not come back: stop writing.
+  /** A write failed (not EAGAIN): the rest of `buf` from `off` is lost. */
+  private fail(err: NodeJS.ErrnoException, buf: Buffer, off: number): void {
+    // A reader that went away (EPIPE) or a closed descriptor will not come back: stop writing, say it once.
     if (err.code === 'EPIPE' || err.code === 'EBADF') {
       this.broken = true;
       this.pending = '';
+      this.report(`meshward: writing log lines failed: ${err.message}; no more log lines will be written\n`);
+      return;
     }
-    this.onError(err);
+    const lost = linesIn(buf, off);
+    const now = Date.now();
+    if (this.failing === undefined) {
+      this.failing = { since: now, lastReport: now, unreported: 0, lost, error: err.message };
+      this.report(`meshward: writing log lines failed: ${err.message}; ${lost} lines lost, still trying (a count every ${this.reportIntervalMs / 1000} s while it fails)\n`);
+      return;
+    }
+    const f = this.failing;
+    f.unreported += lost;
+    f.lost += lost;
+    f.error = err.message;
+    if (now - f.lastReport >= this.reportIntervalMs) this.reportNow();
+    else if (this.reportTimer === undefined) {
+      // Said when the interval is over, even if nothing else is logged until then.
+      this.reportTimer = setTimeout(() => {
+        this.reportTimer = undefined;
+        this.reportNow();
+      }, this.reportIntervalMs - (now - f.lastReport));
+      this.reportTimer.unref();
+    }
   }
+
+  /** The count of lines lost since the last report, if any. */
+  private reportNow(): void {
+    const f = this.failing;
+    if (f === undefined || f.unreported === 0) return;
+    this.report(`meshward: writing log lines still fails: ${f.error}; ${f.unreported} lines lost since the last report, ${f.lost} since ${new Date(f.since).toISOString()}\n`);
+    f.unreported = 0;
+    f.lastReport = Date.now();
+  }
+
+  /** A write went through: after failures, say so once (with what was lost in all). */
+  private succeeded(): void {
+    const f = this.failing;
+    if (f === undefined) return;
+    this.failing = undefined;
+    if (this.reportTimer !== undefined) clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    this.report(`meshward: writing log lines works again; ${f.lost} lines lost since ${new Date(f.since).toISOString()}\n`);
+  }
+}
+
+/** Lines (newlines) in `buf` from `off`: a line cut by the failure counts as lost. */
+function linesIn(buf: Buffer, off: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(10, off); i !== -1; i = buf.indexOf(10, i + 1)) n++;
+  return n;
 }
 
 function chunkFor(fd: number): number {

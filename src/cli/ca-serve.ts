@@ -1,14 +1,22 @@
 // `meshward ca serve --dir D --listen HOST:PORT [--admin HOST:PORT]`: runs the CA's gRPC API until SIGINT/SIGTERM,
 // and with --admin its /healthz, /readyz and /metrics (src/ca/server/admin.ts). Logs (one JSON line per Sign
-// decision, plus start/stop and certificate events) go to stdout.
-import { pino } from 'pino';
+// decision, plus start/stop and certificate events) go to stdout through the sidecar's log buffer
+// (src/sidecar/observe/log.ts): gathered into chunks written asynchronously (250 ms after a line at the
+// latest), instead of pino's synchronous write per line (3-6 % of a Sign's CPU profile). Every buffered line is
+// written before the process exits: flushed on SIGTERM/SIGINT, written synchronously on any other exit; only
+// a SIGKILL (or a crash of the process itself) can lose the last 250 ms of lines (the store keeps every
+// issued certificate regardless).
 import { MeshwardError } from '../errors.js';
 import { CaServer } from '../ca/server/server.js';
 import { DEFAULT_SIGN_RATE_LIMIT } from '../ca/server/rate-limit.js';
 import { DEFAULT_AUDIENCE } from '../ca/jwt.js';
 import { CaAdmin, parseAdminListen } from '../ca/server/admin.js';
 import { CaMetrics } from '../ca/server/metrics.js';
+import { createLogger, flushLogs, type LoggerShape } from '../sidecar/observe/log.js';
 import { caDirCommand, durationFlag } from './command-support.js';
+
+/** The CA's lines as they always were (pino's default epoch-ms time, `component: ca-server`), chunked. */
+const CA_LOG_SHAPE: LoggerShape = { component: 'ca-server', isoTime: false, chunked: true };
 
 export const caServeCommand = caDirCommand('ca serve', 'dir', {
   describe: 'serve the CA over gRPC/TLS: Sign (bootstrap token, Kubernetes token or mTLS renewal), GetTrustBundle, WatchTrustBundle',
@@ -34,7 +42,7 @@ export const caServeCommand = caDirCommand('ca serve', 'dir', {
     const crlCheckMs = args['crl-check-interval'] === undefined ? undefined : durationFlag(args['crl-check-interval'], '--crl-check-interval');
     if (crlCheckMs !== undefined && crlCheckMs < 100) throw new MeshwardError('usage', '--crl-check-interval must be at least 100ms');
     if (args.admin !== undefined) parseAdminListen(args.admin); // a usage error before anything starts
-    const logger = pino({ base: { component: 'ca-server' } });
+    const logger = createLogger('info', 1, CA_LOG_SHAPE);
     const metrics = args.admin === undefined ? undefined : new CaMetrics();
     const server = await CaServer.start({
       dir: args.dir,
@@ -64,7 +72,7 @@ export const caServeCommand = caDirCommand('ca serve', 'dir', {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
         // The admin listener goes first: /readyz stops answering while calls in flight finish.
-        void (admin?.close() ?? Promise.resolve()).then(() => server.close()).then(resolve);
+        void (admin?.close() ?? Promise.resolve()).then(() => server.close()).then(() => flushLogs(logger)).then(resolve);
       };
       const onInt = () => stop('SIGINT');
       const onTerm = () => stop('SIGTERM');

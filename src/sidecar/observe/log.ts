@@ -1,4 +1,5 @@
-// The sidecar's JSON logger (pino). One place decides the shape of log lines and where they go.
+// The sidecar's JSON logger (pino), also `meshward ca serve`'s (with the CA's own shape: LoggerShape). One
+// place decides the shape of log lines and where they go.
 //
 // Every line goes to one LineBuffer (line-buffer.ts): buffered, written asynchronously in chunks, in the
 // order logged. The line of every allowed request is not built by pino but by request-log.ts, in pino's
@@ -17,24 +18,36 @@ import { LineBuffer } from './line-buffer.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-/** The bindings every sidecar line starts with (after level and time). */
-const BASE = { component: 'meshward-sidecar' };
+/**
+ * What starts every line after the level: the time (ISO string or pino's default, epoch ms) and the component;
+ * and when pino's lines are written: at the end of the event-loop turn (the sidecar's lifecycle lines), or
+ * with the next chunk, 250 ms at the latest, like the sidecar's request lines (`ca serve`'s audit lines).
+ */
+export interface LoggerShape {
+  component: string;
+  isoTime: boolean;
+  chunked: boolean;
+}
+
+/** The sidecar's lines. */
+const SIDECAR: LoggerShape = { component: 'meshward-sidecar', isoTime: true, chunked: false };
 
 /** The LineBuffer behind each destination createLogger made (pino children share their parent's). */
 const buffers = new WeakMap<object, LineBuffer>();
 
 /** A JSON-lines logger writing to `fd` (stdout unless given), buffered as described above. */
-export function createLogger(level: LogLevel = 'info', fd = 1): Logger {
+export function createLogger(level: LogLevel = 'info', fd = 1, shape: LoggerShape = SIDECAR): Logger {
   const out = new LineBuffer(fd, {
     droppedLine: (count) =>
-      `{"level":40,"time":"${new Date().toISOString()}","component":"${BASE.component}","event":"log_lines_dropped","count":${count},"msg":"log lines dropped: stdout did not keep up"}\n`,
+      `{"level":40,"time":${shape.isoTime ? `"${new Date().toISOString()}"` : Date.now()},"component":${JSON.stringify(shape.component)},"event":"log_lines_dropped","count":${count},"msg":"log lines dropped: stdout did not keep up"}\n`,
   });
   const dest = {
-    write: (line: string) => out.writeSoon(line),
+    write: shape.chunked ? (line: string) => out.write(line) : (line: string) => out.writeSoon(line),
     flush: (cb: () => void) => void out.flush().then(cb),
   };
   buffers.set(dest, out);
-  return pino({ level, base: BASE, timestamp: pino.stdTimeFunctions.isoTime }, dest as DestinationStream);
+  const base = { component: shape.component };
+  return pino(shape.isoTime ? { level, base, timestamp: pino.stdTimeFunctions.isoTime } : { level, base }, dest as DestinationStream);
 }
 
 /** The buffer `logger` (or the logger it is a child of) writes to, when createLogger made it. */

@@ -8,9 +8,12 @@
 // a 64-bit fingerprint of the replay key plus a uint32 expiry second, 12 bytes in one Uint32Array of an
 // open-addressing table (linear probing) kept between 1/4 and 3/4 full, so 16-48 bytes per live entry, 24 at
 // the usual half-full; a JavaScript Set of strings costs ~100. The table starts at 1024 slots (12 KiB) and
-// doubles as needed; it is rebuilt (live entries only) when expired entries pile up and shrunk when traffic
-// falls. The live count is exact at every second (a ring of per-second counts), so 'full' means "this many
-// signatures still inside their window", never "the table has stale slots".
+// doubles as needed, and is shrunk when traffic falls (both rebuild it: live entries only). Expired entries
+// are cleared without a rebuild: every call sweeps a few slots further (deleting expired entries with
+// linear probing's backward shift), so at a steady rate the table stays at its size and a call never waits
+// for a whole-table pass (a rebuild of millions of entries takes a noticeable fraction of a second). The
+// live count is exact at every second (a ring of per-second counts), so 'full' means "this many signatures
+// still inside their window", never "the table has stale slots".
 //
 // A 64-bit fingerprint can collide: two different keys with the same fingerprint make the second one look
 // like a replay. That is a refused request (the client signs again and gets through), never an accepted
@@ -34,8 +37,14 @@ export const DEFAULT_MAX_REPLAY_ENTRIES = 2 ** 23;
 
 /** The smallest table: 1024 slots, 12 KiB (an idle sidecar holds no more). */
 const MIN_SLOTS = 1024;
-/** Words per slot: fingerprint high, fingerprint low, expiry second (0 = never used). */
+/** Words per slot: fingerprint high, fingerprint low, expiry second (0 = empty). */
 const STRIDE = 3;
+/**
+ * Slots each call sweeps for expired entries: the sweep passes the whole table every capacity/8 calls, so
+ * at most ~1/8 of the slots hold expired entries (at most half hold live ones after a growth): the table
+ * stays below the 3/4 that would force a rebuild.
+ */
+const SWEEP_SLOTS = 8;
 
 export interface ReplayCacheOptions {
   /** 'full' beyond this many live entries (DEFAULT_MAX_REPLAY_ENTRIES). */
@@ -57,8 +66,10 @@ export class ReplayCache {
   /** Live entries by expiry second (index: second % ringSize). */
   private readonly ring: Uint32Array;
   private live = 0;
-  /** Slots ever written since the last rebuild (live + expired ones not yet reused). */
+  /** Slots not empty (live + expired ones not yet swept or reused). */
   private used = 0;
+  /** Where the sweep goes on. */
+  private cursor = 0;
   private slots = new Uint32Array(MIN_SLOTS * STRIDE);
   private mask = MIN_SLOTS - 1;
   /**
@@ -108,6 +119,7 @@ export class ReplayCache {
    */
   remember(key: string, now: number, createdS?: number): ReplayOutcome {
     this.advance(now);
+    this.sweep();
     this.fingerprint(key);
     const h1 = this.h1;
     const h2 = this.h2;
@@ -165,6 +177,49 @@ export class ReplayCache {
     if (this.capacity > MIN_SLOTS && this.live * 8 < this.capacity) this.rebuild(this.slotsFor(this.live));
   }
 
+  /** Deletes the expired entries among the next SWEEP_SLOTS slots. */
+  private sweep(): void {
+    const t = this.slots;
+    const mask = this.mask;
+    let i = this.cursor;
+    for (let k = 0; k < SWEEP_SLOTS; k++) {
+      const until = t[i * STRIDE + 2]!;
+      // After a deletion, slot i may hold an entry shifted back into it: look at it again.
+      if (until !== 0 && until < this.horizon) this.remove(i);
+      else i = (i + 1) & mask;
+    }
+    this.cursor = i;
+  }
+
+  /**
+   * Empties slot i without breaking any probe chain (Knuth's algorithm R for linear probing): each entry
+   * after it in the same run moves back into the hole unless its home slot lies cyclically in (hole, its slot].
+   */
+  private remove(i: number): void {
+    const t = this.slots;
+    const mask = this.mask;
+    let hole = i;
+    let j = i;
+    for (let probes = 0; probes < mask; probes++) {
+      j = (j + 1) & mask;
+      const b = j * STRIDE;
+      if (t[b + 2] === 0) break;
+      const home = t[b + 1]! & mask;
+      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      if (stays) continue;
+      const h = hole * STRIDE;
+      t[h] = t[b]!;
+      t[h + 1] = t[b + 1]!;
+      t[h + 2] = t[b + 2]!;
+      hole = j;
+    }
+    const h = hole * STRIDE;
+    t[h] = 0;
+    t[h + 1] = 0;
+    t[h + 2] = 0;
+    this.used--;
+  }
+
   /** The table size for `n` live entries: a power of two at least twice n (half full at most). */
   private slotsFor(n: number): number {
     let slots = MIN_SLOTS;
@@ -189,6 +244,7 @@ export class ReplayCache {
     this.slots = next;
     this.mask = mask;
     this.used = this.live;
+    this.cursor = 0;
   }
 
   /**

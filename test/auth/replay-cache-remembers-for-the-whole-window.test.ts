@@ -162,4 +162,26 @@ describe('replay cache: bound, growth, memory', () => {
       }
     }), { numRuns: 25 });
   });
+
+  it('the same at a steady high load of the smallest table: runs that wrap past its end, deletions by the sweep (model)', () => {
+    // Up to 740 live in 1024 slots for 30 000 calls: long probe runs, some wrapping around the end, and every
+    // third call repeating one of the last 300 keys (a replay while it is live). A wrong backward shift at the
+    // wrap (an entry moved before its home slot) makes this fail.
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 1 << 30 }), { minLength: 30_000, maxLength: 30_000 }), (keys) => {
+      const skewMs = 3_000;
+      const maxEntries = 740;
+      const cache = new ReplayCache(skewMs, { maxEntries });
+      const model = new Map<string, number>();
+      let now = T0;
+      keys.forEach((k, n) => {
+        now += n % 3 === 0 ? 6 : 5;
+        const key = `sig-${n % 3 === 0 ? keys[Math.max(0, n - 1 - (k % 300))] : k}`;
+        const created = Math.floor(now / 1000);
+        for (const [m, until] of model) if (until < now) model.delete(m);
+        const expected = model.has(key) ? 'replay' : model.size >= maxEntries ? 'full' : 'fresh';
+        assert.equal(cache.remember(key, now, created), expected);
+        if (expected === 'fresh') model.set(key, created * 1000 + skewMs);
+      });
+    }), { numRuns: 6, endOnFailure: true }); // no shrinking of 30 000 keys
+  });
 });

@@ -128,7 +128,7 @@ export class ReplayCache {
     const horizon = this.horizon;
     let i = h2 & mask;
     let reusable = -1;
-    // Ends at an empty slot: the table is never more than 3/4 used (grow() runs before that).
+    // Ends at an empty slot: the table is never more than 3/4 used (rebuild() runs before that).
     for (let probes = 0; probes <= mask; probes++) {
       const b = i * STRIDE;
       const until = t[b + 2]!;

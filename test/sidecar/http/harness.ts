@@ -1,12 +1,13 @@
 // Test harness for the HTTP frontend: a real tls.Server (client certificate requested, verified by
 // OpenSSL against the test PKI's bundle) that hands each verified socket to HttpFrontend.accept with a
 // Connection built the way the sidecar builds it, plus small apps (HTTP/1.1 recorder with streaming
-// and an upgrade echo) and real-client helpers (curl, raw TLS bytes).
+// and an upgrade echo) and real-client helpers (curl, raw TLS bytes, an HTTP/2 POST with trailers).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
+import http2 from 'node:http2';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before } from 'node:test';
@@ -372,4 +373,20 @@ export function useRecordingHarness(opts: Omit<HarnessOptions, 'app'> = {}): { r
     await rig.app?.close();
   });
   return rig;
+}
+
+/** An HTTP/2 POST of "hello world" to /orders as the frontend client, followed by `trailers`; resolves with the status. */
+export function http2PostWithTrailers(h: Harness, trailers: Record<string, string>): Promise<number> {
+  const session = http2.connect(h.url, { ...h.clients.frontend!.tls, servername: 'localhost' });
+  session.on('error', () => {});
+  return new Promise<number>((resolve, reject) => {
+    const s = session.request({ ':path': '/orders', ':method': 'POST', te: 'trailers' }, { waitForTrailers: true });
+    s.once('wantTrailers', () => s.sendTrailers(trailers));
+    let status = 0;
+    s.on('response', (hd) => { status = Number(hd[':status']); });
+    s.on('error', reject);
+    s.on('close', () => resolve(status));
+    s.resume();
+    s.end('hello world');
+  }).finally(() => session.close());
 }

@@ -1,11 +1,12 @@
-// HTTP/1.1 request trailers (a chunked body's trailer section) reach an http:// app (issue 14, item 9),
+// HTTP/1.1 request trailers (a chunked body's trailer section) reach an http:// app (issue 14, item 9), and so
+// do an HTTP/2 client's trailers (as the last chunk's trailer section),
 // except fields a trailer must not carry or the sidecar alone sets: the identity headers, framing and
 // routing fields, credentials. A request without trailers still ends with the plain last chunk.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { firstStatus, rawBody, rawExchange, startHarness, type Harness } from './harness.js';
+import { firstStatus, http2PostWithTrailers, rawBody, rawExchange, startHarness, type Harness } from './harness.js';
 
 interface Received {
   body: string;
@@ -77,4 +78,18 @@ test('no trailers: the body ends with the plain last chunk', async () => {
   assert.equal(firstStatus(raw), 200);
   assert.deepEqual(received.at(-1)!.trailers, []);
   assert.equal(received.at(-1)!.body, 'hello world');
+});
+
+test('an HTTP/2 client\'s trailers go on as the last chunk\'s trailer section, filtered the same way', async () => {
+  const sent = {
+    'x-mesh-client-id': 'spiffe://example.org/ns/admin/sa/root',
+    'x-forwarded-client-cert': 'By=x;URI=spiffe://evil',
+    authorization: 'Bearer stolen',
+    'x-checksum': 'sha256=abc',
+  };
+  assert.equal(await http2PostWithTrailers(h, sent), 200);
+  const got = received.at(-1)!;
+  assert.equal(got.body, 'hello world');
+  assert.deepEqual(got.trailers, ['x-checksum', 'sha256=abc']);
+  assert.match(got.identity ?? '', /frontend$/);
 });

@@ -343,7 +343,7 @@ export function verifyHttpSignature(req: AuthRequest, keys: ApiKeySet, now: numb
     checkContentDigest(req);
     const status = statusRefusal(entry, 'hmac', now, req.peer);
     if (status !== undefined) return status;
-    return { ...entry.accepted.hmac, replayKey: `${entry.id}:${sig.base64}` };
+    return { ...entry.accepted.hmac, replayKey: `${entry.id}:${sig.base64}`, replayCreated: params.created };
   } catch (err) {
     if (err instanceof SignatureProblem) return refuse('hmac', err.reason, err.message, keyId);
     throw err;

@@ -51,6 +51,8 @@ export interface Accepted {
   limit?: { rps: number; burst: number };
   /** hmac only: remember this in the replay cache shared by every worker; a second sighting is a replay. */
   replayKey?: string;
+  /** hmac only: the verified signature's `created` (unix seconds): the replay cache keeps it until created + maxSkew. */
+  replayCreated?: number;
 }
 
 export interface Refused {

@@ -15,7 +15,7 @@ import type { AuthRequest, AuthVerdict, CredentialKind } from '../../auth/verdic
 import { isMeshwardError, MeshwardError } from '../../errors.js';
 import type { CredentialsConfig, JwtIssuerSettings } from '../config.js';
 import type { SidecarMetrics } from '../observe/metrics.js';
-import { signatureCreated, type ReplayStore } from './replay.js';
+import type { ReplayStore } from './replay.js';
 
 /** A JWKS larger than this is not a JWKS (100 keys of RSA-4096 are about 80 KB). */
 const MAX_JWKS_BYTES = 1024 * 1024;
@@ -209,7 +209,7 @@ export class Authenticator {
       case 'hmac': {
         const v = verifyHttpSignature(req, this.keys, now, this.hmac);
         if (!v.ok) return v;
-        const outcome = this.replay.remember(v.replayKey!, signatureCreated(req));
+        const outcome = this.replay.remember(v.replayKey!, v.replayCreated);
         if (typeof outcome === 'string') return outcome === 'fresh' ? v : replayRefusal(v.keyId!, outcome);
         return outcome.then((o) => (o === 'fresh' ? v : replayRefusal(v.keyId!, o)));
       }

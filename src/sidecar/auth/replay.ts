@@ -2,9 +2,8 @@
 // process: a ReplayCache right here. `workers: N`: the cache lives in the cluster primary and every worker
 // asks it over the cluster IPC channel, so a captured request replayed to another worker is still a replay.
 // A worker that gets no answer in time refuses the request ('full'): better a retry than a replay accepted.
-// Each signature is kept until its `created` + maxSkew (signatureCreated() reads `created` back).
+// Each signature is kept until its `created` + maxSkew (the verdict carries the `created` that was verified).
 import { ReplayCache, type ReplayOutcome } from '../../auth/replay-cache.js';
-import { headerValues, type AuthRequest } from '../../auth/verdict.js';
 
 /** What the HMAC check needs: remember this signature now, or learn it was seen. */
 export interface ReplayStore {
@@ -30,36 +29,6 @@ export class LocalReplayStore implements ReplayStore {
   remember(key: string, createdS?: number): ReplayOutcome {
     return this.cache.remember(key, Date.now(), createdS);
   }
-}
-
-// The one shape clients send (what signRequest and the docs' curl recipe write): `label=("c1" "c2" ...)`
-// then `;key=value` parameters, strings without escapes or integers, no optional whitespace. For text of this
-// shape the RFC 8941 parser the verifier uses (which refuses repeated parameters) finds exactly these
-// parameters, so the `created` read here is the one that was verified.
-const PLAIN_SIGNATURE_INPUT = /^[a-z*][a-z0-9_\-.*]*=\((?:"[^"\\]*"(?: "[^"\\]*")*)?\)((?:;[a-z*][a-z0-9_\-.*]*=(?:"[^"\\]*"|-?[0-9]{1,15}))*)$/;
-/** One parameter of that list (sticky: walked from its start, so a `;created=` inside a string is never one). */
-const PARAM = /;([a-z*][a-z0-9_\-.*]*)=("[^"\\]*"|-?[0-9]{1,15})/y;
-
-/**
- * The `created` of a request whose HMAC signature was just accepted, read back from Signature-Input
- * (src/auth/http-signature.ts does not hand it out), or undefined for any other shape: the cache then keeps
- * the signature for 2·maxSkew, always enough. Only for verified requests: a refused one never gets here.
- */
-export function signatureCreated(req: AuthRequest): number | undefined {
-  const lines = headerValues(req.headers, 'signature-input');
-  if (lines.length !== 1) return undefined;
-  const m = PLAIN_SIGNATURE_INPUT.exec(lines[0]!);
-  if (m === null) return undefined;
-  return createdParam(m[1]!);
-}
-
-/** The `created` integer among plain `;key=value` parameters (the shape PLAIN_SIGNATURE_INPUT matched). */
-function createdParam(params: string): number | undefined {
-  PARAM.lastIndex = 0;
-  for (let m = PARAM.exec(params); m !== null; m = PARAM.exec(params)) {
-    if (m[1] === 'created') return m[2]!.startsWith('"') ? undefined : Number(m[2]);
-  }
-  return undefined;
 }
 
 /** Worker → primary: remember one signature. */

@@ -13,6 +13,7 @@ import { API_KEY_FILE } from '../../auth/key-file.js';
 import { ApiKeySet } from '../../auth/key-set.js';
 import type { AuthRequest, AuthVerdict, CredentialKind } from '../../auth/verdict.js';
 import { isMeshwardError, MeshwardError } from '../../errors.js';
+import type { CounterChild } from '../../metrics/metric.js';
 import type { CredentialsConfig, JwtIssuerSettings } from '../config.js';
 import type { SidecarMetrics } from '../observe/metrics.js';
 import type { ReplayStore } from './replay.js';
@@ -53,12 +54,6 @@ export class Authenticator {
     this.jwt = new JwtVerifier(this.issuers);
     this.hmac = { maxSkewMs: opts.config?.hmac.maxSkewMs ?? 300_000 };
     this.maxBodyBytes = opts.config?.hmac.maxBodyBytes ?? 1024 * 1024;
-    // Chained: a second authenticator on the same metrics (a Gate made without one, in tests) keeps the first's counts.
-    const previous = opts.metrics.beforeCredentialsScrape;
-    opts.metrics.beforeCredentialsScrape = () => {
-      previous?.();
-      this.flushCounts();
-    };
   }
 
   /** The files whose folders the sidecar watches (key file, JWKS files). */
@@ -237,40 +232,25 @@ export class Authenticator {
   }
 
   /**
-   * Counts a verdict in meshward_credential_checks_total: a plain number per (kind, result, reason), added to
-   * the counter when it is read (beforeCredentialsScrape). Accepted verdicts skip even the key string.
+   * Counts a verdict in meshward_credential_checks_total. Each (kind, result, reason) series is resolved once
+   * and held, so a verdict costs one number add; a series appears with its first verdict.
    */
   count(v: AuthVerdict): void {
     if (v.ok) {
-      this.acceptedCounts[v.kind]++;
+      (this.acceptedSeries[v.kind] ??= this.metrics.credentials.labels({ kind: v.kind, result: 'accepted', reason: 'ok' })).inc();
       return;
     }
     const key = `${v.kind}\n${v.reason}`;
-    let c = this.refusedCounts.get(key);
+    let c = this.refusedSeries.get(key);
     if (c === undefined) {
-      c = { labels: { kind: v.kind, result: 'refused', reason: v.reason }, pending: 0 };
-      this.refusedCounts.set(key, c);
+      c = this.metrics.credentials.labels({ kind: v.kind, result: 'refused', reason: v.reason });
+      this.refusedSeries.set(key, c);
     }
-    c.pending++;
+    c.inc();
   }
 
-  /** Adds what count() counted since the last read to meshward_credential_checks_total. */
-  private flushCounts(): void {
-    for (const kind of ['apikey', 'hmac', 'jwt'] as const) {
-      const n = this.acceptedCounts[kind];
-      if (n === 0) continue;
-      this.acceptedCounts[kind] = 0;
-      this.metrics.credentials.labels({ kind, result: 'accepted', reason: 'ok' }).inc(n);
-    }
-    for (const c of this.refusedCounts.values()) {
-      if (c.pending === 0) continue;
-      this.metrics.credentials.labels(c.labels).inc(c.pending);
-      c.pending = 0;
-    }
-  }
-
-  private readonly acceptedCounts: Record<CredentialKind, number> = { apikey: 0, hmac: 0, jwt: 0 };
-  private readonly refusedCounts = new Map<string, { labels: { kind: CredentialKind; result: 'refused'; reason: string }; pending: number }>();
+  private readonly acceptedSeries: Partial<Record<CredentialKind, CounterChild>> = {};
+  private readonly refusedSeries = new Map<string, CounterChild>();
 }
 
 /** One line for a file that could not be loaded: the parser's own message, or "PATH: cannot read WHAT (ENOENT)". */

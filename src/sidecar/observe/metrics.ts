@@ -33,11 +33,6 @@ export class SidecarMetrics {
   private readonly requestSeries = new Map<string, Map<string, CounterChild>>();
   readonly crlNextUpdate: Gauge;
   readonly credentials: Counter<'kind' | 'result' | 'reason'>;
-  /**
-   * Runs before meshward_credential_checks_total is read: the authenticator counts verdicts in plain numbers
-   * on the request path and adds them here, so a verdict costs no label lookup.
-   */
-  beforeCredentialsScrape: (() => void) | undefined;
 
   constructor(opts: { processMetrics?: boolean; identityLabels?: number } = {}) {
     const r = this.registry;
@@ -117,7 +112,6 @@ export class SidecarMetrics {
       name: 'meshward_credential_checks_total',
       help: 'API credentials checked on routes with require, by kind (apikey, hmac, jwt), result (accepted, refused) and reason (ok or a refusal reason).',
       labelNames: ['kind', 'result', 'reason'],
-      collect: () => this.beforeCredentialsScrape?.(),
     }));
     if (opts.processMetrics !== false) registerProcessMetrics(r);
   }

@@ -1,8 +1,9 @@
 // `meshward ca serve --dir D --listen HOST:PORT [--admin HOST:PORT]`: runs the CA's gRPC API until SIGINT/SIGTERM,
 // and with --admin its /healthz, /readyz and /metrics (src/ca/server/admin.ts). Logs (one JSON line per Sign
 // decision, plus start/stop and certificate events) go to stdout through the sidecar's log buffer
-// (src/sidecar/observe/log.ts): gathered into chunks written asynchronously (250 ms after a line at the
-// latest), instead of pino's synchronous write per line (3-6 % of a Sign's CPU profile). Every buffered line is
+// (src/sidecar/observe/log.ts): the Sign lines gathered into chunks written asynchronously (250 ms after a line
+// at the latest), instead of pino's synchronous write per line (3-6 % of a Sign's CPU profile); the other lines
+// at the end of the event-loop turn that logged them. Every buffered line is
 // written before the process exits: flushed on SIGTERM/SIGINT, written synchronously on any other exit; only
 // a SIGKILL (or a crash of the process itself) can lose the last 250 ms of lines (the store keeps every
 // issued certificate regardless).
@@ -15,8 +16,11 @@ import { CaMetrics } from '../ca/server/metrics.js';
 import { createLogger, flushLogs, type LoggerShape } from '../sidecar/observe/log.js';
 import { caDirCommand, durationFlag } from './command-support.js';
 
-/** The CA's lines as they always were (pino's default epoch-ms time, `component: ca-server`), chunked. */
-const CA_LOG_SHAPE: LoggerShape = { component: 'ca-server', isoTime: false, chunked: true };
+/**
+ * The CA's lines as they always were (pino's default epoch-ms time, `component: ca-server`); the per-Sign audit
+ * lines (`event: sign`) chunked, the lifecycle lines (`listening`, `crl_written`, ...) written at once.
+ */
+const CA_LOG_SHAPE: LoggerShape = { component: 'ca-server', isoTime: false, chunkedEvents: new Set(['sign']) };
 
 export const caServeCommand = caDirCommand('ca serve', 'dir', {
   describe: 'serve the CA over gRPC/TLS: Sign (bootstrap token, Kubernetes token or mTLS renewal), GetTrustBundle, WatchTrustBundle',

@@ -20,17 +20,19 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 /**
  * What starts every line after the level: the time (ISO string or pino's default, epoch ms) and the component;
- * and when pino's lines are written: at the end of the event-loop turn (the sidecar's lifecycle lines), or
- * with the next chunk, 250 ms at the latest, like the sidecar's request lines (`ca serve`'s audit lines).
+ * and which of pino's lines wait for the next chunk (250 ms at the latest, like the sidecar's request lines):
+ * those whose `event` is in `chunkedEvents` (`ca serve`'s per-Sign audit lines). Every other line is written
+ * at the end of the event-loop turn that logged it, so a reader of a lifecycle line (`listening`,
+ * `crl_written`) does not wait for a chunk to fill.
  */
 export interface LoggerShape {
   component: string;
   isoTime: boolean;
-  chunked: boolean;
+  chunkedEvents: ReadonlySet<string>;
 }
 
-/** The sidecar's lines. */
-const SIDECAR: LoggerShape = { component: 'meshward-sidecar', isoTime: true, chunked: false };
+/** The sidecar's lines (its request lines are request-log.ts's, always chunked). */
+const SIDECAR: LoggerShape = { component: 'meshward-sidecar', isoTime: true, chunkedEvents: new Set() };
 
 /** The LineBuffer behind each destination createLogger made (pino children share their parent's). */
 const buffers = new WeakMap<object, LineBuffer>();
@@ -41,13 +43,24 @@ export function createLogger(level: LogLevel = 'info', fd = 1, shape: LoggerShap
     droppedLine: (count) =>
       `{"level":40,"time":${shape.isoTime ? `"${new Date().toISOString()}"` : Date.now()},"component":${JSON.stringify(shape.component)},"event":"log_lines_dropped","count":${count},"msg":"log lines dropped: stdout did not keep up"}\n`,
   });
+  // pino calls logMethod and then, synchronously, the destination's write with the line built: the flag
+  // carries the call's event to the write.
+  let chunked = false;
   const dest = {
-    write: shape.chunked ? (line: string) => out.write(line) : (line: string) => out.writeSoon(line),
+    write: (line: string) => (chunked ? out.write(line) : out.writeSoon(line)),
     flush: (cb: () => void) => void out.flush().then(cb),
   };
   buffers.set(dest, out);
   const base = { component: shape.component };
-  return pino(shape.isoTime ? { level, base, timestamp: pino.stdTimeFunctions.isoTime } : { level, base }, dest as DestinationStream);
+  const hooks = {
+    logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void): void {
+      const first: unknown = args[0];
+      chunked = typeof first === 'object' && first !== null && shape.chunkedEvents.has((first as { event?: string }).event ?? '');
+      method.apply(this, args);
+    },
+  };
+  const timestamp = shape.isoTime ? pino.stdTimeFunctions.isoTime : undefined;
+  return pino({ level, base, hooks, ...(timestamp && { timestamp }) }, dest as DestinationStream);
 }
 
 /** The buffer `logger` (or the logger it is a child of) writes to, when createLogger made it. */

@@ -5,7 +5,8 @@
 // mean nothing on a shared machine; CPU µs per request do.
 //
 //   node dist/bench/log-cost.js [label=path/to/bin/meshward.js ...]     (default: this build as "this")
-//   LOGCOST_ROUNDS=7 LOGCOST_REQUESTS=6000 LOGCOST_CONNECTIONS=8 LOGCOST_PROFILE=label (--cpu-prof that one, on)
+//   LOGCOST_ROUNDS=7 LOGCOST_REQUESTS=6000 LOGCOST_CONNECTIONS=8 LOGCOST_PROFILE=label (--cpu-prof that build,
+//   line on and off, into LOGCOST_PROFILE_DIR/label-line-on and .../label-line-off)
 //
 // The client is raw TLS (a request written, the response read by its Content-Length) and the app a
 // fixed 2-byte answer, both in this process, so the sidecar is the only thing measured.
@@ -97,7 +98,9 @@ async function main(): Promise<void> {
           policy: './policy.yaml', admin: { listen: '127.0.0.1:0' }, log: { level: 'info', allowed },
         }));
         const out = fs.openSync(path.join(s.tmp, `${label}-${allowed}.log`), 'w');
-        const prof = PROFILE === label && allowed === 'info' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LOGCOST_PROFILE_DIR ?? s.tmp}`] : [];
+        // Both variants of the label, each in its own directory: the line's cost is the difference of the two.
+        const profDir = path.join(process.env.LOGCOST_PROFILE_DIR ?? s.tmp, `${label}-line-${allowed === 'info' ? 'on' : 'off'}`);
+        const prof = PROFILE === label ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
         const child = spawn(process.execPath, [...prof, path.resolve(bin), 'sidecar', '--config', config], { stdio: ['ignore', out, 'inherit'] });
         variants.push({ name, child, port, perRequestUs: [] });
       }

@@ -10,6 +10,7 @@
 import { MeshwardError } from '../errors.js';
 import { CaServer } from '../ca/server/server.js';
 import { DEFAULT_SIGN_RATE_LIMIT } from '../ca/server/rate-limit.js';
+import { DEFAULT_SIGN_CONCURRENCY, DEFAULT_SIGN_QUEUE } from '../ca/server/admission.js';
 import { DEFAULT_AUDIENCE } from '../ca/jwt.js';
 import { CaAdmin, parseAdminListen } from '../ca/server/admin.js';
 import { CaMetrics } from '../ca/server/metrics.js';
@@ -32,6 +33,8 @@ export const caServeCommand = caDirCommand('ca serve', 'dir', {
     .option('serving-ttl', { type: 'string', describe: "lifetime of the server's own certificate (default: the CA's default TTL); renewed at 2/3" })
     .option('sign-rate', { type: 'number', describe: `Sign calls per second allowed per identity (default ${DEFAULT_SIGN_RATE_LIMIT.ratePerSecond})` })
     .option('sign-burst', { type: 'number', describe: `Sign calls an identity may make at once (default ${DEFAULT_SIGN_RATE_LIMIT.burst})` })
+    .option('sign-concurrency', { type: 'number', describe: `Sign calls worked on at once; later ones wait their turn in arrival order (default ${DEFAULT_SIGN_CONCURRENCY})` })
+    .option('sign-queue', { type: 'number', describe: `Sign calls that may wait for their turn; beyond it RESOURCE_EXHAUSTED, retry with backoff (default ${DEFAULT_SIGN_QUEUE})` })
     .option('jwks', { type: 'string', describe: "the cluster's JWKS file for Kubernetes service-account tokens (overrides D/kubernetes.yaml)" })
     .option('jwt-issuer', { type: 'string', describe: 'the iss of the service-account tokens (with --jwks)' })
     .option('jwt-audience', { type: 'string', describe: `the aud the tokens must carry (default ${DEFAULT_AUDIENCE})` })
@@ -43,6 +46,10 @@ export const caServeCommand = caDirCommand('ca serve', 'dir', {
     const rate = args['sign-rate'] ?? DEFAULT_SIGN_RATE_LIMIT.ratePerSecond;
     const burst = args['sign-burst'] ?? DEFAULT_SIGN_RATE_LIMIT.burst;
     if (!(rate > 0) || !(burst >= 1)) throw new MeshwardError('usage', '--sign-rate must be positive and --sign-burst at least 1');
+    const signConcurrency = args['sign-concurrency'] ?? DEFAULT_SIGN_CONCURRENCY;
+    const signQueue = args['sign-queue'] ?? DEFAULT_SIGN_QUEUE;
+    if (!Number.isSafeInteger(signConcurrency) || signConcurrency < 1) throw new MeshwardError('usage', '--sign-concurrency must be a whole number of at least 1');
+    if (!Number.isSafeInteger(signQueue) || signQueue < 0) throw new MeshwardError('usage', '--sign-queue must be a whole number of at least 0');
     const crlCheckMs = args['crl-check-interval'] === undefined ? undefined : durationFlag(args['crl-check-interval'], '--crl-check-interval');
     if (crlCheckMs !== undefined && crlCheckMs < 100) throw new MeshwardError('usage', '--crl-check-interval must be at least 100ms');
     if (args.admin !== undefined) parseAdminListen(args.admin); // a usage error before anything starts
@@ -55,6 +62,8 @@ export const caServeCommand = caDirCommand('ca serve', 'dir', {
       sans: args.san,
       servingTtlMs: args['serving-ttl'] === undefined ? undefined : durationFlag(args['serving-ttl'], '--serving-ttl'),
       signRateLimit: { ratePerSecond: rate, burst },
+      signConcurrency,
+      signQueue,
       kubernetes: args.jwks ? { jwksFile: args.jwks, issuer: args['jwt-issuer']!, audience: args['jwt-audience'] ?? DEFAULT_AUDIENCE } : undefined,
       crlCheckMs,
       logger,

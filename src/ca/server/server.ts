@@ -16,6 +16,7 @@ import { certificateAuthorityApi, type CrlMessage, type SignRequest, type SignRe
 import { DEFAULT_SIGN_RATE_LIMIT, RateLimiter, type RateLimit } from './rate-limit.js';
 import { ServingCredentialsProvider, ServingIdentity, servingNames } from './serving-identity.js';
 import { RateLimitedError, SignService, type SignContext } from './sign.js';
+import { Admission, AdmissionRefusedError, DEFAULT_SIGN_CONCURRENCY, DEFAULT_SIGN_QUEUE } from './admission.js';
 import { DEFAULT_BUNDLE_POLL_MS, TrustBundleWatch } from './trust-bundle.js';
 import type { CaMetrics } from './metrics.js';
 import { StoreError } from '../store/store.js';
@@ -32,6 +33,10 @@ export interface CaServerOptions {
   /** Lifetime of the serving certificate; the CA's default TTL when absent. */
   servingTtlMs?: number;
   signRateLimit?: RateLimit;
+  /** Sign calls in progress at once; later ones wait in arrival order (default DEFAULT_SIGN_CONCURRENCY). */
+  signConcurrency?: number;
+  /** Sign calls that may wait; beyond it RESOURCE_EXHAUSTED at once (default DEFAULT_SIGN_QUEUE). */
+  signQueue?: number;
   /** Kubernetes token checking; by default read from D/kubernetes.yaml (absent: JWTs are refused). */
   kubernetes?: KubernetesAuthConfig;
   bundlePollMs?: number;
@@ -57,9 +62,18 @@ const GRPC_CODES: Record<ErrorCode, grpc.status> = {
 
 /** The gRPC status for an error; anything that is not a MeshwardError is INTERNAL without details. */
 export function grpcStatusOf(err: unknown): { code: grpc.status; details: string } {
-  if (err instanceof RateLimitedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+  if (err instanceof RateLimitedError || err instanceof AdmissionRefusedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
+  if (err instanceof CancelledWhileQueuedError) return { code: grpc.status.CANCELLED, details: err.message };
   if (isMeshwardError(err)) return { code: GRPC_CODES[err.code], details: err.message };
   return { code: grpc.status.INTERNAL, details: 'internal error in the CA (see its log)' };
+}
+
+/** The caller went away (cancelled, or its deadline passed) while its Sign waited for its turn: nothing was done. */
+export class CancelledWhileQueuedError extends Error {
+  constructor() {
+    super('the call was cancelled (or its deadline passed) while it waited for its turn: nothing was issued');
+    this.name = 'CancelledWhileQueuedError';
+  }
 }
 
 /** Splits HOST:PORT (IPv6 in brackets); `flag` names the option in the error. */
@@ -107,6 +121,7 @@ export class CaServer {
     readonly crls: CrlPublisher,
     private readonly logger: Logger,
     private readonly metrics: CaMetrics | undefined,
+    private readonly admission: Admission,
   ) {}
 
   /** The bundle as WatchTrustBundle sends it: the roots and the current CRLs. */
@@ -124,6 +139,8 @@ export class CaServer {
   static async start(opts: CaServerOptions): Promise<CaServer> {
     const logger = opts.logger ?? pino({ base: { component: 'ca-server' } });
     const { host } = parseListen(opts.listen);
+    // Built before anything opens: a bad bound throws with nothing to close.
+    const admission = new Admission(opts.signConcurrency ?? DEFAULT_SIGN_CONCURRENCY, opts.signQueue ?? DEFAULT_SIGN_QUEUE);
     const authority = await Authority.open(opts.dir, {
       store: opts.store,
       // A replica's D may be a read-only Secret mount: the server writes nothing there (docs/ca-operations.md).
@@ -180,7 +197,7 @@ export class CaServer {
           else resolve(boundPort);
         });
       });
-      instance = new CaServer(authority, server, port, host, serving, bundle, crls, logger, opts.metrics);
+      instance = new CaServer(authority, server, port, host, serving, bundle, crls, logger, opts.metrics, admission);
       logger.info({ event: 'listening', address: instance.address, port, trustDomain: authority.trustDomain, servingSpiffeId: serving.spiffeId, store: authority.storeDescription }, 'CA server listening');
       return instance;
     } catch (err) {
@@ -192,13 +209,16 @@ export class CaServer {
   private async handleSign(call: grpc.ServerUnaryCall<SignRequest, SignResponse>, callback: grpc.sendUnaryData<SignResponse>, signer: SignService): Promise<void> {
     const ctx: SignContext = { method: 'none' };
     const peer = call.getPeer();
-    const now = new Date();
     const started = process.hrtime.bigint();
     const observe = (code: grpc.status) => this.metrics?.observeSign(ctx.method, code, Number(process.hrtime.bigint() - started) / 1e9, ctx.identity !== undefined);
     const req = call.request;
     try {
-      const peerCertificateDer = peerCertificateDerOf(call);
-      const issued = await signer.sign({ csr: req.csr, token: req.token, ttlSeconds: req.ttlSeconds, peerCertificateDer }, ctx, now);
+      const issued = await this.admitted(call, () => {
+        const peerCertificateDer = peerCertificateDerOf(call);
+        // The decision's clock starts with the call's turn: a token or certificate that expires while the call
+        // waits in the queue is judged at the moment the work is done.
+        return signer.sign({ csr: req.csr, token: req.token, ttlSeconds: req.ttlSeconds, peerCertificateDer }, ctx, new Date());
+      });
       this.logger.info({ event: 'sign', peer, method: ctx.method, identity: ctx.identity, serial: issued.serialHex, notAfter: issued.notAfter.toISOString(), result: 'issued' }, 'certificate issued');
       callback(null, {
         certChain: issued.chainDer,
@@ -218,6 +238,20 @@ export class CaServer {
         reason: isMeshwardError(err) ? err.message : (err as Error).message,
       }, 'certificate refused');
       callback({ code: status.code, details: status.details });
+    }
+  }
+
+  /**
+   * Runs `work` in the call's turn (admission.ts): at most `signConcurrency` at once, the rest in arrival
+   * order. A call cancelled while it waited is dropped without any work (its certificate would reach nobody).
+   */
+  private async admitted<T>(call: grpc.ServerUnaryCall<unknown, unknown>, work: () => Promise<T>): Promise<T> {
+    const release = await this.admission.enter();
+    try {
+      if (call.cancelled) throw new CancelledWhileQueuedError();
+      return await work();
+    } finally {
+      release();
     }
   }
 

@@ -8,7 +8,8 @@ import { Admission, AdmissionRefusedError } from '../../src/ca/server/admission.
 import { grpcStatusOf } from '../../src/ca/server/server.js';
 import { runCli } from '../support/cli.js';
 import { useCa } from '../support/ca-fixture.js';
-import { TD, clientFor, csrFor, storeCounts, trySign } from './harness.js';
+import { TD, clientFor, csrFor, memoryLogger, storeCounts, trySign } from './harness.js';
+import { waitFor } from '../support/poll.js';
 import { Authority } from '../../src/ca/authority.js';
 
 /** Lets every pending promise callback run (the admission hands slots over through promises). */
@@ -117,6 +118,39 @@ describe('Sign admission through the server (one call at a time, no queue)', () 
       // With the burst over, the next call is served.
       const later = await trySign(client, { csr: csrFor(id).csr });
       assert.ok(later.ok, JSON.stringify(later));
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('Sign admission: callers that give up while waiting', () => {
+  const audit = memoryLogger();
+  // The audit log kept: every call's decision can be matched to what was recorded.
+  const ca = useCa({ inProcess: { options: { signConcurrency: 1, signQueue: 100, logger: audit.logger } } });
+
+  it('issues and records a call, or drops it unworked once its deadline passed in the queue (CANCELLED in the audit, nothing written)', async () => {
+    const id = `spiffe://${TD}/ns/batch/sa/impatient`;
+    const a = await Authority.open(ca.dir);
+    const current = await a.issue({ spiffeId: id, ttlMs: 600_000 }, new Date()).finally(() => a.close());
+    const client = clientFor(ca.server, ca.dir, { keyPem: current.privateKeyPem, chainPem: current.chainPem });
+    try {
+      assert.ok((await trySign(client, { csr: csrFor(id).csr })).ok, 'connected and served');
+      const before = storeCounts(ca.dir).certificates;
+      const auditedBefore = audit.lines.filter((l) => l.event === 'sign').length;
+      // One at a time: most of these short deadlines pass while the calls wait behind the others.
+      const calls = Array.from({ length: 30 }, () => csrFor(id).csr);
+      const answers = await Promise.all(calls.map((csr) => client.sign({ csr, token: '', ttlSeconds: 0 }, 15).then(() => 'issued', (err: grpc.ServiceError) => err.code)));
+      for (const answer of answers) assert.ok(answer === 'issued' || answer === grpc.status.DEADLINE_EXCEEDED, String(answer));
+      // Every call is decided on the server (issued or dropped), whenever the client stopped waiting.
+      const decided = await waitFor('an audit line for each of the 30 calls', () => {
+        const lines = audit.lines.filter((l) => l.event === 'sign').slice(auditedBefore);
+        return lines.length === calls.length ? lines : undefined;
+      }, { timeoutMs: 30_000 });
+      const issued = decided.filter((l) => l.result === 'issued');
+      for (const l of decided.filter((d) => d.result !== 'issued')) assert.equal(l.code, 'CANCELLED', JSON.stringify(l));
+      assert.equal(storeCounts(ca.dir).certificates - before, issued.length, 'each certificate made was recorded, and only those');
+      assert.ok(answers.filter((x) => x === 'issued').length <= issued.length, 'no caller got a certificate the server did not record');
     } finally {
       client.close();
     }

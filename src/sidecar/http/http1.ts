@@ -2,7 +2,6 @@
 // checks llhttp leaves to us (origin-form target, one Host, only "chunked", no CL+TE), the policy gate,
 // then forwarding to an http:// app (pooled HTTP/1.1) or an h2c:// app (HTTP/2 stream), and WebSocket /
 // Upgrade tunnelling for http:// apps. Every parser error gets a clean 400/408/431 and a log line.
-import { hash } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
@@ -10,7 +9,7 @@ import type { Socket } from 'node:net';
 import http2 from 'node:http2';
 import type { AuthRequest, RequestHeaders } from '../../auth/verdict.js';
 import type { Decision } from '../policy/policy.js';
-import { readBody, whenSettled } from './body.js';
+import { readBody, sha256Of, whenSettled } from './body.js';
 import type { ProxyContext } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
@@ -42,6 +41,8 @@ interface AllowedHttp1Request {
   readonly ids: IdentityHeaders;
   /** The body, when it was read to check an HMAC signature's Content-Digest (then it is not piped). */
   readonly body?: Buffer | undefined;
+  /** With `body`: its chunked trailer section as the app may receive it (forwardableTrailers). */
+  readonly trailers?: string[] | undefined;
 }
 
 const { NGHTTP2_CANCEL } = http2.constants;
@@ -75,7 +76,7 @@ function authRequest(ctx: ProxyContext, peer: Peer, req: IncomingMessage, scan: 
   if (q >= 0) r.query = url.slice(q + 1);
   const authPeer = ctx.gate.authPeer(peer);
   if (authPeer !== undefined) r.peer = authPeer;
-  if (body !== undefined) r.body = { sha256: hash('sha256', body, 'buffer') };
+  if (body !== undefined) r.body = { sha256: sha256Of(body) };
   return r;
 }
 
@@ -192,7 +193,8 @@ function forward(ctx: ProxyContext, request: AllowedHttp1Request): void {
 /**
  * A route with `require`: read the body first when an HMAC signature must be checked against it (up to
  * credentials.hmac.maxBody, else 413), check the credentials, then refuse (401/403/429) or forward without
- * the credential headers. Counted in `inflight` from the start, so a drain waits for it.
+ * the credential headers. Counted in `inflight` from the start, so a drain waits for it. The body is read
+ * with callbacks and the check runs in the turn its last bytes arrived in: no promise turn on the way.
  */
 function authenticate(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: ServerResponse, scan: Http1RequestScan, d: Decision, started: number, expectsContinue: boolean): void {
   const method = req.method!;
@@ -211,7 +213,9 @@ function authenticate(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: 
       stripCredentials(scan.headers, d.pending!.kinds);
       if (expectsContinue && body === undefined) res.writeContinue();
       const ids = final.principals !== undefined ? authorizedIds(peer, final) : peer.ids;
-      forward(ctx, { peer, req, res, scan, decision: final, started, ids, body });
+      // A body read whole keeps its chunked trailer section (llhttp has it once the body ended), filtered as on every path.
+      const trailers = body !== undefined && req.rawTrailers.length > 0 ? forwardableTrailers(req.rawTrailers) : undefined;
+      forward(ctx, { peer, req, res, scan, decision: final, started, ids, body, trailers });
     }, () => {
       res.destroy();
       ctx.requestDone();
@@ -220,16 +224,21 @@ function authenticate(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: 
   if (!(d.pending!.hmac && scan.hasBody && headers['signature-input'] !== undefined)) return decideWith(undefined);
   if (expectsContinue) res.writeContinue();
   const max = ctx.gate.authenticator.maxBodyBytes;
-  readBody(req, max).then((body) => {
-    if (body !== undefined) return decideWith(body);
-    const reason = `the body is larger than credentials.hmac.maxBody (${max} bytes), so its signature cannot be checked`;
-    ctx.gate.protocolError(peer, 413, reason, { method, path: d.target });
-    sendHttp1(res, refusal(413, reason), grpc(), true);
-    ctx.gate.done(peer, 'bad_request', d.rule, started, method, d.target, 413);
-    ctx.requestDone();
-  }, () => {
-    res.destroy();
-    ctx.requestDone();
+  // llhttp (strict) accepted exactly one Content-Length of digits, or the body is chunked (scanHttp1Request).
+  const length = headers['content-length'];
+  readBody(req, max, scan.chunked || length === undefined ? undefined : Number(length[0]), {
+    body: decideWith,
+    tooLarge: () => {
+      const reason = `the body is larger than credentials.hmac.maxBody (${max} bytes), so its signature cannot be checked`;
+      ctx.gate.protocolError(peer, 413, reason, { method, path: d.target });
+      sendHttp1(res, refusal(413, reason), grpc(), true);
+      ctx.gate.done(peer, 'bad_request', d.rule, started, method, d.target, 413);
+      ctx.requestDone();
+    },
+    failed: () => {
+      res.destroy();
+      ctx.requestDone();
+    },
   });
 }
 
@@ -279,15 +288,15 @@ function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp1Request): void {
   const onError = (err: Error): void => {
     if (answerUpstreamFailure(ctx, request, err)) outcome = 'upstream_error';
   };
-  const exchange = ctx.http1App!.request(method, d.target, headers, kind, onResponse, onError);
+  const whole = request.body === undefined ? undefined : { body: request.body, trailers: kind === 'chunked' ? request.trailers ?? [] : [] };
+  const exchange = ctx.http1App!.request(method, d.target, headers, kind, onResponse, onError, whole);
   res.on('close', () => {
     if (!res.writableFinished) exchange.abort();
     ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode, d);
     ctx.requestDone();
   });
   const body = exchange.body;
-  if (body !== undefined && request.body !== undefined) body.end(request.body);
-  else if (body !== undefined) {
+  if (body !== undefined) {
     // Only a body llhttp parsed to its end is ended towards the app: on some parse errors node ends the
     // request stream early, and forwarding that as a complete (shorter) request would be a smuggling gift.
     req.pipe(body, { end: false });
@@ -315,7 +324,7 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp1Request): void {
   let up: http2.ClientHttp2Stream;
   try {
     // A streamed body may end with a trailer section: the stream waits for it ('wantTrailers' below).
-    up = ctx.h2cApp!.request(headers, !scan.hasBody, scan.hasBody && request.body === undefined);
+    up = ctx.h2cApp!.request(headers, !scan.hasBody, scan.hasBody && (request.body === undefined || request.trailers !== undefined));
   } catch (err) {
     fail(err as Error);
     res.on('close', () => {
@@ -344,8 +353,11 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp1Request): void {
     ctx.gate.done(peer, outcome, d.rule, started, method, d.target, res.statusCode, d);
     ctx.requestDone();
   });
-  if (request.body !== undefined) up.end(request.body);
-  else if (scan.hasBody) {
+  if (request.body !== undefined) {
+    const trailers = request.trailers;
+    if (trailers !== undefined) up.once('wantTrailers', () => up.sendTrailers(trailerObject(trailers)));
+    up.end(request.body);
+  } else if (scan.hasBody) {
     // The chunked body's trailer section, filtered as for an http:// app (forwardableTrailers), follows it.
     up.once('wantTrailers', () => up.sendTrailers(trailerObject(forwardableTrailers(req.rawTrailers))));
     req.pipe(up, { end: false });

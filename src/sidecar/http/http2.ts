@@ -5,10 +5,9 @@
 // stream (trailers both ways, for gRPC) or to an http:// app as an HTTP/1.1 request.
 import http2 from 'node:http2';
 import type { Http2Server, Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { hash } from 'node:crypto';
 import type { AuthRequest, RequestHeaders } from '../../auth/verdict.js';
 import type { Decision } from '../policy/policy.js';
-import { readBody, whenSettled } from './body.js';
+import { readBody, sha256Of, whenSettled } from './body.js';
 import type { ProxyContext, SessionState } from './context.js';
 import { outcomeOf, type Outcome, type Peer } from './gate.js';
 import { isGrpc } from './grpc.js';
@@ -55,6 +54,8 @@ interface AllowedHttp2Request {
   readonly strip?: readonly string[] | undefined;
   /** The body, when it was read to check an HMAC signature (then it is not piped). */
   readonly body?: Buffer | undefined;
+  /** With `body`: the client's trailers as the app may receive them (forwardableTrailers), if it sent any. */
+  readonly trailers?: string[] | undefined;
 }
 
 /** Streams a client may cancel in one session before the session is closed, if they are most of its streams. */
@@ -239,7 +240,7 @@ function authRequest(ctx: ProxyContext, peer: Peer, headers: IncomingHttpHeaders
   if (q >= 0) r.query = target.slice(q + 1);
   const authPeer = ctx.gate.authPeer(peer);
   if (authPeer !== undefined) r.peer = authPeer;
-  if (body !== undefined) r.body = { sha256: hash('sha256', body, 'buffer') };
+  if (body !== undefined) r.body = { sha256: sha256Of(body) };
   return r;
 }
 
@@ -250,6 +251,8 @@ function authenticate(ctx: ProxyContext, peer: Peer, stream: ServerHttp2Stream, 
     if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
     ctx.requestDone();
   };
+  // The client's trailers come before the end of its body: kept for the app when the body is read whole.
+  let trailers: string[] | undefined;
   const decideWith = (body: Buffer | undefined): void => {
     whenSettled(ctx.gate.authenticate(peer, d, authRequest(ctx, peer, headers, fields, method, body)), (final) => {
       if (stream.destroyed || stream.closed) return ctx.requestDone();
@@ -260,21 +263,27 @@ function authenticate(ctx: ProxyContext, peer: Peer, stream: ServerHttp2Stream, 
         return ctx.requestDone();
       }
       const ids = final.principals !== undefined ? authorizedIds(peer, final) : peer.ids;
-      forward(ctx, { peer, stream, headers, method, endStream: endStream || body?.length === 0, grpc, decision: final, started, ids, strip: d.pending!.kinds, body });
+      forward(ctx, { peer, stream, headers, method, endStream: endStream || body?.length === 0, grpc, decision: final, started, ids, strip: d.pending!.kinds, body, trailers });
     }, fail);
   };
   if (!(d.pending!.hmac && !endStream && fields['signature-input'] !== undefined)) return decideWith(undefined);
   const max = ctx.gate.authenticator.maxBodyBytes;
   const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
-  readBody(stream, max, declared).then((body) => {
-    if (body !== undefined) return decideWith(body);
-    const reason = `the body is larger than credentials.hmac.maxBody (${max} bytes), so its signature cannot be checked`;
-    ctx.gate.protocolError(peer, 413, reason, { method, path: d.target });
-    sendHttp2(stream, refusal(413, reason), grpc);
-    stream.resume();
-    ctx.gate.done(peer, 'bad_request', d.rule, started, method, d.target, 413);
-    ctx.requestDone();
-  }, fail);
+  stream.once('trailers', (t: IncomingHttpHeaders) => {
+    trailers = forwardableTrailers(http2TrailerPairs(t));
+  });
+  readBody(stream, max, declared, {
+    body: decideWith,
+    tooLarge: () => {
+      const reason = `the body is larger than credentials.hmac.maxBody (${max} bytes), so its signature cannot be checked`;
+      ctx.gate.protocolError(peer, 413, reason, { method, path: d.target });
+      sendHttp2(stream, refusal(413, reason), grpc);
+      stream.resume();
+      ctx.gate.done(peer, 'bad_request', d.rule, started, method, d.target, 413);
+      ctx.requestDone();
+    },
+    failed: fail,
+  });
 }
 
 /**
@@ -334,14 +343,15 @@ function forwardToHttp1(ctx: ProxyContext, request: AllowedHttp2Request): void {
       status = 502;
     }
   };
-  const exchange = ctx.http1App!.request(method, d.target, out, kind, onResponse, onError);
+  // A body read whole goes with the head; as a chunked body (no content-length) it ends with the client's trailers.
+  const whole = request.body === undefined ? undefined : { body: request.body, trailers: kind === 'chunked' ? request.trailers ?? [] : [] };
+  const exchange = ctx.http1App!.request(method, d.target, out, kind, onResponse, onError, whole);
   stream.on('close', () => {
     if (!complete) exchange.abort();
     ctx.gate.done(peer, outcome, d.rule, started, method, d.target, status, d);
     ctx.requestDone();
   });
-  if (exchange.body !== undefined && request.body !== undefined) exchange.body.end(request.body);
-  else if (exchange.body !== undefined) {
+  if (exchange.body !== undefined) {
     // The client's trailers arrive before the stream ends, so they are in place when the last chunk goes out
     // (a body with a Content-Length has no trailer section in HTTP/1.1: they are dropped there).
     const body = exchange.body;
@@ -402,7 +412,7 @@ function forwardToH2c(ctx: ProxyContext, request: AllowedHttp2Request): void {
   if (!endStream) {
     // The client's trailers, without what a trailer must not carry or only the sidecar sets (identity
     // headers smuggled after the body), as for HTTP/1.1 clients.
-    let clientTrailers: string[] = [];
+    let clientTrailers: string[] = request.trailers ?? [];
     stream.on('trailers', (t: IncomingHttpHeaders) => {
       clientTrailers = forwardableTrailers(http2TrailerPairs(t));
     });

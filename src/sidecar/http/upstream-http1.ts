@@ -13,6 +13,16 @@ import { Framing, UpstreamResponse, parseResponseHead } from './upstream-respons
 /** How the request body is framed on the way to the app. */
 export type BodyKind = 'none' | 'length' | 'chunked';
 
+/** A request body the sidecar already holds whole (read to check an HMAC signature), sent with the head. */
+export interface WholeBody {
+  body: Buffer;
+  /** Trailer fields (name, value, …) for a chunked body's last chunk; must be empty for 'length'. */
+  trailers: readonly string[];
+}
+
+/** Head and body up to this size go out as one Buffer in one write; larger ones in one corked writev. */
+const ONE_BUFFER_BYTES = 16 * 1024;
+
 const MAX_HEAD = 64 * 1024;
 const READ_BUFFER_SIZE = 64 * 1024;
 const MAX_IDLE = 128;
@@ -85,6 +95,8 @@ export class Exchange {
   private requestDone: boolean;
   private settled = false;
   private retried = false;
+  /** A body held whole (sent with the head by startWith, and again on a retry). */
+  private whole: WholeBody | undefined;
 
   constructor(
     private readonly pool: Http1Upstream,
@@ -94,7 +106,16 @@ export class Exchange {
     /** Gets the response once its head is read; `res.body` is set when the whole body came with it. */
     private readonly onResponse: (res: UpstreamResponse) => void,
     private readonly onError: (err: Error) => void,
+    whole?: WholeBody,
   ) {
+    if (whole !== undefined && kind !== 'none') {
+      // The body is here already: no sink, no stream machinery; head and body leave in the same write.
+      this.requestDone = true;
+      this.body = undefined;
+      this.whole = whole;
+      this.startWith(pool.acquire(), whole);
+      return;
+    }
     this.requestDone = kind === 'none';
     // With a body, the head waits for the first bytes of it: a client whose body turns out malformed
     // (a bad chunk size) is refused before the app has seen anything, and head + first data share a write.
@@ -108,6 +129,40 @@ export class Exchange {
     // latin1: node decoded the client's header bytes (and the path) as latin1, so this writes them back
     // byte for byte; UTF-8 would turn each byte above 0x7f into two.
     conn.socket.write(this.head, 'latin1');
+  }
+
+  /** start() for a body held whole: the head, the framed body (and a chunked body's trailers) in one write. */
+  private startWith(conn: AppConnection, whole: WholeBody): void {
+    this.conn = conn;
+    conn.exchange = this;
+    const { body } = whole;
+    let before = this.head;
+    let after = '';
+    if (this.kind === 'chunked') {
+      if (body.length > 0) {
+        before += `${body.length.toString(16)}\r\n`;
+        after = '\r\n';
+      }
+      after += '0\r\n';
+      const t = whole.trailers;
+      for (let i = 0; i < t.length; i += 2) after += `${t[i]}: ${t[i + 1]}\r\n`;
+      after += '\r\n';
+    }
+    const socket = conn.socket;
+    if (before.length + body.length + after.length <= ONE_BUFFER_BYTES) {
+      // latin1 as in start(); one Buffer (a pool slice when small) is one plain write, no writev bookkeeping.
+      const out = Buffer.allocUnsafe(before.length + body.length + after.length);
+      let at = out.write(before, 0, 'latin1');
+      at += body.copy(out, at);
+      if (after.length > 0) out.write(after, at, 'latin1');
+      socket.write(out);
+      return;
+    }
+    socket.cork();
+    socket.write(before, 'latin1');
+    socket.write(body);
+    if (after.length > 0) socket.write(after, 'latin1');
+    socket.uncork();
   }
 
   /** Cancels the exchange (the client went away): the connection is closed, never reused. */
@@ -142,11 +197,13 @@ export class Exchange {
     if (this.settled) return;
     const res = this.res;
     const conn = this.conn!;
-    if (res === undefined && this.state === State.Head && this.pending === undefined && conn.reused && this.kind === 'none' && !this.retried) {
-      // Most likely the app closed this idle keep-alive connection as we sent: try once on a new one.
+    if (res === undefined && this.state === State.Head && this.pending === undefined && conn.reused && (this.kind === 'none' || this.whole !== undefined) && !this.retried) {
+      // Most likely the app closed this idle keep-alive connection as we sent: try once on a new one. A body
+      // held whole can be sent again as well as no body (a streamed one is gone).
       this.retried = true;
       conn.exchange = undefined;
-      this.start(this.pool.acquire(true));
+      if (this.whole !== undefined) this.startWith(this.pool.acquire(true), this.whole);
+      else this.start(this.pool.acquire(true));
       return;
     }
     this.settled = true;
@@ -392,7 +449,8 @@ export class Http1Upstream {
 
   /**
    * Sends a request: `headers` is flat [name, value, …] (must carry Host, and Content-Length or
-   * Transfer-Encoding: chunked to match `kind`); the head goes out in one write.
+   * Transfer-Encoding: chunked to match `kind`); the head goes out in one write. `whole`: a body already
+   * read (then `body` of the exchange is undefined and the request is complete at once).
    */
   request(
     method: string,
@@ -401,11 +459,12 @@ export class Http1Upstream {
     kind: BodyKind,
     onResponse: (res: UpstreamResponse) => void,
     onError: (err: Error) => void,
+    whole?: WholeBody,
   ): Exchange {
     let head = `${method} ${path} HTTP/1.1\r\n`;
     for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
     head += '\r\n';
-    return new Exchange(this, method, head, kind, onResponse, onError);
+    return new Exchange(this, method, head, kind, onResponse, onError, whole);
   }
 
   /** A connection for one exchange: the most recently used idle one, or a new one. */

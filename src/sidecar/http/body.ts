@@ -54,6 +54,13 @@ export function readBody(stream: Readable & { complete?: boolean }, max: number,
         then.failed('the request body is longer than its Content-Length');
         return;
       }
+      if (length === 0 && chunk.length === declaredLength) {
+        // The usual small body: all of it in one read. The chunk is the request's own (node allocates each
+        // socket read afresh; nothing else holds it), so it is kept as it is instead of copied.
+        whole = chunk;
+        length = chunk.length;
+        return;
+      }
       whole ??= Buffer.allocUnsafe(declaredLength);
       chunk.copy(whole, length);
       length += chunk.length;

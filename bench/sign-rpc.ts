@@ -7,11 +7,13 @@
 // --server-out FILE: the server's stdout (audit lines, and --trace-gc output) kept in FILE instead of dropped;
 // MESHWARD_BENCH_NODE_ARGS="--trace-gc …": extra node flags for the server; MESHWARD_BENCH_SERVE_ARGS: extra
 // `ca serve` flags (e.g. "--sign-concurrency 4"; a build that does not know a flag refuses to start);
-// MESHWARD_BENCH_SERVER=path/to/bin/meshward.js runs another build's server, for a before/after comparison).
+// MESHWARD_BENCH_SERVER=path/to/bin/meshward.js runs another build's server, for a before/after comparison;
+// MESHWARD_BENCH_SERVER_CPUS=0 MESHWARD_BENCH_CLIENT_CPUS=1: the server and the clients each pinned to their own
+// cores with taskset, so on a 2-core machine the clients' work does not land on the server's core).
 // Besides the server's CPU it reports the clients' (this process's) CPU per Sign and this process's event-loop
 // delay: on a 2-core machine the 50 clients' own TLS and gRPC work competes with the server for the cores,
 // and a client whose event loop is late adds its delay to every latency it measures.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -132,7 +134,13 @@ export async function measureSignRpc(opts: SignRpcOptions): Promise<SignRpcResul
   const nodeArgs = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
   nodeArgs.push(...(process.env.MESHWARD_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''));
   const bin = process.env.MESHWARD_BENCH_SERVER ?? join(REPO, 'bin', 'meshward.js');
-  const server = spawn(process.execPath, [...nodeArgs, bin, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0',
+  const serverCpus = process.env.MESHWARD_BENCH_SERVER_CPUS;
+  const clientCpus = process.env.MESHWARD_BENCH_CLIENT_CPUS;
+  // Every thread of this process, and the client threads started later (they inherit the mask).
+  if (clientCpus) execFileSync('taskset', ['-a', '-p', '-c', clientCpus, String(process.pid)], { stdio: 'ignore' });
+  // taskset execs node in its own place: `server.pid` stays the server's pid.
+  const [command, prefix] = serverCpus ? ['taskset', ['-c', serverCpus, process.execPath]] : [process.execPath, []];
+  const server = spawn(command, [...prefix, ...nodeArgs, bin, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0',
     '--store', opts.store, '--sign-rate', '1000000', '--sign-burst', '1000000',
     ...(process.env.MESHWARD_BENCH_SERVE_ARGS ?? '').split(' ').filter((a) => a !== '')], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {

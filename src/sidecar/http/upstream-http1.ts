@@ -3,8 +3,8 @@
 // in upstream-response.ts. Measured on this machine against http.Agent + http.request (README/report):
 // the JavaScript layer of ClientRequest/IncomingMessage was most of the proxy's cost per request.
 // Bodies stream both ways with backpressure; a socket is reused only after a complete, well-framed
-// exchange with nothing left over, and a request without a body that loses a race with an app closing
-// an idle connection is retried once on a fresh one.
+// exchange with nothing left over, and an idempotent request (no body, or one held whole) that loses a race
+// with an app closing an idle connection is retried once on a fresh one.
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
@@ -22,6 +22,13 @@ export interface WholeBody {
 
 /** Head and body up to this size go out as one Buffer in one write; larger ones in one corked writev. */
 const ONE_BUFFER_BYTES = 16 * 1024;
+
+/**
+ * Methods sent again on a fresh connection when a reused one closes before any answer (RFC 9110 §9.2.2: a
+ * proxy must not retry a non-idempotent request on its own). The app may have read and applied a POST or
+ * PATCH before closing without an answer; the client then gets 502 and decides itself.
+ */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 const MAX_HEAD = 64 * 1024;
 const READ_BUFFER_SIZE = 64 * 1024;
@@ -197,9 +204,10 @@ export class Exchange {
     if (this.settled) return;
     const res = this.res;
     const conn = this.conn!;
-    if (res === undefined && this.state === State.Head && this.pending === undefined && conn.reused && (this.kind === 'none' || this.whole !== undefined) && !this.retried) {
+    if (res === undefined && this.state === State.Head && this.pending === undefined && conn.reused && (this.kind === 'none' || this.whole !== undefined) && !this.retried && IDEMPOTENT_METHODS.has(this.method)) {
       // Most likely the app closed this idle keep-alive connection as we sent: try once on a new one. A body
-      // held whole can be sent again as well as no body (a streamed one is gone).
+      // held whole can be sent again as well as no body (a streamed one is gone); only for methods that mean
+      // the same when applied twice.
       this.retried = true;
       conn.exchange = undefined;
       if (this.whole !== undefined) this.startWith(this.pool.acquire(true), this.whole);

@@ -68,9 +68,9 @@ function requestEnd(text: string): number {
   }
 }
 
-function send(pool: Http1Upstream, kind: BodyKind, headers: string[], whole?: WholeBody, streamed?: Buffer): Promise<{ status: number } | { error: string }> {
+function send(pool: Http1Upstream, kind: BodyKind, headers: string[], whole?: WholeBody, streamed?: Buffer, method = 'POST'): Promise<{ status: number } | { error: string }> {
   return new Promise((resolve) => {
-    const ex = pool.request('POST', '/p', ['host', 'app', ...headers], kind, (res: UpstreamResponse) => {
+    const ex = pool.request(method, '/p', ['host', 'app', ...headers], kind, (res: UpstreamResponse) => {
       resolve({ status: res.statusCode });
       if (res.body === undefined) res.resume();
     }, (err) => resolve({ error: err.message }), whole);
@@ -109,18 +109,41 @@ describe('Http1Upstream with a body held whole', () => {
     assert.equal(last(), 'POST /p HTTP/1.1\r\nhost: app\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n');
   });
 
-  it('sends a whole body again on a fresh connection when the reused one closes before any answer', async () => {
+  it('sends a whole body of a PUT again on a fresh connection when the reused one closes before any answer', async () => {
     const body = randomBytes(2048);
-    assert.deepEqual(await send(pool, 'length', ['content-length', '2048'], { body, trailers: [] }), { status: 200 });
+    assert.deepEqual(await send(pool, 'length', ['content-length', '2048'], { body, trailers: [] }, undefined, 'PUT'), { status: 200 });
     const reused = app.requests.at(-1)!.connection;
     app.drop = (connection) => connection === reused;
     try {
-      assert.deepEqual(await send(pool, 'length', ['content-length', '2048'], { body, trailers: [] }), { status: 200 });
+      assert.deepEqual(await send(pool, 'length', ['content-length', '2048'], { body, trailers: [] }, undefined, 'PUT'), { status: 200 });
       assert.equal(app.requests.at(-1)!.connection, app.connections - 1, 'answered on a fresh connection');
       assert.notEqual(app.requests.at(-1)!.connection, reused);
       assert.deepEqual(app.requests.at(-1)!.bytes.subarray(-2048), body);
     } finally {
       app.drop = () => false;
+    }
+  });
+
+  it('never sends a POST or PATCH twice, with a whole body or none (RFC 9110 §9.2.2)', async () => {
+    const body = randomBytes(256);
+    for (const [method, kind, headers, whole] of [
+      ['POST', 'length', ['content-length', '256'], { body, trailers: [] }],
+      ['PATCH', 'length', ['content-length', '256'], { body, trailers: [] }],
+      ['POST', 'none', [], undefined],
+    ] as const) {
+      assert.deepEqual(await send(pool, 'none', [], undefined, undefined, 'GET'), { status: 200 });
+      const reused = app.requests.at(-1)!.connection;
+      const connections = app.connections;
+      const requests = app.requests.length;
+      app.drop = (connection) => connection === reused;
+      try {
+        const outcome = await send(pool, kind, [...headers], whole, undefined, method);
+        assert.ok('error' in outcome, `${method} ${kind}: ${JSON.stringify(outcome)}`);
+        assert.equal(app.connections, connections, `${method} ${kind}: no second connection`);
+        assert.equal(app.requests.length, requests, `${method} ${kind}: nothing answered`);
+      } finally {
+        app.drop = () => false;
+      }
     }
   });
 
@@ -137,12 +160,12 @@ describe('Http1Upstream with a body held whole', () => {
     } finally {
       app.drop = () => false;
     }
-    assert.deepEqual(await send(pool, 'length', ['content-length', '512'], { body, trailers: [] }), { status: 200 });
+    assert.deepEqual(await send(pool, 'length', ['content-length', '512'], { body, trailers: [] }, undefined, 'PUT'), { status: 200 });
     connections = app.connections;
     const requests = app.requests.length;
     app.drop = () => true; // the fresh connection fails too
     try {
-      const twice = await send(pool, 'length', ['content-length', '512'], { body, trailers: [] });
+      const twice = await send(pool, 'length', ['content-length', '512'], { body, trailers: [] }, undefined, 'PUT');
       assert.ok('error' in twice, JSON.stringify(twice));
       assert.equal(app.connections, connections + 1, 'one retry, no more');
       assert.equal(app.requests.length, requests);

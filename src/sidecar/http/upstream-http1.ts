@@ -34,6 +34,19 @@ const MAX_HEAD = 64 * 1024;
 const READ_BUFFER_SIZE = 64 * 1024;
 const MAX_IDLE = 128;
 const IDLE_MS = 30_000;
+/**
+ * An idle connection is reused only until this long before the app said it would close it (`Keep-Alive:
+ * timeout=N`; node's http server says 5 s and closes at 5 s): a request sent as the app closes fails, and a
+ * POST or PATCH cannot be sent again (IDEMPOTENT_METHODS). undici keeps the same margin.
+ */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
+/** Until when an idle connection may be reused, from the app's Keep-Alive timeout (-1: none given). */
+export function reusableUntil(now: number, keepAliveTimeoutMs: number): number {
+  if (keepAliveTimeoutMs < 0) return now + IDLE_MS;
+  // A short timeout keeps half of itself rather than nothing.
+  return now + Math.min(IDLE_MS, Math.max(keepAliveTimeoutMs - KEEP_ALIVE_MARGIN_MS, keepAliveTimeoutMs / 2));
+}
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
@@ -52,7 +65,10 @@ const enum State {
 class AppConnection {
   readonly socket: Socket;
   exchange: Exchange | undefined;
-  lastUsed = 0;
+  /** While idle: reused only before this time (reusableUntil). */
+  reuseUntil = 0;
+  /** The app's Keep-Alive timeout from the last response (-1: none given). */
+  keepAliveTimeoutMs = -1;
   /** It has carried at least one complete exchange (so a failure may be an app closing it while idle). */
   reused = false;
 
@@ -255,6 +271,7 @@ export class Exchange {
             continue; // 1xx informational: the real response follows
           }
           this.keepAlive = head.keepAlive;
+          this.conn!.keepAliveTimeoutMs = head.keepAliveTimeoutMs;
           const socket = this.conn!.socket;
           const res = new UpstreamResponse(() => socket.resume());
           res.statusCode = head.status;
@@ -478,9 +495,11 @@ export class Http1Upstream {
   /** A connection for one exchange: the most recently used idle one, or a new one. */
   acquire(fresh = false): AppConnection {
     if (!fresh) {
+      const now = Date.now();
       while (this.idle.length > 0) {
         const conn = this.idle.pop()!;
-        if (!conn.socket.destroyed) return conn;
+        if (conn.reuseUntil <= now) conn.socket.destroy(); // the app may be closing it right now
+        else if (!conn.socket.destroyed) return conn;
       }
     }
     const conn = new AppConnection(this, this.readBuffer);
@@ -494,7 +513,7 @@ export class Http1Upstream {
       return;
     }
     conn.reused = true;
-    conn.lastUsed = Date.now();
+    conn.reuseUntil = reusableUntil(Date.now(), conn.keepAliveTimeoutMs);
     if (conn.socket.isPaused()) conn.socket.resume();
     this.idle.push(conn);
   }
@@ -505,8 +524,8 @@ export class Http1Upstream {
   }
 
   private sweep(): void {
-    const cutoff = Date.now() - IDLE_MS;
-    for (const conn of this.idle.slice()) if (conn.lastUsed < cutoff) conn.socket.destroy();
+    const now = Date.now();
+    for (const conn of this.idle.slice()) if (conn.reuseUntil <= now) conn.socket.destroy();
   }
 
   close(): void {

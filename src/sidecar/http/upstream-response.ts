@@ -62,7 +62,12 @@ export interface ParsedHead {
   length: number;
   /** The connection may carry another request afterwards. */
   keepAlive: boolean;
+  /** The app's `Keep-Alive: timeout=N` in ms (how long it keeps the idle connection open); -1 when not given. */
+  keepAliveTimeoutMs: number;
 }
+
+/** `timeout=N` in a Keep-Alive header value (RFC 2068 19.7.1.1, sent by node's http server and others). */
+const KEEP_ALIVE_TIMEOUT = /(?:^|,)\s*timeout\s*=\s*(\d{1,9})\s*(?:,|$)/i;
 
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -77,6 +82,7 @@ export function parseResponseHead(text: string, method: string): ParsedHead | st
   let keepAlive = m[1] === '1';
   const raw: string[] = [];
   let length = -1;
+  let keepAliveTimeoutMs = -1;
   let chunked = false;
   let encoded = false;
   for (let i = 1; i < lines.length; i++) {
@@ -89,7 +95,10 @@ export function parseResponseHead(text: string, method: string): ParsedHead | st
     if (value.includes('\n') || value.includes('\r') || value.includes('\0')) return `header ${name} holds a control character`;
     raw.push(name, value);
     const first = name.charCodeAt(0) | 0x20;
-    if (first === 0x63 || first === 0x74) {
+    if (first === 0x6b && name.length === 10 && name.toLowerCase() === 'keep-alive') {
+      const t = KEEP_ALIVE_TIMEOUT.exec(value);
+      if (t !== null) keepAliveTimeoutMs = Number(t[1]) * 1000;
+    } else if (first === 0x63 || first === 0x74) {
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         if (!DIGITS.test(value)) return `bad Content-Length ${JSON.stringify(value)}`;
@@ -117,5 +126,5 @@ export function parseResponseHead(text: string, method: string): ParsedHead | st
     framing = Framing.UntilClose;
     keepAlive = false;
   }
-  return { status, message: m[3] ?? '', raw, framing, length: length === -1 ? 0 : length, keepAlive };
+  return { status, message: m[3] ?? '', raw, framing, length: length === -1 ? 0 : length, keepAlive, keepAliveTimeoutMs };
 }

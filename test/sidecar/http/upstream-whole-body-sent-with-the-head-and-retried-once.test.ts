@@ -1,7 +1,8 @@
 // Http1Upstream with a body held whole (an HMAC route's, read before the check): the app gets the head and
 // the framed body (Content-Length, or chunked with the trailer section) exactly, and when a reused keep-alive
-// connection turns out closed before any answer, the request is sent once more on a fresh connection, as a
-// request without a body is. A streamed body is not (it is gone), and neither is a second failure.
+// connection turns out closed before any answer, a PUT is sent once more on a fresh connection, as a request
+// without a body is; a POST or PATCH never (RFC 9110 §9.2.2). A streamed body is not (it is gone), and neither
+// is a second failure.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';

@@ -17,6 +17,13 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
 }
 
+/** A client holding a certificate for `id` (issued in the CA's store), so its Sign calls are renewals. */
+async function renewingClient(ca: ReturnType<typeof useCa>, id: string): Promise<ReturnType<typeof clientFor>> {
+  const a = await Authority.open(ca.dir);
+  const current = await a.issue({ spiffeId: id, ttlMs: 600_000 }, new Date()).finally(() => a.close());
+  return clientFor(ca.server, ca.dir, { keyPem: current.privateKeyPem, chainPem: current.chainPem });
+}
+
 describe('Sign admission', () => {
   it('lets `concurrency` calls in at once and starts the others in arrival order as slots free up', async () => {
     const admission = new Admission(2, 10);
@@ -100,9 +107,7 @@ describe('Sign admission through the server (one call at a time, no queue)', () 
 
   it('answers every call issued (recorded) or busy (RESOURCE_EXHAUSTED, nothing written)', async () => {
     const id = `spiffe://${TD}/ns/batch/sa/burst`;
-    const a = await Authority.open(ca.dir);
-    const current = await a.issue({ spiffeId: id, ttlMs: 600_000 }, new Date()).finally(() => a.close());
-    const client = clientFor(ca.server, ca.dir, { keyPem: current.privateKeyPem, chainPem: current.chainPem });
+    const client = await renewingClient(ca, id);
     try {
       const before = storeCounts(ca.dir).certificates;
       // Sent together on one connection: they reach the server in the same turns, while the first is in progress.
@@ -131,9 +136,7 @@ describe('Sign admission: callers that give up while waiting', () => {
 
   it('issues and records a call, or drops it unworked once its deadline passed in the queue (CANCELLED in the audit, nothing written)', async () => {
     const id = `spiffe://${TD}/ns/batch/sa/impatient`;
-    const a = await Authority.open(ca.dir);
-    const current = await a.issue({ spiffeId: id, ttlMs: 600_000 }, new Date()).finally(() => a.close());
-    const client = clientFor(ca.server, ca.dir, { keyPem: current.privateKeyPem, chainPem: current.chainPem });
+    const client = await renewingClient(ca, id);
     try {
       assert.ok((await trySign(client, { csr: csrFor(id).csr })).ok, 'connected and served');
       const before = storeCounts(ca.dir).certificates;

@@ -168,22 +168,27 @@ function http2Post(t: CredentialSidecar, path: string, fields: Record<string, st
   });
 }
 
-describe('HMAC bodies read whole, to an http:// app', () => {
-  const received: Received[] = [];
-  const keys: { signer?: CreatedKey } = {};
-  let app: { url: string; close(): Promise<void> };
-  let t: CredentialSidecar;
+/** The app (what it received), the signing key and the sidecar in front of the app, for one describe block. */
+function useAppBehindSidecar(startApp: (received: Received[]) => Promise<{ url: string; close(): Promise<void> }>) {
+  const rig = { received: [] as Received[], keys: {} as { signer?: CreatedKey }, t: undefined as unknown as CredentialSidecar };
+  let app: { url: string; close(): Promise<void> } | undefined;
   before(async () => {
-    app = await startHttpApp(received);
-    t = await sidecarFor(app.url, keys);
+    app = await startApp(rig.received);
+    rig.t = await sidecarFor(app.url, rig.keys);
   });
   after(async () => {
-    await t?.close();
+    await rig.t?.close();
     await app?.close();
   });
+  return rig;
+}
+
+describe('HMAC bodies read whole, to an http:// app', () => {
+  const rig = useAppBehindSidecar(startHttpApp);
+  const { received, keys } = rig;
 
   const post = (path: string, body: Buffer, extra: Record<string, string> = {}): Promise<string> =>
-    rawExchange(t, [head(t, path, { ...signed(t, keys.signer!, path, body), 'content-length': String(body.length), connection: 'close', ...extra }), body]);
+    rawExchange(rig.t, [head(rig.t, path, { ...signed(rig.t, keys.signer!, path, body), 'content-length': String(body.length), connection: 'close', ...extra }), body]);
 
   it('forwards a Content-Length body within the preallocated bound byte for byte, with its length', async () => {
     const body = randomBytes(1024);
@@ -208,11 +213,11 @@ describe('HMAC bodies read whole, to an http:// app', () => {
   it('refuses a changed body on either way of reading (digest_mismatch), and one over maxBody with 413', async () => {
     for (const size of [1024, PREALLOCATED_BODY_BYTES + 1]) {
       const body = randomBytes(size);
-      const h = signed(t, keys.signer!, '/signed/changed', body);
+      const h = signed(rig.t, keys.signer!, '/signed/changed', body);
       const changed = Buffer.from(body);
       changed[size >> 1]! ^= 1;
       const before = received.length;
-      const raw = await rawExchange(t, [head(t, '/signed/changed', { ...h, 'content-length': String(size), connection: 'close' }), changed]);
+      const raw = await rawExchange(rig.t, [head(rig.t, '/signed/changed', { ...h, 'content-length': String(size), connection: 'close' }), changed]);
       assert.deepEqual(statuses(raw), [401], raw);
       assert.match(raw, /"code":"digest_mismatch"/);
       assert.equal(received.length, before, 'the app never sees it');
@@ -224,8 +229,8 @@ describe('HMAC bodies read whole, to an http:// app', () => {
   it('forwards a chunked body with its trailers, filtered as on every other path', async () => {
     const body = randomBytes(3000);
     const path = '/signed/chunked';
-    const h = signed(t, keys.signer!, path, body);
-    const raw = await rawExchange(t, [head(t, path, { ...h, 'transfer-encoding': 'chunked', trailer: 'x-checksum', connection: 'close' }), chunkedBody(body, 3, `${trailerLines(SMUGGLED)}X-Request-Cost: 7\r\n`)]);
+    const h = signed(rig.t, keys.signer!, path, body);
+    const raw = await rawExchange(rig.t, [head(rig.t, path, { ...h, 'transfer-encoding': 'chunked', trailer: 'x-checksum', connection: 'close' }), chunkedBody(body, 3, `${trailerLines(SMUGGLED)}X-Request-Cost: 7\r\n`)]);
     assert.deepEqual(statuses(raw), [200], raw);
     const got = received.at(-1)!;
     assert.deepEqual(got.body, body);
@@ -237,7 +242,7 @@ describe('HMAC bodies read whole, to an http:// app', () => {
   it('forwards a chunked body without trailers, and an empty chunked body', async () => {
     for (const body of [randomBytes(500), Buffer.alloc(0)]) {
       const path = '/signed/plain-chunked';
-      const raw = await rawExchange(t, [head(t, path, { ...signed(t, keys.signer!, path, body), 'transfer-encoding': 'chunked', connection: 'close' }), chunkedBody(body, 2, '')]);
+      const raw = await rawExchange(rig.t, [head(rig.t, path, { ...signed(rig.t, keys.signer!, path, body), 'transfer-encoding': 'chunked', connection: 'close' }), chunkedBody(body, 2, '')]);
       assert.deepEqual(statuses(raw), [200], raw);
       const got = received.at(-1)!;
       assert.deepEqual(got.body, body);
@@ -249,8 +254,8 @@ describe('HMAC bodies read whole, to an http:// app', () => {
     const body = randomBytes(1024);
     const path = '/signed/longer';
     const before = received.length;
-    const next = `POST /signed/next HTTP/1.1\r\nHost: 127.0.0.1:${t.port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
-    const raw = await rawExchange(t, [head(t, path, { ...signed(t, keys.signer!, path, body), 'content-length': String(body.length) }), Buffer.concat([body, Buffer.from(next)])]);
+    const next = `POST /signed/next HTTP/1.1\r\nHost: 127.0.0.1:${rig.t.port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
+    const raw = await rawExchange(rig.t, [head(rig.t, path, { ...signed(rig.t, keys.signer!, path, body), 'content-length': String(body.length) }), Buffer.concat([body, Buffer.from(next)])]);
     // The second request carries no signature: refused, and only the first reaches the app, with exactly its declared bytes.
     assert.deepEqual(statuses(raw), [200, 401], raw);
     assert.equal(received.length, before + 1);
@@ -262,10 +267,10 @@ describe('HMAC bodies read whole, to an http:// app', () => {
     const before = received.length;
     for (const [size, sent] of [[1024, 1000], [PREALLOCATED_BODY_BYTES + 1024, PREALLOCATED_BODY_BYTES]] as const) {
       const body = randomBytes(size);
-      const fields = { ...signed(t, keys.signer!, path, body), 'content-length': String(size) };
-      const ended = await rawExchange(t, [head(t, path, fields), body.subarray(0, sent)], 'end');
+      const fields = { ...signed(rig.t, keys.signer!, path, body), 'content-length': String(size) };
+      const ended = await rawExchange(rig.t, [head(rig.t, path, fields), body.subarray(0, sent)], 'end');
       assert.deepEqual(statuses(ended).filter((s) => s === 200), [], ended);
-      const broken = await rawExchange(t, [head(t, path, { ...signed(t, keys.signer!, path, body), 'content-length': String(size) }), body.subarray(0, sent)], 'destroy');
+      const broken = await rawExchange(rig.t, [head(rig.t, path, { ...signed(rig.t, keys.signer!, path, body), 'content-length': String(size) }), body.subarray(0, sent)], 'destroy');
       assert.deepEqual(statuses(broken).filter((s) => s === 200), [], broken);
     }
     // Still serving, and nothing of the broken requests reached the app.
@@ -279,7 +284,7 @@ describe('HMAC bodies read whole, to an http:// app', () => {
   it('takes an HTTP/2 body without content-length as chunked, with the client\'s trailers', async () => {
     const body = randomBytes(2048);
     const path = '/signed/h2';
-    assert.equal(await http2Post(t, path, signed(t, keys.signer!, path, body), body, SMUGGLED), 200, lastBody);
+    assert.equal(await http2Post(rig.t, path, signed(rig.t, keys.signer!, path, body), body, SMUGGLED), 200, lastBody);
     const got = received.at(-1)!;
     assert.deepEqual(got.body, body);
     assert.equal(got.headers['transfer-encoding'], 'chunked');
@@ -289,14 +294,14 @@ describe('HMAC bodies read whole, to an http:// app', () => {
   it('takes an HTTP/2 body with content-length as is (no trailer section in HTTP/1.1 then); a wrong length never reaches the app', async () => {
     const body = randomBytes(2048);
     const path = '/signed/h2-length';
-    assert.equal(await http2Post(t, path, { ...signed(t, keys.signer!, path, body), 'content-length': String(body.length) }, body, SMUGGLED), 200);
+    assert.equal(await http2Post(rig.t, path, { ...signed(rig.t, keys.signer!, path, body), 'content-length': String(body.length) }, body, SMUGGLED), 200);
     const got = received.at(-1)!;
     assert.deepEqual(got.body, body);
     assert.equal(got.headers['content-length'], String(body.length));
     assert.deepEqual(got.trailers, {});
     const before = received.length;
     for (const declared of [body.length - 1, body.length + 1]) {
-      const status = await http2Post(t, path, { ...signed(t, keys.signer!, path, body), 'content-length': String(declared) }, body, {});
+      const status = await http2Post(rig.t, path, { ...signed(rig.t, keys.signer!, path, body), 'content-length': String(declared) }, body, {});
       assert.notEqual(status, 200, `content-length ${declared} for ${body.length} bytes`);
     }
     assert.equal(received.length, before);
@@ -304,28 +309,18 @@ describe('HMAC bodies read whole, to an http:// app', () => {
 });
 
 describe('HMAC bodies read whole, to an h2c:// app', () => {
-  const received: Received[] = [];
-  const keys: { signer?: CreatedKey } = {};
-  let app: { url: string; close(): Promise<void> };
-  let t: CredentialSidecar;
-  before(async () => {
-    app = await startH2cApp(received);
-    t = await sidecarFor(app.url, keys);
-  });
-  after(async () => {
-    await t?.close();
-    await app?.close();
-  });
+  const rig = useAppBehindSidecar(startH2cApp);
+  const { received, keys } = rig;
 
   it('forwards an HTTP/1.1 chunked body with its trailers, filtered; a Content-Length body without any', async () => {
     const body = randomBytes(3000);
     const path = '/signed/chunked';
-    const raw = await rawExchange(t, [head(t, path, { ...signed(t, keys.signer!, path, body), 'transfer-encoding': 'chunked', connection: 'close' }), chunkedBody(body, 4, trailerLines(SMUGGLED))]);
+    const raw = await rawExchange(rig.t, [head(rig.t, path, { ...signed(rig.t, keys.signer!, path, body), 'transfer-encoding': 'chunked', connection: 'close' }), chunkedBody(body, 4, trailerLines(SMUGGLED))]);
     assert.deepEqual(statuses(raw), [200], raw);
     assert.deepEqual(received.at(-1)!.body, body);
     assert.deepEqual(received.at(-1)!.trailers, KEPT);
     const small = randomBytes(700);
-    const raw2 = await rawExchange(t, [head(t, path, { ...signed(t, keys.signer!, path, small), 'content-length': String(small.length), connection: 'close' }), small]);
+    const raw2 = await rawExchange(rig.t, [head(rig.t, path, { ...signed(rig.t, keys.signer!, path, small), 'content-length': String(small.length), connection: 'close' }), small]);
     assert.deepEqual(statuses(raw2), [200], raw2);
     assert.deepEqual(received.at(-1)!.body, small);
     assert.deepEqual(received.at(-1)!.trailers, {});
@@ -334,7 +329,7 @@ describe('HMAC bodies read whole, to an h2c:// app', () => {
   it('forwards an HTTP/2 client\'s body with its trailers, filtered', async () => {
     const body = randomBytes(PREALLOCATED_BODY_BYTES + 100);
     const path = '/signed/h2';
-    assert.equal(await http2Post(t, path, { ...signed(t, keys.signer!, path, body), 'content-length': String(body.length) }, body, SMUGGLED), 200);
+    assert.equal(await http2Post(rig.t, path, { ...signed(rig.t, keys.signer!, path, body), 'content-length': String(body.length) }, body, SMUGGLED), 200);
     assert.deepEqual(received.at(-1)!.body, body);
     assert.deepEqual(received.at(-1)!.trailers, KEPT);
   });

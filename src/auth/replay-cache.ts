@@ -7,13 +7,23 @@
 // Compact, because at one core's signed-request rate (~6.7k/s) the default window holds millions: an entry is
 // a 64-bit fingerprint of the replay key plus a uint32 expiry second, 12 bytes in one Uint32Array of an
 // open-addressing table (linear probing) kept between 1/4 and 3/4 full, so 16-48 bytes per live entry, 24 at
-// the usual half-full; a JavaScript Set of strings costs ~100. The table starts at 1024 slots (12 KiB) and
-// doubles as needed, and is shrunk when traffic falls (both rebuild it: live entries only). Expired entries
-// are cleared without a rebuild: every call sweeps a few slots further (deleting expired entries with
-// linear probing's backward shift), so at a steady rate the table stays at its size and a call never waits
-// for a whole-table pass (a rebuild of millions of entries takes a noticeable fraction of a second). The
-// live count is exact at every second (a ring of per-second counts), so 'full' means "this many signatures
-// still inside their window", never "the table has stale slots".
+// the usual half-full; a JavaScript Set of strings costs ~100. The table starts at 1024 slots (12 KiB),
+// doubles as needed, and is shrunk when traffic falls. Expired entries are cleared without a resize: every
+// call sweeps a few slots further (deleting expired entries with linear probing's backward shift), so at a
+// steady rate the table stays at its size. The live count is exact at every second (a ring of per-second
+// counts), so 'full' means "this many signatures still inside their window", never "the table has stale
+// slots".
+//
+// Resizing is incremental, because the cluster primary holds the one cache every worker asks: rebuilding a
+// table of millions of slots at once paused every signed request for up to a second. A resize allocates the
+// new table and keeps the old one beside it, frozen: nothing is written to it again, so its probe chains stay
+// whole. Each call then moves the live entries among the next old slots into the new table (64 entries or
+// 512 slots at most), and lookups search the new table, then the old one, until the last old slot is moved
+// or every entry of the old table has expired; then the old table is dropped. New entries go to the new
+// table only, and only after both were searched, so a key is never in the new table twice; a moved entry may
+// be found in both (same key, same expiry: the same answer). The new table starts at most half full and a
+// move is short enough that it is still under 3/4 when the move ends (see MOVE_ENTRIES), so a move never
+// has to be hurried to make room.
 //
 // A 64-bit fingerprint can collide: two different keys with the same fingerprint make the second one look
 // like a replay. That is a refused request (the client signs again and gets through), never an accepted
@@ -21,7 +31,8 @@
 // live / 2^64 per request (8M live: ~4e-13). Fingerprints are seeded per process, so nobody can aim
 // requests at one probe chain; and only holders of an HMAC key reach the cache at all.
 //
-// O(1) per request, no per-entry timers, no allocation per call (the rebuilds aside), bounded. Time is
+// O(1) per request (a sweep step, a move step, a probe of one or two tables), no per-entry timers, no
+// allocation per call (a resize allocates its new table: once per doubling or shrink), bounded. Time is
 // passed in. The sidecar keeps one of these where every worker reaches it (src/sidecar/auth/replay.ts).
 import { randomBytes } from 'node:crypto';
 
@@ -31,7 +42,8 @@ export type ReplayOutcome = 'fresh' | 'replay' | 'full';
  * The default bound: 8,388,608 (2^23) signatures still inside their window. Sized for the sustained rate of
  * one core (~6.7k signed requests/s) held for the longest a signature can need (2 × the default maxSkew of
  * 300 s, for clients whose clock runs ahead), times two workers: 6.7k × 600 × 2 ≈ 8.0M. At the bound the table
- * has 2^24 slots of 12 bytes: 192 MiB, the worst case (a rebuild briefly holds the old table too).
+ * has 2^24 slots of 12 bytes: 192 MiB, the worst case (while the last doubling moves, the old table's 96 MiB
+ * is held too).
  */
 export const DEFAULT_MAX_REPLAY_ENTRIES = 2 ** 23;
 
@@ -41,10 +53,22 @@ const MIN_SLOTS = 1024;
 const STRIDE = 3;
 /**
  * Slots each call sweeps for expired entries: the sweep passes the whole table every capacity/8 calls, so
- * at most ~1/8 of the slots hold expired entries (at most half hold live ones after a growth): the table
- * stays below the 3/4 that would force a rebuild.
+ * at most ~1/8 of the slots hold expired entries (at most half hold live ones after a resize): the table
+ * stays below the 3/4 that would force a resize.
  */
 const SWEEP_SLOTS = 8;
+/**
+ * What each call moves during a resize: it looks at the next old slots until it has moved MOVE_ENTRIES live
+ * entries or looked at MOVE_SCAN slots. A move of L live entries out of C_old slots thus lasts at most
+ * L/64 + C_old/512 + 1 calls. It starts with L ≤ C_new/2 (slotsFor) and C_old ≤ 64·C_new (MAX_RESIZE; growth
+ * doubles at most), so it lasts at most C_new/128 + C_new/8 + 1 calls, each adding at most one new entry: the
+ * new table is under 2/3 full when the move ends, below the 3/4 that starts a resize. A shrinking table is
+ * mostly empty or expired, so it is looked at 512 slots a call.
+ */
+const MOVE_ENTRIES = 64;
+const MOVE_SCAN = 512;
+/** The most one resize shrinks the table: more takes one move after another. */
+const MAX_RESIZE = 64;
 
 export interface ReplayCacheOptions {
   /** 'full' beyond this many live entries (DEFAULT_MAX_REPLAY_ENTRIES). */
@@ -66,12 +90,22 @@ export class ReplayCache {
   /** Live entries by expiry second (index: second % ringSize). */
   private readonly ring: Uint32Array;
   private live = 0;
-  /** Slots not empty (live + expired ones not yet swept or reused). */
+  /** Slots of `slots` not empty (live + expired ones not yet swept or reused; the old table not counted). */
   private used = 0;
   /** Where the sweep goes on. */
   private cursor = 0;
   private slots = new Uint32Array(MIN_SLOTS * STRIDE);
   private mask = MIN_SLOTS - 1;
+  /** During a resize: the table being moved out of (never written to), else null. */
+  private old: Uint32Array | null = null;
+  private oldMask = 0;
+  /** The next old slot to move. */
+  private moved = 0;
+  /** The latest expiry second ever remembered; the old table's, frozen when a resize starts. */
+  private latest = 0;
+  private oldLatest = 0;
+  /** Slots read so far, all calls together: the work of one call is the difference (tests, benchmarks). */
+  private visited = 0;
   /**
    * The first second not yet expired: an entry with expiry second u is live while u >= horizon, i.e. while
    * now <= u * 1000. Never goes back: a clock stepped backwards forgets nothing early.
@@ -101,14 +135,24 @@ export class ReplayCache {
     return this.live;
   }
 
-  /** Slots in the table now (it grows and shrinks by powers of two). */
+  /** Slots in the table now (it grows and shrinks by powers of two; during a resize, the new table's). */
   get capacity(): number {
     return this.mask + 1;
   }
 
-  /** Bytes the table and the ring hold. */
+  /** Bytes the tables (both during a resize) and the ring hold. */
   get bytes(): number {
-    return this.slots.byteLength + this.ring.byteLength;
+    return this.slots.byteLength + (this.old?.byteLength ?? 0) + this.ring.byteLength;
+  }
+
+  /** True while a resize is moving entries out of the old table. */
+  get resizing(): boolean {
+    return this.old !== null;
+  }
+
+  /** Table slots read by every call so far (probes, sweep, moves): what bounds a call's time. */
+  get slotsVisited(): number {
+    return this.visited;
   }
 
   /**
@@ -120,6 +164,7 @@ export class ReplayCache {
   remember(key: string, now: number, createdS?: number): ReplayOutcome {
     this.advance(now);
     this.sweep();
+    if (this.old !== null) this.moveSome();
     this.fingerprint(key);
     const h1 = this.h1;
     const h2 = this.h2;
@@ -128,8 +173,9 @@ export class ReplayCache {
     const horizon = this.horizon;
     let i = h2 & mask;
     let reusable = -1;
-    // Ends at an empty slot: the table is never more than 3/4 used (rebuild() runs before that).
-    for (let probes = 0; probes <= mask; probes++) {
+    let probes = 0;
+    // Ends at an empty slot: the table is never more than 3/4 used (a resize starts before that).
+    for (; probes <= mask; probes++) {
       const b = i * STRIDE;
       const until = t[b + 2]!;
       if (until === 0) break;
@@ -137,10 +183,14 @@ export class ReplayCache {
         // Expired: reusable, but the chain goes on past it (an entry further on may be the key).
         if (reusable < 0) reusable = i;
       } else if (t[b] === h1 && t[b + 1] === h2) {
+        this.visited += probes + 1;
         return 'replay';
       }
       i = (i + 1) & mask;
     }
+    this.visited += probes + 1;
+    // Not moved yet (or moved and also still there: the same answer).
+    if (this.old !== null && this.inOld(h1, h2)) return 'replay';
     if (this.live >= this.maxEntries) return 'full';
     const created = createdS ?? Math.ceil(now / 1000) + this.skewMs / 1000;
     // At least the current second, at most what the ring can count (reached only by a `created` beyond
@@ -154,8 +204,31 @@ export class ReplayCache {
     t[b + 2] = until;
     this.ring[until % this.ringSize]!++;
     this.live++;
-    if (this.used * 4 > this.capacity * 3) this.rebuild(this.slotsFor(this.live));
+    if (until > this.latest) this.latest = until;
+    if (this.used * 4 > this.capacity * 3) this.resize();
     return 'fresh';
+  }
+
+  /** Whether the frozen old table holds the fingerprint h1/h2, live. */
+  private inOld(h1: number, h2: number): boolean {
+    const t = this.old!;
+    const mask = this.oldMask;
+    const horizon = this.horizon;
+    let i = h2 & mask;
+    let probes = 0;
+    let found = false;
+    for (; probes <= mask; probes++) {
+      const b = i * STRIDE;
+      const until = t[b + 2]!;
+      if (until === 0) break;
+      if (until >= horizon && t[b] === h1 && t[b + 1] === h2) {
+        found = true;
+        break;
+      }
+      i = (i + 1) & mask;
+    }
+    this.visited += probes + 1;
+    return found;
   }
 
   /** Moves the horizon to `now` (never back), dropping the counts of the seconds that expired. */
@@ -173,11 +246,20 @@ export class ReplayCache {
       }
     }
     this.horizon = horizon;
-    // Traffic fell: give the memory back (checked once a second at most, when the horizon moves).
-    if (this.capacity > MIN_SLOTS && this.live * 8 < this.capacity) this.rebuild(this.slotsFor(this.live));
+    // An old table whose entries have all expired needs no more moving: it goes at once.
+    if (this.old !== null && this.oldLatest < horizon) this.old = null;
+    // Traffic fell: give the memory back (checked once a second at most, when the horizon moves). Nothing
+    // live: both tables hold only expired entries, so they go at once, mid-move or not. Else a shrink move,
+    // one at a time (a shrink by more than MAX_RESIZE is a few moves in a row).
+    if (this.live === 0) {
+      this.old = null;
+      if (this.capacity > MIN_SLOTS) this.replaceTable(MIN_SLOTS);
+    } else if (this.old === null && this.capacity > MIN_SLOTS && this.live * 8 < this.capacity) {
+      this.resize();
+    }
   }
 
-  /** Deletes the expired entries among the next SWEEP_SLOTS slots. */
+  /** Deletes the expired entries among the next SWEEP_SLOTS slots of the (new) table. */
   private sweep(): void {
     const t = this.slots;
     const mask = this.mask;
@@ -188,6 +270,7 @@ export class ReplayCache {
       if (until !== 0 && until < this.horizon) this.remove(i);
       else i = (i + 1) & mask;
     }
+    this.visited += SWEEP_SLOTS;
     this.cursor = i;
   }
 
@@ -200,7 +283,8 @@ export class ReplayCache {
     const mask = this.mask;
     let hole = i;
     let j = i;
-    for (let probes = 0; probes < mask; probes++) {
+    let probes = 0;
+    for (; probes < mask; probes++) {
       j = (j + 1) & mask;
       const b = j * STRIDE;
       if (t[b + 2] === 0) break;
@@ -213,6 +297,7 @@ export class ReplayCache {
       t[h + 2] = t[b + 2]!;
       hole = j;
     }
+    this.visited += probes + 1;
     const h = hole * STRIDE;
     t[h] = 0;
     t[h + 1] = 0;
@@ -227,24 +312,66 @@ export class ReplayCache {
     return slots;
   }
 
-  /** A new table of `slots` slots with the live entries only. */
-  private rebuild(slots: number): void {
-    const old = this.slots;
-    const next = new Uint32Array(slots * STRIDE);
-    const mask = slots - 1;
-    for (let b = 0; b < old.length; b += STRIDE) {
-      const until = old[b + 2]!;
-      if (until === 0 || until < this.horizon) continue;
-      let i = old[b + 1]! & mask;
-      while (next[i * STRIDE + 2] !== 0) i = (i + 1) & mask;
-      next[i * STRIDE] = old[b]!;
-      next[i * STRIDE + 1] = old[b + 1]!;
-      next[i * STRIDE + 2] = until;
-    }
-    this.slots = next;
-    this.mask = mask;
-    this.used = this.live;
+  /**
+   * Starts moving into a table sized for the live entries (at most MAX_RESIZE times smaller). The bound on a
+   * move's length keeps the new table below 3/4 until the move ends, so no resize starts during one; were
+   * that ever wrong, the move in progress is finished first (correct, only not incremental).
+   */
+  private resize(): void {
+    while (this.old !== null) this.moveSome(); // at most old/64 steps
+    this.old = this.slots;
+    this.oldMask = this.mask;
+    this.oldLatest = this.latest;
+    this.moved = 0;
+    this.replaceTable(Math.max(this.slotsFor(this.live), this.capacity / MAX_RESIZE));
+  }
+
+  /** An empty table of `slots` slots in place of the current one. */
+  private replaceTable(slots: number): void {
+    this.slots = new Uint32Array(slots * STRIDE);
+    this.mask = slots - 1;
+    this.used = 0;
     this.cursor = 0;
+  }
+
+  /**
+   * Moves the live entries among the next old slots into the table (MOVE_ENTRIES, MOVE_SCAN); drops the old
+   * table after its last slot. The old slots are left as they are (frozen): lookups still walk their chains.
+   */
+  private moveSome(): void {
+    const old = this.old!;
+    const t = this.slots;
+    const mask = this.mask;
+    const horizon = this.horizon;
+    const last = Math.min(this.moved + MOVE_SCAN, this.oldMask + 1);
+    let entries = 0;
+    let visited = 0;
+    let i = this.moved;
+    for (; i < last && entries < MOVE_ENTRIES; i++) {
+      const b = i * STRIDE;
+      const until = old[b + 2]!;
+      if (until === 0 || until < horizon) continue;
+      entries++;
+      // The key is not live in the new table (see the header): its chain's first empty or expired slot.
+      let j = old[b + 1]! & mask;
+      for (let probes = 0; probes <= mask; probes++) {
+        visited++;
+        const u = t[j * STRIDE + 2]!;
+        if (u === 0) {
+          this.used++;
+          break;
+        }
+        if (u < horizon) break;
+        j = (j + 1) & mask;
+      }
+      const n = j * STRIDE;
+      t[n] = old[b]!;
+      t[n + 1] = old[b + 1]!;
+      t[n + 2] = until;
+    }
+    this.visited += visited + (i - this.moved);
+    this.moved = i;
+    if (i > this.oldMask) this.old = null;
   }
 
   /**

@@ -2,7 +2,7 @@
 // would accept it) and forgotten right after, one held longer when its `created` is in the future, 2·maxSkew
 // when `created` is unknown; at its bound it says 'full' (never forgets early) and recovers as entries expire;
 // the table grows from a small start and shrinks back; a clock that goes backwards forgets nothing. A model
-// property test compares it with a plain Map through reuse of expired slots, growth and rebuilds.
+// property test compares it with a plain Map through reuse of expired slots, growth and shrinking.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -141,7 +141,7 @@ describe('replay cache: bound, growth, memory', () => {
     assert.ok(peak <= 8192, `capacity ${peak}`);
   });
 
-  it('behaves like a Map of key → expiry through slot reuse, growth and rebuilds (model property)', () => {
+  it('behaves like a Map of key → expiry through slot reuse, growth and shrinking (model property)', () => {
     // Mostly a few ms apart (about a thousand live at once: growth), sometimes a jump of seconds (mass expiry).
     const step = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 20 }), weight: 50 }, { arbitrary: fc.integer({ min: 1_000, max: 8_000 }), weight: 1 });
     const op = fc.record({ key: fc.integer({ min: 0, max: 5_000 }), step, offset: fc.integer({ min: -5, max: 5 }) });

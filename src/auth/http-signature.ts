@@ -40,15 +40,6 @@ const SIGNATURE_BYTES = Buffer.alloc(32);
 const DIGEST_BYTES = Buffer.alloc(32);
 const MAC = Buffer.alloc(32);
 
-/** What must be covered, and which components cover it (@target-uri and @request-target include others). */
-const MUST_COVER = {
-  method: ['@method'],
-  authority: ['@authority', '@target-uri'],
-  path: ['@path', '@target-uri', '@request-target'],
-  query: ['@query', '@target-uri', '@request-target'],
-  body: ['content-digest'],
-} as const;
-
 class SignatureProblem extends Error {
   constructor(readonly reason: RefusalReason, message: string) {
     super(message);
@@ -64,25 +55,26 @@ function normalizeAuthority(authority: string, scheme: string): string {
 }
 
 function componentValue(req: AuthRequest, name: string): string {
-  const scheme = req.scheme.toLowerCase();
-  const path = req.path === '' ? '/' : req.path;
-  const query = req.query === undefined ? '' : `?${req.query}`;
+  // Each case computes only what it needs: @method, @authority and @path are nearly every signature, and
+  // lower-casing the scheme or building the query string for them was work (and garbage) per request.
   switch (name) {
     case '@method':
       return req.method;
     case '@scheme':
-      return scheme;
+      return req.scheme.toLowerCase();
     case '@authority':
-      return normalizeAuthority(req.authority, scheme);
+      return normalizeAuthority(req.authority, req.scheme.toLowerCase());
     case '@path':
-      return path;
+      return req.path === '' ? '/' : req.path;
     case '@query':
       // §2.2.7: without a query the value is "?" alone.
-      return query === '' ? '?' : query;
+      return req.query === undefined || req.query === '' ? '?' : `?${req.query}`;
     case '@request-target':
-      return path + query;
-    case '@target-uri':
-      return `${scheme}://${normalizeAuthority(req.authority, scheme)}${path}${query}`;
+      return (req.path === '' ? '/' : req.path) + (req.query === undefined ? '' : `?${req.query}`);
+    case '@target-uri': {
+      const scheme = req.scheme.toLowerCase();
+      return `${scheme}://${normalizeAuthority(req.authority, scheme)}${req.path === '' ? '/' : req.path}${req.query === undefined ? '' : `?${req.query}`}`;
+    }
     default: {
       // §2.1: every field line trimmed, joined with ", ".
       const lines = headerValues(req.headers, name);
@@ -149,15 +141,16 @@ export function signatureBase(req: AuthRequest, list: InnerList): string {
 /** `serialized`: the inner list's RFC 8941 serialization (the `@signature-params` value). */
 function buildBase(req: AuthRequest, names: readonly string[], serialized: string): string {
   let base = '';
-  for (const name of names) {
-    const value = componentValue(req, name);
-    if (value.includes('\n') || value.includes('\r')) throw new SignatureProblem('malformed', `the value of "${name}" holds a line break`);
-    base += `"${name}": ${value}\n`;
-  }
+  for (const name of names) base += `"${name}": ${lineValue(req, name)}\n`;
   return `${base}"@signature-params": ${serialized}`;
 }
 
-const OPTIONAL_STRINGS = ['nonce', 'tag'] as const;
+/** A component's value, refused when it holds a line break (it would forge another line of the base). */
+function lineValue(req: AuthRequest, name: string): string {
+  const value = componentValue(req, name);
+  if (value.includes('\n') || value.includes('\r')) throw new SignatureProblem('malformed', `the value of "${name}" holds a line break`);
+  return value;
+}
 
 interface SignatureParams {
   keyId: string;
@@ -166,24 +159,45 @@ interface SignatureParams {
 }
 
 function signatureParams(p: FlatParams): SignatureParams {
-  const at = (key: string): number => p.keys.indexOf(key);
-  for (const key of p.keys) {
-    if (!PARAMS.has(key)) throw new SignatureProblem('malformed', `Signature-Input: unknown parameter "${key}" (known: ${[...PARAMS].join(', ')})`);
+  // One pass over the parameters finds each by its name (the first of a repeated one, as indexOf would), without
+  // a closure and an indexOf per name per request; the checks then run in the order they always did.
+  let alg = -1;
+  let keyId = -1;
+  let created = -1;
+  let expires = -1;
+  for (let i = 0; i < p.keys.length; i++) {
+    const key = p.keys[i]!;
+    switch (key) {
+      case 'alg':
+        if (alg < 0) alg = i;
+        break;
+      case 'keyid':
+        if (keyId < 0) keyId = i;
+        break;
+      case 'created':
+        if (created < 0) created = i;
+        break;
+      case 'expires':
+        if (expires < 0) expires = i;
+        break;
+      case 'nonce':
+      case 'tag':
+        break;
+      default:
+        throw new SignatureProblem('malformed', `Signature-Input: unknown parameter "${key}" (known: ${[...PARAMS].join(', ')})`);
+    }
   }
-  const alg = at('alg');
   if (alg >= 0 && !(p.types[alg] === 'string' && p.values[alg] === HMAC_ALGORITHM)) {
     throw new SignatureProblem('algorithm', `Signature-Input: alg must be "${HMAC_ALGORITHM}"`);
   }
-  const keyId = at('keyid');
   if (keyId < 0 || p.types[keyId] !== 'string') throw new SignatureProblem('malformed', 'Signature-Input: keyid="<API key id>" is required');
-  const created = at('created');
   if (created < 0 || p.types[created] !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: created=<unix seconds> is required');
-  const expires = at('expires');
   if (expires >= 0 && p.types[expires] !== 'integer') throw new SignatureProblem('malformed', 'Signature-Input: expires must be unix seconds');
-  for (const key of OPTIONAL_STRINGS) {
-    const i = at(key);
-    if (i >= 0 && p.types[i] !== 'string') throw new SignatureProblem('malformed', `Signature-Input: ${key} must be a string`);
-  }
+  // nonce before tag, the first of each, as before.
+  const nonce = p.keys.indexOf('nonce');
+  if (nonce >= 0 && p.types[nonce] !== 'string') throw new SignatureProblem('malformed', 'Signature-Input: nonce must be a string');
+  const tag = p.keys.indexOf('tag');
+  if (tag >= 0 && p.types[tag] !== 'string') throw new SignatureProblem('malformed', 'Signature-Input: tag must be a string');
   const params: SignatureParams = { keyId: p.values[keyId] as string, created: p.values[created] as number };
   if (expires >= 0) params.expires = p.values[expires] as number;
   return params;
@@ -250,20 +264,48 @@ function theSignature(input: string, signature: string): TheSignature {
 }
 
 function checkCoverage(req: AuthRequest, names: readonly string[]): void {
-  const covers = (alternatives: readonly string[]): boolean => {
-    for (const n of alternatives) if (names.includes(n)) return true;
-    return false;
-  };
-  const query = req.query !== undefined && req.query !== '';
-  const body = req.body !== undefined;
-  // Checked without building the list first: a signed request covers everything.
-  if (covers(MUST_COVER.method) && covers(MUST_COVER.authority) && covers(MUST_COVER.path) && (!query || covers(MUST_COVER.query)) && (!body || covers(MUST_COVER.body))) return;
+  // What must be covered, and which components cover it: the method by @method; the authority by @authority
+  // or @target-uri; the path by @path, @target-uri or @request-target; the query by @query, @target-uri or
+  // @request-target; the body by content-digest. One pass over the names, no closure or includes() per request.
+  let method = false;
+  let authority = false;
+  let path = false;
+  let query = false;
+  let body = false;
+  for (let i = 0; i < names.length; i++) {
+    switch (names[i]) {
+      case '@method':
+        method = true;
+        break;
+      case '@authority':
+        authority = true;
+        break;
+      case '@path':
+        path = true;
+        break;
+      case '@query':
+        query = true;
+        break;
+      case 'content-digest':
+        body = true;
+        break;
+      case '@target-uri':
+        authority = path = query = true;
+        break;
+      case '@request-target':
+        path = query = true;
+        break;
+    }
+  }
+  const hasQuery = req.query !== undefined && req.query !== '';
+  const hasBody = req.body !== undefined;
+  if (method && authority && path && (!hasQuery || query) && (!hasBody || body)) return;
   const missing: string[] = [];
-  if (!covers(MUST_COVER.method)) missing.push('@method');
-  if (!covers(MUST_COVER.authority)) missing.push('@authority');
-  if (!covers(MUST_COVER.path)) missing.push('@path');
-  if (query && !covers(MUST_COVER.query)) missing.push('@query');
-  if (body && !covers(MUST_COVER.body)) missing.push('content-digest');
+  if (!method) missing.push('@method');
+  if (!authority) missing.push('@authority');
+  if (!path) missing.push('@path');
+  if (hasQuery && !query) missing.push('@query');
+  if (hasBody && !body) missing.push('content-digest');
   throw new SignatureProblem('not_covered', `the signature must cover ${missing.join(', ')}`);
 }
 

@@ -92,7 +92,11 @@ export function credentialHeaders(raw: readonly string[], all: boolean): Record<
 export function stripCredentials(headers: string[], kinds: readonly string[]): void {
   let w = 0;
   for (let r = 0; r < headers.length; r += 2) {
-    if (isCredentialHeader(headers[r]!.toLowerCase(), headers[r + 1]!, kinds)) continue;
+    const name = headers[r]!;
+    // Only names as long as x-api-key or signature (9), authorization (13), signature-input (15) are
+    // lower-cased and looked at: every other name ("Host", "User-Agent") would be a new string per request.
+    const n = name.length;
+    if ((n === 9 || n === 13 || n === 15) && isCredentialHeader(name.toLowerCase(), headers[r + 1]!, kinds)) continue;
     headers[w++] = headers[r]!;
     headers[w++] = headers[r + 1]!;
   }

@@ -90,11 +90,27 @@ function canonicalIntegerEnd(text: string, pos: number): number {
 /** Names nearly every signature covers: handed out as these strings instead of a fresh copy per request. */
 const COMMON_NAMES = ['@method', '@authority', '@path', '@query', 'content-digest', '@target-uri', '@request-target', '@scheme', 'content-type'];
 
+/** The signature parameters of RFC 9421 §2.3 and the usual label: constants too. */
+const COMMON_KEYS = ['created', 'keyid', 'alg', 'nonce', 'expires', 'tag'];
+const COMMON_LABELS = ['sig1'];
+
+/** text[from, to) as a string: a constant from `common` when it is one, a slice otherwise. */
+function known(common: readonly string[], text: string, from: number, to: number): string {
+  const length = to - from;
+  for (const name of common) if (name.length === length && text.startsWith(name, from)) return name;
+  return text.slice(from, to);
+}
+
 /** text[from, to) as a string: a constant for the common names, a slice otherwise. */
 function componentName(text: string, from: number, to: number): string {
-  const length = to - from;
-  for (const name of COMMON_NAMES) if (name.length === length && text.startsWith(name, from)) return name;
-  return text.slice(from, to);
+  return known(COMMON_NAMES, text, from, to);
+}
+
+/** The value of canonical decimal digits text[from, to) (at most 15: exact in a double), without a slice. */
+function digitsValue(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) n = n * 10 + (text.charCodeAt(i) - 0x30);
+  return n;
 }
 
 /** Parses Signature-Input in the canonical common shape, or undefined (then parse it with parseDictionary). */
@@ -122,7 +138,7 @@ export function parseCanonicalSignatureInput(text: string): CanonicalSignatureIn
     if (text.charCodeAt(i) !== 0x3b /* ; */) return undefined;
     const kEnd = keyEnd(text, i + 1);
     if (kEnd < 0 || text.charCodeAt(kEnd) !== 0x3d) return undefined;
-    const key = text.slice(i + 1, kEnd);
+    const key = known(COMMON_KEYS, text, i + 1, kEnd);
     if (params.keys.includes(key)) return undefined; // repeated: the generic parser refuses it
     let end: number;
     if (text.charCodeAt(kEnd + 1) === 0x22) {
@@ -134,12 +150,12 @@ export function parseCanonicalSignatureInput(text: string): CanonicalSignatureIn
       end = canonicalIntegerEnd(text, kEnd + 1);
       if (end < 0) return undefined;
       params.types.push('integer');
-      params.values.push(Number(text.slice(kEnd + 1, end)));
+      params.values.push(digitsValue(text, kEnd + 1, end));
     }
     params.keys.push(key);
     i = end;
   }
-  return { label: text.slice(0, labelEnd), names, params, serialized: text.slice(labelEnd + 1) };
+  return { label: known(COMMON_LABELS, text, 0, labelEnd), names, params, serialized: text.slice(labelEnd + 1) };
 }
 
 /**

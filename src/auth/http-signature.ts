@@ -76,7 +76,9 @@ function componentValue(req: AuthRequest, name: string): string {
       return `${scheme}://${normalizeAuthority(req.authority, scheme)}${req.path === '' ? '/' : req.path}${req.query === undefined ? '' : `?${req.query}`}`;
     }
     default: {
-      // §2.1: every field line trimmed, joined with ", ".
+      // §2.1: every field line trimmed, joined with ", ". One line as a string (nearly always): no array.
+      const one = req.headers[name];
+      if (typeof one === 'string') return one.trim();
       const lines = headerValues(req.headers, name);
       if (lines.length === 0) throw new SignatureProblem('malformed', `the signature covers "${name}", which the request does not have`);
       // One line (nearly always): no array of trimmed lines to join.
@@ -204,9 +206,10 @@ function signatureParams(p: FlatParams): SignatureParams {
 }
 
 function joinedField(req: AuthRequest, name: string): string | undefined {
-  const lines = headerValues(req.headers, name);
-  if (lines.length === 0) return undefined;
-  const text = lines.join(', ');
+  const one = req.headers[name];
+  // One line as a string (credentialHeaders hands them so): no array to join.
+  const text = typeof one === 'string' ? one : one === undefined || one.length === 0 ? undefined : one.join(', ');
+  if (text === undefined) return undefined;
   if (text.length > MAX_FIELD_LENGTH) throw new SignatureProblem('malformed', `${name} is longer than ${MAX_FIELD_LENGTH} characters`);
   return text;
 }

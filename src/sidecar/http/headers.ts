@@ -63,17 +63,19 @@ export function isCredentialHeader(lower: string, value: string, kinds: readonly
 }
 
 /**
- * The request header fields the credential checks read, by lower-case name, one array entry per field line
- * as node's headersDistinct has them (a second authorization or x-api-key line stays visible and is
- * refused as ambiguous). Built straight from the raw header lines of HTTP/1.1 (req.rawHeaders) and HTTP/2
+ * The request header fields the credential checks read, by lower-case name: a field sent once as its string,
+ * a field sent on several lines as an array with one entry per line, as node's headersDistinct has them (a
+ * second authorization or x-api-key line stays visible and is refused as ambiguous). Built straight from the raw header lines of HTTP/1.1 (req.rawHeaders) and HTTP/2
  * (the 'stream' event's rawHeaders): headersDistinct (and req.headers) build an object of every field on
  * first use, per request, and node's HTTP/2 headers object keeps only the first authorization line and
  * joins x-api-key lines with ", ". `all`: every field (an HMAC signature may cover any; HTTP/2
  * pseudo-headers are not fields and are left out); otherwise only authorization and x-api-key, all an API
  * key or a bearer token is read from.
  */
-export function credentialHeaders(raw: readonly string[], all: boolean): Record<string, string[]> {
-  const out: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+export function credentialHeaders(raw: readonly string[], all: boolean): Record<string, string | string[]> {
+  // One line is kept as its string (RequestHeaders allows it, and every reader goes through headerValues or
+  // checks for a string): an array per field was garbage per request, mostly for fields no check reads.
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     // Lengths of "authorization" and "x-api-key": the other names are skipped without lower-casing them.
@@ -82,7 +84,8 @@ export function credentialHeaders(raw: readonly string[], all: boolean): Record<
     const lower = name.toLowerCase();
     if (!all && lower !== 'authorization' && lower !== 'x-api-key') continue;
     const lines = out[lower];
-    if (lines === undefined) out[lower] = [raw[i + 1]!];
+    if (lines === undefined) out[lower] = raw[i + 1]!;
+    else if (typeof lines === 'string') out[lower] = [lines, raw[i + 1]!];
     else lines.push(raw[i + 1]!);
   }
   return out;

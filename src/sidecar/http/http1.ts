@@ -224,9 +224,10 @@ function authenticate(ctx: ProxyContext, peer: Peer, req: IncomingMessage, res: 
   if (!(d.pending!.hmac && scan.hasBody && headers['signature-input'] !== undefined)) return decideWith(undefined);
   if (expectsContinue) res.writeContinue();
   const max = ctx.gate.authenticator.maxBodyBytes;
-  // llhttp (strict) accepted exactly one Content-Length of digits, or the body is chunked (scanHttp1Request).
+  // llhttp (strict) accepted exactly one Content-Length of digits (one line: a string, credentialHeaders), or the
+  // body is chunked (scanHttp1Request).
   const length = headers['content-length'];
-  readBody(req, max, scan.chunked || length === undefined ? undefined : Number(length[0]), {
+  readBody(req, max, scan.chunked || length === undefined ? undefined : Number(typeof length === 'string' ? length : length[0]), {
     body: decideWith,
     tooLarge: () => {
       const reason = `the body is larger than credentials.hmac.maxBody (${max} bytes), so its signature cannot be checked`;

@@ -95,6 +95,47 @@ describe('Sign admission', () => {
     assert.equal(admission.inProgress, 0);
   });
 
+  it('takes a call that gave up while waiting out of the queue at once: its place goes to a live call, its turn is skipped', async () => {
+    const admission = new Admission(1, 2);
+    const first = await admission.enter();
+    const order: string[] = [];
+    const gaveUp = new AbortController();
+    const abandoned = admission.enter(gaveUp.signal).then(() => order.push('abandoned'));
+    const waiting = admission.enter(new AbortController().signal).then((release) => {
+      order.push('waiting');
+      return release;
+    });
+    await assert.rejects(admission.enter(), AdmissionRefusedError, 'the queue of 2 is full');
+    gaveUp.abort(new Error('caller gone'));
+    await assert.rejects(abandoned, /caller gone/);
+    assert.equal(admission.queued, 1, 'the abandoned call no longer counts');
+    const late = admission.enter().then((release) => {
+      order.push('late');
+      return release;
+    });
+    assert.equal(admission.queued, 2, 'a live call took the freed place');
+    first();
+    (await waiting)();
+    (await late)();
+    assert.deepEqual(order, ['waiting', 'late'], 'the abandoned call never ran');
+    assert.equal(admission.inProgress, 0);
+    assert.equal(admission.queued, 0);
+    // A signal that is already aborted never joins the queue; one aborted after its turn came changes nothing.
+    const held = await admission.enter();
+    const aborted = new AbortController();
+    aborted.abort(new Error('gone before asking'));
+    await assert.rejects(admission.enter(aborted.signal), /gone before asking/);
+    const lateAbort = new AbortController();
+    const turnFirst = admission.enter(lateAbort.signal);
+    held();
+    const release = await turnFirst;
+    lateAbort.abort(new Error('too late'));
+    assert.equal(admission.inProgress, 1);
+    release();
+    assert.equal(admission.inProgress, 0);
+    assert.equal(admission.queued, 0);
+  });
+
   it('refuses a concurrency below 1 or a negative queue', () => {
     assert.throws(() => new Admission(0, 10), RangeError);
     assert.throws(() => new Admission(1.5, 10), RangeError);

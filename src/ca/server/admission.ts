@@ -23,6 +23,9 @@ export class AdmissionRefusedError extends Error {
   }
 }
 
+/** What stands in the queue for a call that gave up while waiting (see enter's `signal`). */
+const ABANDONED = (): void => undefined;
+
 export class Admission {
   private active = 0;
   /** Waiting calls in arrival order; `head` is the next to go (an index, so taking one is O(1)). */
@@ -39,27 +42,45 @@ export class Admission {
     return this.active;
   }
 
+  /** Places in `waiting` (from `head` on) of calls that gave up while they waited: skipped when their turn comes. */
+  private abandoned = 0;
+
   /** Calls waiting for their turn. */
   get queued(): number {
-    return this.waiting.length - this.head;
+    return this.waiting.length - this.head - this.abandoned;
   }
 
   /**
    * Resolves with a release function once the call may start: at once when fewer than `concurrency` are in
    * progress and nobody waits, else when every call that arrived before it has started. Rejects with
    * AdmissionRefusedError, at once, when `queueLimit` calls already wait. `release` must be called exactly
-   * once when the call's work is done (further calls are ignored), successful or not.
+   * once when the call's work is done (further calls are ignored), successful or not. When `signal` aborts
+   * while the call waits, it leaves the queue at once (its place no longer counts against `queueLimit`) and
+   * the promise rejects with the signal's reason: a burst of callers that gave up cannot keep live calls out.
    */
-  enter(): Promise<() => void> {
+  enter(signal?: AbortSignal): Promise<() => void> {
     if (this.active < this.concurrency && this.queued === 0) {
       this.active += 1;
       return Promise.resolve(this.releaser());
     }
     if (this.queued >= this.queueLimit) return Promise.reject(new AdmissionRefusedError(this.queueLimit));
-    return new Promise((resolve) => {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
       // The slot is handed over by release(): `active` is not decremented and incremented in between, so
       // a call arriving meanwhile cannot take it ahead of the waiting ones.
-      this.waiting.push(() => resolve(this.releaser()));
+      const turn = () => {
+        signal?.removeEventListener('abort', leave);
+        resolve(this.releaser());
+      };
+      const leave = () => {
+        const at = this.waiting.indexOf(turn, this.head);
+        if (at === -1) return; // its turn came first
+        this.waiting[at] = ABANDONED;
+        this.abandoned += 1;
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', leave, { once: true });
+      this.waiting.push(turn);
     });
   }
 
@@ -68,7 +89,13 @@ export class Admission {
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting[this.head];
+      let next = this.waiting[this.head];
+      while (next === ABANDONED) {
+        this.waiting[this.head] = undefined as unknown as () => void;
+        this.head += 1;
+        this.abandoned -= 1;
+        next = this.waiting[this.head];
+      }
       if (next === undefined) {
         this.active -= 1;
         return;

@@ -243,10 +243,19 @@ export class CaServer {
 
   /**
    * Runs `work` in the call's turn (admission.ts): at most `signConcurrency` at once, the rest in arrival
-   * order. A call cancelled while it waited is dropped without any work (its certificate would reach nobody).
+   * order. A call cancelled while it waited leaves the queue at once and is dropped without any work (its
+   * certificate would reach nobody).
    */
   private async admitted<T>(call: grpc.ServerUnaryCall<unknown, unknown>, work: () => Promise<T>): Promise<T> {
-    const release = await this.admission.enter();
+    const gaveUp = new AbortController();
+    const onCancelled = () => gaveUp.abort(new CancelledWhileQueuedError());
+    call.once('cancelled', onCancelled);
+    let release: () => void;
+    try {
+      release = await this.admission.enter(gaveUp.signal);
+    } finally {
+      call.off('cancelled', onCancelled);
+    }
     try {
       if (call.cancelled) throw new CancelledWhileQueuedError();
       return await work();

@@ -6,14 +6,11 @@
 // count line says how many, so written + dropped is every line logged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { LineBuffer } from '../../../src/sidecar/observe/line-buffer.js';
 import { tempDir } from '../../support/temp-dir.js';
+import { runLoggingChild } from '../../support/log-child.js';
 
-const LOG_MODULE = fileURLToPath(new URL('../../../src/sidecar/observe/log.js', import.meta.url));
-const REQUEST_LOG_MODULE = fileURLToPath(new URL('../../../src/sidecar/observe/request-log.js', import.meta.url));
 
 /** Lines of every awkward shape, numbered so order and duplicates show. */
 function awkwardLines(n: number): string[] {
@@ -64,31 +61,17 @@ test('chunk sizes: 64 KiB to a regular file, 4 KiB to a pipe', () => {
 });
 
 test('a stdout pipe that never keeps up: 16 MiB are held, the rest dropped and counted; written + dropped = every line', async () => {
-  const dir = tempDir();
-  const script = dir.path('child.mjs');
   const total = 80_000; // about 24 MB of lines, logged in one event-loop turn
-  writeFileSync(script, `import { createLogger, flushLogs } from ${JSON.stringify(LOG_MODULE)};
-import { requestLogFor } from ${JSON.stringify(REQUEST_LOG_MODULE)};
+  // Read only once the child logged everything and waits on the pipe.
+  const { code, stdout, stderr } = await runLoggingChild(`
 const logger = createLogger('info');
 const rl = requestLogFor(logger, 'info');
 const part = rl.connectionPart('spiffe://example.org/ns/shop/sa/frontend', '127.0.0.1:5000');
 for (let i = 0; i < ${total}; i++) rl.write(part, 'GET', '/orders/' + i + '/' + 'x'.repeat(200), 'routes[0]', 200, 'allow', 0.5);
 await flushLogs(logger);
-`);
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  child.stdout.pause();
-  // Read only once the child logged everything and waits on the pipe.
-  setTimeout(() => {
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.stdout.resume();
-  }, 2000);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  dir.cleanup();
+`, 2000);
   assert.equal(code, 0, stderr);
-  const raw = Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '');
+  const raw = stdout.split('\n').filter((l) => l !== '');
   const lines = raw.map((l) => JSON.parse(l) as { event: string; path?: string; count?: number });
   const requests = lines.filter((l) => l.event === 'request');
   const dropped = lines.filter((l) => l.event === 'log_lines_dropped');

@@ -6,36 +6,7 @@
 // and wait for it, see log-lines-buffered-are-written-on-sigterm.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { tempDir } from '../../support/temp-dir.js';
-
-const LOG_MODULE = fileURLToPath(new URL('../../../src/sidecar/observe/log.js', import.meta.url));
-const REQUEST_LOG_MODULE = fileURLToPath(new URL('../../../src/sidecar/observe/request-log.js', import.meta.url));
-
-/** Runs `body` as an ES module in a child whose stdout is a pipe; resolves with its stdout once it exited. */
-function runChild(body: string, readAfterMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const dir = tempDir();
-  const script = dir.path('child.mjs');
-  writeFileSync(script, `import { createLogger } from ${JSON.stringify(LOG_MODULE)};\nimport { requestLogFor } from ${JSON.stringify(REQUEST_LOG_MODULE)};\n${body}`);
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  // Nobody reads at first: the pipe (64 KiB) fills and the child's writes are refused.
-  child.stdout.pause();
-  setTimeout(() => {
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stdout.resume();
-  }, readAfterMs);
-  return new Promise((resolve) => {
-    child.on('close', (code) => {
-      dir.cleanup();
-      resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr });
-    });
-  });
-}
+import { runLoggingChild } from '../../support/log-child.js';
 
 /** Logs `n` request lines with a pino line every 100th, in one event-loop turn per 500. */
 const LOG_LINES = `
@@ -64,7 +35,7 @@ function checkOrder(stdout: string, n: number): void {
 }
 
 test('a stdout pipe nobody reads for 1.5 s: 5000 lines (1.2 MB) all arrive, in order', async () => {
-  const r = await runChild(`
+  const r = await runLoggingChild(`
 ${LOG_LINES}
 await logLines(5000);
 `, 1500);
@@ -74,7 +45,7 @@ await logLines(5000);
 });
 
 test('process.exit() with 12 lines still buffered: they are written on the way out, after what was written before', async () => {
-  const r = await runChild(`
+  const r = await runLoggingChild(`
 ${LOG_LINES}
 await logLines(2990);
 // Everything so far written, then 10 short lines more (below a 4 KiB chunk: they wait in the buffer, no
